@@ -1,0 +1,197 @@
+"""The adapter contract: what the code behind a kind of channel provides.
+
+An adapter kind is a subclass of ``Adapter`` that declares its ``kind`` name
+and its ``Options`` model (extra keys forbidden), and implements ``render``
+and ``send``. It is registered under the entry-point group
+``syndicate.adapters``; the engine never imports one by name.
+
+``send`` returns a ``Receipt`` or raises ``TransientDeliveryError`` /
+``PermanentDeliveryError``; any other exception is recorded as transient, so
+a bug in an adapter costs retries, never the worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, SecretStr, model_validator
+
+from .notice import Notice
+
+
+class Options(BaseModel):
+    """Base of every adapter's options model.
+
+    Extra keys are refused. A secret field (typed ``SecretStr``) may instead be
+    given as ``<field>_file: /path``, whose content (without the trailing
+    newline) becomes the secret; secrets never appear in YAML.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secret_files(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        for name, info in cls.model_fields.items():
+            file_key = f"{name}_file"
+            if file_key not in data or not _is_secret(info.annotation):
+                continue
+            if name in data:
+                raise ValueError(f"give {name} or {file_key}, not both")
+            path = data.pop(file_key)
+            try:
+                data[name] = Path(str(path)).read_text(encoding="utf-8").rstrip("\r\n")
+            except OSError as exc:
+                raise ValueError(
+                    f"{file_key}: cannot read secret file {path}: {exc.strerror}"
+                ) from None
+        return data
+
+
+def _is_secret(annotation: Any) -> bool:
+    if annotation is SecretStr:
+        return True
+    return SecretStr in getattr(annotation, "__args__", ())
+
+
+@dataclass(frozen=True)
+class DeliveryContext:
+    """Who a payload is for: the delivery it belongs to and its stable idempotency key."""
+
+    channel: str
+    idempotency_key: str
+    delivery_id: int = 0
+    attempt: int = 1
+    notice_digest: str = ""
+
+
+@dataclass(frozen=True)
+class Payload:
+    """What one channel receives for one notice, ready to send.
+
+    ``parts`` are named byte strings: an HTTP body, the files of a file drop,
+    the source of an e-mail, a feed item. ``headers`` are protocol headers.
+    ``target`` says where it goes (a URL, a remote directory, an address).
+    ``data`` carries adapter-private values from render to send.
+    """
+
+    media_type: str
+    parts: Mapping[str, bytes]
+    headers: Mapping[str, str] = field(default_factory=dict)
+    target: str = ""
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+    def digest(self) -> str:
+        """SHA-256 over every part, in name order: what the channel received."""
+        h = hashlib.sha256()
+        for name in sorted(self.parts):
+            content = self.parts[name]
+            h.update(name.encode("utf-8"))
+            h.update(b"\0")
+            h.update(len(content).to_bytes(8, "big"))
+            h.update(content)
+        return h.hexdigest()
+
+    def preview(self) -> str:
+        """A human-readable rendering of exactly what would be sent."""
+        lines = [f"target: {self.target}", f"media type: {self.media_type}"]
+        lines += [f"{k}: {v}" for k, v in self.headers.items()]
+        for name, content in self.parts.items():
+            lines.append("")
+            lines.append(f"--- {name} ({len(content)} bytes) ---")
+            try:
+                lines.append(content.decode("utf-8"))
+            except UnicodeDecodeError:
+                lines.append(f"<binary, sha256 {hashlib.sha256(content).hexdigest()}>")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What the channel answered when it took a delivery."""
+
+    remote_id: str | None = None
+    url: str | None = None
+    status: str | None = None
+    detail: str | None = None
+
+
+OptionsT = TypeVar("OptionsT", bound=Options)
+
+
+class Adapter(ABC, Generic[OptionsT]):
+    """One configured channel's adapter instance."""
+
+    kind: ClassVar[str]
+    Options: ClassVar[type[Options]]
+
+    def __init__(self, channel: str, options: OptionsT) -> None:
+        self.channel = channel
+        self.options = options
+
+    def check(self, notice: Notice) -> list[str]:
+        """Problems that make ``notice`` unsendable here; checked at enqueue."""
+        return []
+
+    @abstractmethod
+    def render(self, notice: Notice, ctx: DeliveryContext) -> Payload:
+        """The payload this channel receives for ``notice``. Pure: sends nothing."""
+
+    @abstractmethod
+    async def send(self, payload: Payload, ctx: DeliveryContext) -> Receipt:
+        """Deliver ``payload``; a Receipt or a DeliveryError."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release connections; called once when the worker stops."""
+
+    def describe(self) -> str:
+        """One line saying where this channel delivers, for status and the demo."""
+        return self.kind
+
+
+class BlockingAdapter(Adapter[OptionsT]):
+    """An adapter built on a blocking library; ``send_blocking`` runs in threads.
+
+    Each channel has its own small thread pool, so a slow channel cannot take
+    the threads another channel needs.
+    """
+
+    threads: int = 4
+
+    def __init__(self, channel: str, options: OptionsT) -> None:
+        super().__init__(channel, options)
+        self._pool: ThreadPoolExecutor | None = None
+
+    @abstractmethod
+    def send_blocking(self, payload: Payload, ctx: DeliveryContext) -> Receipt:
+        """Deliver ``payload`` from a worker thread."""
+
+    def close_blocking(self) -> None:
+        """Release connections from a worker thread."""
+
+    async def send(self, payload: Payload, ctx: DeliveryContext) -> Receipt:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(
+                max_workers=self.threads, thread_name_prefix=f"syndicate-{self.channel}"
+            )
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, self.send_blocking, payload, ctx)
+
+    async def aclose(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._pool is not None:
+            await loop.run_in_executor(self._pool, self.close_blocking)
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+        else:
+            self.close_blocking()

@@ -1,0 +1,328 @@
+"""channels.yaml: the operator's file, parsed into typed settings.
+
+Every problem is reported with file, line and field, all of them at once::
+
+    channels.yaml:14: channels.city-portal.url: not a valid URL
+
+Secrets never stand in the file: a value may be ``${ENV_VAR}`` (from the
+environment) and a secret field ``token`` may be given as ``token_file``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from .adapter import Adapter, Options
+from .errors import ConfigError, Problem
+from .notice import Category, NoticeType, problems_from_validation
+from .registry import AdapterRegistry, UnknownAdapter
+from .yamlsource import YamlDocument, load_yaml
+
+DEFAULT_CONFIG = "channels.yaml"
+CONFIG_ENV = "SYNDICATE_CONFIG"
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from ``30``, ``"500ms"``, ``"2s"``, ``"10m"``, ``"1h"`` or ``"1d"``."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 30s, 10m or 1h")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and (m := _DURATION.match(value)):
+        seconds = float(m.group(1)) * _UNIT[m.group(2)]
+    else:
+        raise ValueError("expected a duration such as 30s, 10m or 1h")
+    if seconds < 0 or seconds != seconds or seconds == float("inf"):
+        raise ValueError("a duration must be a finite number of seconds, not negative")
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+ChannelName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RetryPolicy(_Strict):
+    """How often and how long a channel is retried after transient errors."""
+
+    max_attempts: int = Field(default=8, ge=1, le=1000)
+    initial_delay: Duration = 2.0
+    multiplier: float = Field(default=2.0, ge=1.0, le=10.0)
+    max_delay: Duration = 600.0
+    jitter: Duration = 1.0
+    deadline: Duration | None = 86400.0
+
+
+class ChannelSettings(_Strict):
+    """The keys every channel has, whatever its adapter."""
+
+    adapter: str
+    description: str | None = None
+    enabled: bool = True
+    concurrency: int = Field(default=4, ge=1, le=256)
+    rate_limit: float | None = Field(default=None, gt=0, description="deliveries per second")
+    timeout: Duration = Field(default=60.0, gt=0)
+    retry: RetryPolicy = RetryPolicy()
+
+
+COMMON_KEYS = frozenset(ChannelSettings.model_fields)
+
+
+class Defaults(_Strict):
+    """Channel settings that apply where a channel says nothing."""
+
+    concurrency: int = Field(default=4, ge=1, le=256)
+    rate_limit: float | None = Field(default=None, gt=0)
+    timeout: Duration = Field(default=60.0, gt=0)
+    retry: dict[str, Any] = Field(default_factory=dict)
+
+
+class StoreSettings(_Strict):
+    """Where the ledger lives: ``sqlite:///path`` (relative to this file) or a plain path."""
+
+    url: str = "sqlite:///syndicate.db"
+
+
+class WorkerSettings(_Strict):
+    lease: Duration = Field(default=120.0, gt=0)
+    batch: int = Field(default=200, ge=1, le=10_000)
+    poll_interval: Duration = Field(default=0.2, gt=0, le=60)
+    grace: Duration = Field(default=30.0, ge=0)
+
+
+class RouteMatch(_Strict):
+    """A route matches a notice when every given key matches (an absent key matches all)."""
+
+    category: list[Category] | None = None
+    notice_type: list[NoticeType] | None = None
+    region: list[Annotated[str, Field(pattern=r"^[0-9]{1,6}\*?$")]] | None = Field(
+        default=None, description="region codes; a trailing * matches a prefix, e.g. 4416*"
+    )
+
+
+class Route(_Strict):
+    match: RouteMatch = RouteMatch()
+    channels: list[ChannelName] = Field(min_length=1)
+
+
+class _File(_Strict):
+    version: Literal[1] = 1
+    store: StoreSettings = StoreSettings()
+    worker: WorkerSettings = WorkerSettings()
+    defaults: Defaults = Defaults()
+    channels: dict[ChannelName, dict[str, Any]] = Field(min_length=1)
+    routes: list[Route] = Field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Channel:
+    """One configured destination: its name, settings and adapter options."""
+
+    name: str
+    settings: ChannelSettings
+    kind: type[Adapter[Any]]
+    options: Options
+
+    def build(self) -> Adapter[Any]:
+        return self.kind(self.name, self.options)
+
+
+@dataclass(frozen=True)
+class Config:
+    """A validated channels.yaml."""
+
+    source: str
+    base_dir: Path
+    store: StoreSettings
+    worker: WorkerSettings
+    channels: dict[str, Channel]
+    routes: list[Route] = field(default_factory=list)
+
+    def store_url(self) -> str:
+        """The store URL with a relative SQLite path made absolute against the config's folder."""
+        url = self.store.url
+        if url.startswith("sqlite:///"):
+            path = Path(url[len("sqlite:///") :])
+        elif "://" in url:
+            return url
+        else:
+            path = Path(url)
+        if not path.is_absolute() and str(path) != ":memory:":
+            path = self.base_dir / path
+        return f"sqlite:///{path}"
+
+
+_ENV = re.compile(r"\$(\$)?\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _interpolate(doc: YamlDocument, env: dict[str, str], problems: list[Problem]) -> Any:
+    def walk(value: Any, path: tuple[str | int, ...]) -> Any:
+        if isinstance(value, dict):
+            return {k: walk(v, (*path, k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v, (*path, i)) for i, v in enumerate(value)]
+        if isinstance(value, str) and "${" in value:
+
+            def sub(m: re.Match[str]) -> str:
+                if m.group(1):  # $${X} is a literal ${X}
+                    return "${" + m.group(2) + "}"
+                name = m.group(2)
+                if name not in env:
+                    problems.append(
+                        Problem(
+                            _dotted(path),
+                            f"environment variable {name} is not set",
+                            doc.source,
+                            doc.line_of(path),
+                        )
+                    )
+                    return ""
+                return env[name]
+
+            return _ENV.sub(sub, value)
+        return value
+
+    return walk(doc.data, ())
+
+
+def _dotted(path: tuple[str | int, ...]) -> str:
+    return ".".join(str(p) for p in path)
+
+
+def _locate(
+    doc: YamlDocument, problems: list[Problem], prefix: tuple[str | int, ...] = ()
+) -> list[Problem]:
+    located = []
+    for p in problems:
+        parts: list[str | int] = [*prefix]
+        for part in p.path.split(".") if p.path else []:
+            parts.append(int(part) if part.isdigit() else part)
+        located.append(Problem(_dotted(tuple(parts)), p.message, doc.source, doc.line_of(tuple(parts))))
+    return located
+
+
+def default_config_path() -> Path:
+    return Path(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
+
+
+def load_config(
+    path: str | os.PathLike[str],
+    registry: AdapterRegistry,
+    *,
+    env: dict[str, str] | None = None,
+) -> Config:
+    """Read and validate ``path``; raise ConfigError listing every problem."""
+    path = Path(path)
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([Problem("", "file not found", source)]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError([Problem("", f"not UTF-8 text (byte {exc.start})", source)]) from None
+    except OSError as exc:
+        raise ConfigError([Problem("", f"cannot read: {exc.strerror}", source)]) from None
+    return parse_config(text, source, registry, base_dir=path.parent.resolve(), env=env)
+
+
+def parse_config(
+    text: str,
+    source: str,
+    registry: AdapterRegistry,
+    *,
+    base_dir: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> Config:
+    """Validate config ``text``; ``source`` names it in messages."""
+    doc, problems = load_yaml(text, source)
+    if doc is None:
+        raise ConfigError(problems)
+    if not isinstance(doc.data, dict):
+        raise ConfigError(
+            [*problems, Problem("", "the top level must be a mapping (store, channels, routes)",
+                                source, 1)]
+        )
+    data = _interpolate(doc, dict(os.environ if env is None else env), problems)
+
+    raw_channels = data.get("channels")
+    shape = dict(data)
+    try:
+        top = _File.model_validate(shape)
+    except ValidationError as exc:
+        problems += _locate(doc, problems_from_validation(exc))
+        raise ConfigError(problems) from None
+
+    channels: dict[str, Channel] = {}
+    defaults = top.defaults
+    for name, raw in (raw_channels or {}).items():
+        if not isinstance(raw, dict):
+            problems.append(
+                Problem(f"channels.{name}", "must be a mapping of settings", source,
+                        doc.line_of(("channels", name)))
+            )
+            continue
+        common = {k: v for k, v in raw.items() if k in COMMON_KEYS}
+        common.setdefault("concurrency", defaults.concurrency)
+        common.setdefault("timeout", defaults.timeout)
+        if defaults.rate_limit is not None:
+            common.setdefault("rate_limit", defaults.rate_limit)
+        retry = raw.get("retry", {})
+        common["retry"] = {**defaults.retry, **retry} if isinstance(retry, dict) else retry
+        try:
+            settings = ChannelSettings.model_validate(common)
+        except ValidationError as exc:
+            problems += _locate(doc, problems_from_validation(exc), ("channels", name))
+            continue
+        try:
+            kind = registry.get(settings.adapter)
+        except UnknownAdapter as exc:
+            problems.append(
+                Problem(f"channels.{name}.adapter", str(exc), source,
+                        doc.line_of(("channels", name, "adapter")))
+            )
+            continue
+        options_raw = {k: v for k, v in raw.items() if k not in COMMON_KEYS}
+        try:
+            options = kind.Options.model_validate(options_raw, context={"base_dir": base_dir})
+        except ValidationError as exc:
+            problems += _locate(doc, problems_from_validation(exc), ("channels", name))
+            continue
+        channels[name] = Channel(name, settings, kind, options)
+
+    for i, route in enumerate(top.routes):
+        for j, target in enumerate(route.channels):
+            if target not in (raw_channels or {}):
+                problems.append(
+                    Problem(f"routes.{i}.channels.{j}", f"unknown channel {target!r}", source,
+                            doc.line_of(("routes", i, "channels", j)))
+                )
+
+    longest = max((c.settings.timeout for c in channels.values()), default=0.0)
+    if top.worker.lease <= longest:
+        problems.append(
+            Problem("worker.lease", f"must be longer than the longest channel timeout ({longest:g}s)",
+                    source, doc.line_of(("worker", "lease")))
+        )
+
+    if problems:
+        raise ConfigError(problems)
+    return Config(
+        source=source,
+        base_dir=base_dir or Path.cwd(),
+        store=top.store,
+        worker=top.worker,
+        channels=channels,
+        routes=list(top.routes),
+    )

@@ -1,0 +1,219 @@
+"""The store interface: outbox and ledger behind one API, whatever the backend.
+
+Notices, deliveries (one notice version to one channel) and attempts (one
+try of a delivery, append-only). Times are UTC seconds since the epoch.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+SCHEMA_VERSION = 1
+
+
+class DeliveryState(StrEnum):
+    pending = "pending"
+    in_flight = "in_flight"
+    delivered = "delivered"
+    failed = "failed"  # a permanent error: trying again cannot help
+    dead = "dead"  # retries exhausted
+
+    @property
+    def terminal(self) -> bool:
+        return self in {DeliveryState.delivered, DeliveryState.failed, DeliveryState.dead}
+
+
+class Outcome(StrEnum):
+    delivered = "delivered"
+    transient = "transient"
+    permanent = "permanent"
+
+
+@dataclass(frozen=True)
+class NoticeRecord:
+    """A notice as the store keeps it."""
+
+    id: str
+    version: int
+    category: str
+    notice_type: str
+    region_code: str
+    title: str
+    digest: str
+    content: str  # canonical JSON
+    accepted_at: float
+
+
+@dataclass(frozen=True)
+class AcceptResult:
+    """What enqueue did: ``created`` False means the same content was accepted before."""
+
+    created: bool
+    channels: list[str]
+    accepted_at: float
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A delivery held by one worker under a lease; ``fence`` proves the holder is current."""
+
+    delivery_id: int
+    notice_id: str
+    notice_version: int
+    channel: str
+    idempotency_key: str
+    fence: int
+    attempts: int  # attempts recorded so far, all cycles
+    tries: int  # attempts in the current cycle (since enqueue or the last replay)
+    first_try_at: float | None  # start of the current cycle's first attempt
+    lease_expires_at: float
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    """One try of a delivery, as written to the ledger."""
+
+    started_at: float
+    finished_at: float
+    outcome: Outcome
+    error_class: str | None = None
+    error_message: str | None = None
+    status: str | None = None
+    remote_id: str | None = None
+    remote_url: str | None = None
+    payload_sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class Next:
+    """Where a delivery goes after an attempt: a terminal state, or pending at ``at``."""
+
+    state: DeliveryState
+    at: float | None = None
+
+
+@dataclass(frozen=True)
+class DeliveryRow:
+    id: int
+    notice_id: str
+    notice_version: int
+    channel: str
+    state: DeliveryState
+    attempts: int
+    next_attempt_at: float | None
+    idempotency_key: str
+    remote_id: str | None
+    remote_url: str | None
+    last_error: str | None
+    updated_at: float
+    title: str = ""
+    category: str = ""
+
+
+@dataclass(frozen=True)
+class AttemptRow:
+    id: int
+    delivery_id: int
+    notice_id: str
+    notice_version: int
+    channel: str
+    number: int
+    worker: str | None
+    started_at: float
+    finished_at: float
+    outcome: Outcome
+    error_class: str | None
+    error_message: str | None
+    status: str | None
+    remote_id: str | None
+    remote_url: str | None
+    payload_sha256: str | None
+
+
+@dataclass(frozen=True)
+class AttemptFilter:
+    notice_id: str | None = None
+    channel: str | None = None
+    outcome: Outcome | None = None
+    since: float | None = None
+    limit: int | None = None
+    newest_first: bool = False
+
+
+def idempotency_key(notice_id: str, version: int, channel: str) -> str:
+    """One key per delivery, the same on every attempt (header, Message-ID, file name, item id)."""
+    return f"{notice_id}.v{version}.{channel}"
+
+
+class Store(ABC):
+    """The outbox and the ledger."""
+
+    @abstractmethod
+    def accept(self, notice: NoticeRecord, channels: Sequence[str], now: float) -> AcceptResult:
+        """Store a notice and one pending delivery per channel in one transaction.
+
+        Idempotent on (id, version): the same digest again returns
+        ``created=False``; a different digest raises NoticeConflict.
+        """
+
+    @abstractmethod
+    def claim(
+        self, worker: str, now: float, lease: float, limit: int, channel: str | None = None
+    ) -> list[Claim]:
+        """Take up to ``limit`` due deliveries (pending and due, or leased and expired)."""
+
+    @abstractmethod
+    def record(self, claim: Claim, worker: str, attempt: AttemptRecord, next_: Next) -> None:
+        """Append an attempt and move the delivery on, if ``claim.fence`` is still current.
+
+        Raises LeaseLost when another worker has since claimed the delivery.
+        """
+
+    @abstractmethod
+    def release(self, claims: Sequence[Claim], worker: str, now: float) -> int:
+        """Give deliveries back, due now, without an attempt (a shutdown before they started)."""
+
+    @abstractmethod
+    def replay(
+        self,
+        now: float,
+        *,
+        notice_id: str | None = None,
+        channel: str | None = None,
+        states: Sequence[DeliveryState] = (DeliveryState.failed, DeliveryState.dead),
+    ) -> int:
+        """Put failed or dead deliveries back to pending with a fresh retry budget."""
+
+    @abstractmethod
+    def notice(self, notice_id: str, version: int) -> NoticeRecord | None: ...
+
+    @abstractmethod
+    def deliveries(
+        self,
+        *,
+        notice_id: str | None = None,
+        channel: str | None = None,
+        state: DeliveryState | None = None,
+        limit: int | None = None,
+    ) -> list[DeliveryRow]: ...
+
+    @abstractmethod
+    def attempts(self, filter: AttemptFilter) -> Iterator[AttemptRow]: ...
+
+    @abstractmethod
+    def counts(self) -> dict[tuple[str, DeliveryState], int]:
+        """Deliveries by (channel, state)."""
+
+    @abstractmethod
+    def next_due(self) -> float | None:
+        """When the earliest pending or leased delivery becomes claimable, if any."""
+
+    @abstractmethod
+    def changed(self) -> bool:
+        """True if another connection wrote to the store since the last call (cheap)."""
+
+    @abstractmethod
+    def close(self) -> None: ...

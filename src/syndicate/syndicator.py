@@ -1,0 +1,121 @@
+"""The Python API for upstream systems: ``Syndicator.from_config(path).enqueue(notice)``."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from .adapter import Adapter
+from .config import Config, load_config
+from .errors import NoticeError, Problem
+from .notice import Notice
+from .registry import AdapterRegistry
+from .routing import check_channels, route
+from .store import open_store
+from .store.base import NoticeRecord, Store
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """What ``enqueue`` did with a notice."""
+
+    notice_id: str
+    version: int
+    digest: str
+    channels: list[str]
+    created: bool  # False: the same id, version and content were accepted before
+
+    @property
+    def status(self) -> str:
+        return "accepted" if self.created else "already accepted"
+
+
+class Syndicator:
+    """One configuration, one ledger: enqueue notices, run the worker, read the ledger."""
+
+    def __init__(
+        self, config: Config, registry: AdapterRegistry, store: Store | None = None
+    ) -> None:
+        self.config = config
+        self.registry = registry
+        self.store = store if store is not None else open_store(config.store_url())
+        self._adapters: dict[str, Adapter[Any]] | None = None
+
+    @classmethod
+    def from_config(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        registry: AdapterRegistry | None = None,
+        env: dict[str, str] | None = None,
+    ) -> Syndicator:
+        """Load ``channels.yaml`` at ``path`` and open the ledger it names."""
+        registry = registry or AdapterRegistry.from_entry_points()
+        return cls(load_config(Path(path), registry, env=env), registry)
+
+    @property
+    def adapters(self) -> dict[str, Adapter[Any]]:
+        """One adapter instance per configured channel, built on first use."""
+        if self._adapters is None:
+            self._adapters = {name: ch.build() for name, ch in self.config.channels.items()}
+        return self._adapters
+
+    def enqueue(self, notice: Notice | dict[str, Any] | str | bytes) -> Accepted:
+        """Validate, route and store ``notice`` with one delivery per routed channel.
+
+        When this returns, the notice and its deliveries are committed
+        together. Raises NoticeError (bad notice, conflict, no channel).
+        """
+        if not isinstance(notice, Notice):
+            notice = Notice.parse(notice)
+        channels = route(notice, self.config)
+        check_channels(notice, channels, self.adapters)
+        digest = notice.digest()
+        record = NoticeRecord(
+            id=notice.id,
+            version=notice.version,
+            category=notice.category.value,
+            notice_type=notice.notice_type.value,
+            region_code=notice.region_code,
+            title=notice.title,
+            digest=digest,
+            content=notice.canonical_json(),
+            accepted_at=time.time(),
+        )
+        result = self.store.accept(record, channels, record.accepted_at)
+        return Accepted(notice.id, notice.version, digest, result.channels, result.created)
+
+    def load_notice(self, notice_id: str, version: int) -> Notice:
+        record = self.store.notice(notice_id, version)
+        if record is None:
+            raise NoticeError([Problem("", f"no notice {notice_id} version {version} in the ledger")])
+        return Notice.parse(record.content)
+
+    def run(self, *, once: bool = False, stop: asyncio.Event | None = None) -> None:
+        """Run the worker until stopped (or, with ``once``, until nothing is due)."""
+        asyncio.run(self.run_async(once=once, stop=stop))
+
+    async def run_async(self, *, once: bool = False, stop: asyncio.Event | None = None) -> None:
+        from .dispatcher import Dispatcher
+
+        dispatcher = Dispatcher(self.config, self.store, self.adapters)
+        await dispatcher.run(once=once, stop=stop)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Syndicator:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
