@@ -39,8 +39,8 @@ __all__ = [
     "PermanentDeliveryError",
     "Receipt",
     "StoreError",
-    "Syndicator",
     "SyndicateError",
+    "Syndicator",
     "TransientDeliveryError",
     "UnroutableNotice",
 ]

@@ -151,7 +151,7 @@ class Adapter(ABC, Generic[OptionsT]):
     async def send(self, payload: Payload, ctx: DeliveryContext) -> Receipt:
         """Deliver ``payload``; a Receipt or a DeliveryError."""
 
-    async def aclose(self) -> None:  # noqa: B027 - optional hook
+    async def aclose(self) -> None:
         """Release connections; called once when the worker stops."""
 
     def describe(self) -> str:

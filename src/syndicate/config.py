@@ -209,7 +209,9 @@ def _locate(
         parts: list[str | int] = [*prefix]
         for part in p.path.split(".") if p.path else []:
             parts.append(int(part) if part.isdigit() else part)
-        located.append(Problem(_dotted(tuple(parts)), p.message, doc.source, doc.line_of(tuple(parts))))
+        located.append(
+            Problem(_dotted(tuple(parts)), p.message, doc.source, doc.line_of(tuple(parts)))
+        )
     return located
 
 
@@ -251,8 +253,10 @@ def parse_config(
         raise ConfigError(problems)
     if not isinstance(doc.data, dict):
         raise ConfigError(
-            [*problems, Problem("", "the top level must be a mapping (store, channels, routes)",
-                                source, 1)]
+            [
+                *problems,
+                Problem("", "the top level must be a mapping (store, channels, routes)", source, 1),
+            ]
         )
     data = _interpolate(doc, dict(os.environ if env is None else env), problems)
 
@@ -269,8 +273,12 @@ def parse_config(
     for name, raw in (raw_channels or {}).items():
         if not isinstance(raw, dict):
             problems.append(
-                Problem(f"channels.{name}", "must be a mapping of settings", source,
-                        doc.line_of(("channels", name)))
+                Problem(
+                    f"channels.{name}",
+                    "must be a mapping of settings",
+                    source,
+                    doc.line_of(("channels", name)),
+                )
             )
             continue
         common = {k: v for k, v in raw.items() if k in COMMON_KEYS}
@@ -289,8 +297,12 @@ def parse_config(
             kind = registry.get(settings.adapter)
         except UnknownAdapter as exc:
             problems.append(
-                Problem(f"channels.{name}.adapter", str(exc), source,
-                        doc.line_of(("channels", name, "adapter")))
+                Problem(
+                    f"channels.{name}.adapter",
+                    str(exc),
+                    source,
+                    doc.line_of(("channels", name, "adapter")),
+                )
             )
             continue
         options_raw = {k: v for k, v in raw.items() if k not in COMMON_KEYS}
@@ -305,15 +317,23 @@ def parse_config(
         for j, target in enumerate(route.channels):
             if target not in (raw_channels or {}):
                 problems.append(
-                    Problem(f"routes.{i}.channels.{j}", f"unknown channel {target!r}", source,
-                            doc.line_of(("routes", i, "channels", j)))
+                    Problem(
+                        f"routes.{i}.channels.{j}",
+                        f"unknown channel {target!r}",
+                        source,
+                        doc.line_of(("routes", i, "channels", j)),
+                    )
                 )
 
     longest = max((c.settings.timeout for c in channels.values()), default=0.0)
     if top.worker.lease <= longest:
         problems.append(
-            Problem("worker.lease", f"must be longer than the longest channel timeout ({longest:g}s)",
-                    source, doc.line_of(("worker", "lease")))
+            Problem(
+                "worker.lease",
+                f"must be longer than the longest channel timeout ({longest:g}s)",
+                source,
+                doc.line_of(("worker", "lease")),
+            )
         )
 
     if problems:

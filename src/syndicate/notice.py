@@ -447,8 +447,8 @@ class Notice(_Model):
                     f"the {block} block belongs to category {category.value!r}, "
                     f"not {self.category.value!r}"
                 )
-        names = [a.name for a in self.attachments]
-        if len(names) != len(set(names)):
+        files = [a.name for a in self.attachments]
+        if len(files) != len(set(files)):
             raise ValueError("attachment names must be unique")
         return self
 
@@ -486,9 +486,7 @@ class Notice(_Model):
         if isinstance(data, str):
             data = loads_notice_json(data, source=source)
         if not isinstance(data, dict):
-            raise NoticeError(
-                [Problem("", "a notice must be a JSON object", source=source)]
-            )
+            raise NoticeError([Problem("", "a notice must be a JSON object", source=source)])
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
@@ -508,7 +506,9 @@ def loads_notice_json(text: str, *, source: str | None = None) -> Any:
     except ValueError as exc:
         line = getattr(exc, "lineno", None)
         msg = getattr(exc, "msg", str(exc))
-        raise NoticeError([Problem("", f"not valid JSON: {msg}", source=source, line=line)]) from None
+        raise NoticeError(
+            [Problem("", f"not valid JSON: {msg}", source=source, line=line)]
+        ) from None
 
 
 def problems_from_validation(exc: ValidationError, *, source: str | None = None) -> list[Problem]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from importlib.metadata import EntryPoint, entry_points
-
 from typing import Any
 
 from .adapter import Adapter
@@ -73,4 +72,3 @@ class AdapterRegistry:
             self._broken[name] = f"{ep.value} is not an Adapter subclass"
             return
         self._kinds[name] = kind
-

@@ -13,7 +13,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from jinja2 import StrictUndefined, TemplateError, nodes
-from jinja2.sandbox import SandboxedEnvironment, SecurityError
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import SandboxedEnvironment
 
 from .errors import PermanentDeliveryError
 from .notice import Notice
@@ -29,7 +30,9 @@ def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
 
 
 def _environment(html: bool) -> SandboxedEnvironment:
-    env = SandboxedEnvironment(autoescape=html, undefined=StrictUndefined, keep_trailing_newline=True)
+    env = SandboxedEnvironment(
+        autoescape=html, undefined=StrictUndefined, keep_trailing_newline=True
+    )
     env.filters["local_time"] = local_time
     return env
 
@@ -47,7 +50,9 @@ class Template:
         except TemplateError as exc:
             raise ValueError(f"template does not parse: {exc}") from None
         for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
-            name = node.attr if isinstance(node, nodes.Getattr) else _const(node.arg)
+            name = (
+                node.attr if isinstance(node, nodes.Getattr) else _const(getattr(node, "arg", None))
+            )
             if isinstance(name, str) and name.startswith("_"):
                 raise ValueError(f"template may not use the private attribute {name!r}")
         self.source = source
@@ -64,7 +69,7 @@ class Template:
             raise PermanentDeliveryError(f"template failed: {exc}") from None
 
 
-def _const(node: nodes.Node) -> Any:
+def _const(node: Any) -> Any:
     return node.value if isinstance(node, nodes.Const) else None
 
 

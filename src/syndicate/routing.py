@@ -64,9 +64,7 @@ def route(notice: Notice, config: Config) -> list[str]:
     return names
 
 
-def check_channels(
-    notice: Notice, names: list[str], adapters: Mapping[str, Adapter[Any]]
-) -> None:
+def check_channels(notice: Notice, names: list[str], adapters: Mapping[str, Adapter[Any]]) -> None:
     """Refuse ``notice`` if a routed channel's adapter says it cannot carry it."""
     problems = []
     for name in names:

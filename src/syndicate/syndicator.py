@@ -86,6 +86,7 @@ class Syndicator:
             digest=digest,
             content=notice.canonical_json(),
             accepted_at=time.time(),
+            publish_at=notice.publish_at.timestamp(),
         )
         result = self.store.accept(record, channels, record.accepted_at)
         return Accepted(notice.id, notice.version, digest, result.channels, result.created)
@@ -93,7 +94,9 @@ class Syndicator:
     def load_notice(self, notice_id: str, version: int) -> Notice:
         record = self.store.notice(notice_id, version)
         if record is None:
-            raise NoticeError([Problem("", f"no notice {notice_id} version {version} in the ledger")])
+            raise NoticeError(
+                [Problem("", f"no notice {notice_id} version {version} in the ledger")]
+            )
         return Notice.parse(record.content)
 
     def run(self, *, once: bool = False, stop: asyncio.Event | None = None) -> None:

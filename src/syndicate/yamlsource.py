@@ -55,19 +55,29 @@ class _Builder:
             result: dict[Any, Any] = {}
             for key_node, value_node in node.value:
                 if key_node.tag == "tag:yaml.org,2002:merge":
-                    raise _Unsupported(key_node.start_mark.line + 1, "merge keys (<<) are not supported")
+                    raise _Unsupported(
+                        key_node.start_mark.line + 1, "merge keys (<<) are not supported"
+                    )
                 key = self.build(key_node, (*path, "<key>"))
                 if not isinstance(key, str | int | bool) or key is None:
                     self.problems.append(
-                        Problem(_dotted(path), "mapping keys must be plain text",
-                                self.source, key_node.start_mark.line + 1)
+                        Problem(
+                            _dotted(path),
+                            "mapping keys must be plain text",
+                            self.source,
+                            key_node.start_mark.line + 1,
+                        )
                     )
                     continue
                 key = str(key) if not isinstance(key, str) else key
                 if key in result:
                     self.problems.append(
-                        Problem(_dotted((*path, key)), "duplicate key (an earlier one has the same name)",
-                                self.source, key_node.start_mark.line + 1)
+                        Problem(
+                            _dotted((*path, key)),
+                            "duplicate key (an earlier one has the same name)",
+                            self.source,
+                            key_node.start_mark.line + 1,
+                        )
                     )
                     continue
                 self.lines[(*path, key)] = key_node.start_mark.line + 1
@@ -81,11 +91,11 @@ class _Builder:
             return items
         constructor = yaml.SafeLoader("")
         try:
-            return constructor.construct_object(node, deep=True)  # type: ignore[no-untyped-call]
+            return constructor.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
             raise _Unsupported(node.start_mark.line + 1, str(exc).splitlines()[0]) from None
         finally:
-            constructor.dispose()  # type: ignore[no-untyped-call]
+            constructor.dispose()
 
 
 class _TooBig(Exception):
@@ -121,8 +131,12 @@ def load_yaml(text: str, source: str) -> tuple[YamlDocument | None, list[Problem
         data = builder.build(node, ())
     except _TooBig as exc:
         return None, [
-            Problem("", f"more than {MAX_NODES} values once aliases are expanded "
-                    "(an alias bomb?)", source, exc.line)
+            Problem(
+                "",
+                f"more than {MAX_NODES} values once aliases are expanded (an alias bomb?)",
+                source,
+                exc.line,
+            )
         ]
     except _Unsupported as exc:
         return None, [Problem("", exc.message, source, exc.line)]

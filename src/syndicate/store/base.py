@@ -45,6 +45,7 @@ class NoticeRecord:
     digest: str
     content: str  # canonical JSON
     accepted_at: float
+    publish_at: float  # deliveries are not attempted before this (embargo)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,334 @@
+"""The worker: claims due deliveries under a lease and runs their adapters concurrently.
+
+One asyncio loop; blocking adapters run in their own threads. Each channel
+has its own concurrency limit, rate limit and retry schedule. Every try is
+an attempt row; the next attempt time is persisted, so a restart keeps the
+schedule. The worker never dies of a channel: whatever an adapter raises is
+recorded against the delivery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .adapter import Adapter, DeliveryContext
+from .config import Config
+from .errors import (
+    DeliveryError,
+    LeaseLost,
+    NoticeError,
+    PermanentDeliveryError,
+    StoreError,
+    TransientDeliveryError,
+)
+from .notice import Notice
+from .retry import Schedule
+from .store.base import AttemptRecord, Claim, DeliveryState, Next, Outcome, Store
+
+log = logging.getLogger("syndicate.worker")
+
+MAX_ERROR_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class AttemptEvent:
+    """What one attempt came to, for whoever watches the worker."""
+
+    claim: Claim
+    outcome: Outcome
+    state: DeliveryState
+    message: str
+    next_at: float | None
+    remote_id: str | None = None
+    remote_url: str | None = None
+
+
+class RateLimiter:
+    """At most ``rate`` starts per second, spaced evenly."""
+
+    def __init__(self, rate: float) -> None:
+        self.interval = 1.0 / rate
+        self._next = 0.0
+        self._lock = asyncio.Lock()
+
+    async def acquire(self) -> None:
+        async with self._lock:
+            now = time.monotonic()
+            wait = self._next - now
+            self._next = max(now, self._next) + self.interval
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+
+class _Lane:
+    """One channel as the worker runs it."""
+
+    def __init__(self, name: str, adapter: Adapter[Any], config: Config) -> None:
+        settings = config.channels[name].settings
+        self.name = name
+        self.adapter = adapter
+        self.concurrency = settings.concurrency
+        self.timeout = settings.timeout
+        self.schedule = Schedule(settings.retry)
+        self.limiter = RateLimiter(settings.rate_limit) if settings.rate_limit else None
+        self.in_flight = 0
+
+    @property
+    def free(self) -> int:
+        return self.concurrency - self.in_flight
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Dispatcher:
+    """Runs deliveries until stopped."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        adapters: Mapping[str, Adapter[Any]],
+        *,
+        worker: str | None = None,
+        listener: Callable[[AttemptEvent], None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.worker = worker or worker_name()
+        self.listener = listener
+        self.clock = clock
+        self.lanes = {
+            name: _Lane(name, adapters[name], config)
+            for name, ch in config.channels.items()
+            if ch.settings.enabled
+        }
+        self._wake = asyncio.Event()
+        self._tasks: dict[asyncio.Task[None], Claim] = {}
+        self._notices: OrderedDict[tuple[str, int], Notice | NoticeError] = OrderedDict()
+
+    def wake(self) -> None:
+        """Look for due work now (an enqueue in this process calls this)."""
+        self._wake.set()
+
+    async def run(self, *, once: bool = False, stop: asyncio.Event | None = None) -> None:
+        """Deliver until ``stop`` is set; with ``once``, until nothing is due or in flight."""
+        stop = stop or asyncio.Event()
+        poll = self.config.worker.poll_interval
+        backoff = poll
+        try:
+            while not stop.is_set():
+                try:
+                    started = self._claim_all()
+                    backoff = poll
+                except StoreError as exc:
+                    log.error("cannot claim deliveries: %s; retrying in %.1fs", exc, backoff)
+                    started = 0
+                    backoff = min(backoff * 2, 30.0)
+                    await self._sleep(stop, backoff)
+                    continue
+                if once and not started and not self._tasks:
+                    break
+                if started:
+                    continue
+                await self._idle(stop, poll)
+        finally:
+            await self._shutdown()
+
+    async def _idle(self, stop: asyncio.Event, poll: float) -> None:
+        """Wait for a finished attempt, a wake-up, a due time or a change in the store."""
+        deadline = time.monotonic() + poll
+        due = None
+        with contextlib.suppress(StoreError):
+            due = self.store.next_due()
+        if due is not None:
+            deadline = min(deadline, time.monotonic() + max(0.0, due - self.clock()))
+        waiters: set[asyncio.Future[Any]] = {
+            asyncio.ensure_future(self._wake.wait()),
+            asyncio.ensure_future(stop.wait()),
+            *self._tasks,
+        }
+        try:
+            await asyncio.wait(
+                waiters,
+                timeout=max(0.0, deadline - time.monotonic()),
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            for w in waiters:
+                if w not in self._tasks:
+                    w.cancel()
+        self._wake.clear()
+
+    async def _sleep(self, stop: asyncio.Event, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=seconds)
+
+    def _claim_all(self) -> int:
+        started = 0
+        now = self.clock()
+        for lane in self.lanes.values():
+            if lane.free <= 0:
+                continue
+            claims = self.store.claim(
+                self.worker, now, self.config.worker.lease, lane.free, channel=lane.name
+            )
+            for claim in claims:
+                lane.in_flight += 1
+                task = asyncio.create_task(self._attempt(lane, claim))
+                self._tasks[task] = claim
+                task.add_done_callback(self._done)
+                started += 1
+        return started
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        claim = self._tasks.pop(task)
+        self.lanes[claim.channel].in_flight -= 1
+
+    def _notice(self, claim: Claim) -> Notice:
+        key = (claim.notice_id, claim.notice_version)
+        cached = self._notices.get(key)
+        if cached is None:
+            record = self.store.notice(*key)
+            try:
+                if record is None:
+                    raise NoticeError([])
+                cached = Notice.parse(record.content)
+            except NoticeError as exc:
+                cached = exc
+            self._notices[key] = cached
+            if len(self._notices) > 1024:
+                self._notices.popitem(last=False)
+        if isinstance(cached, NoticeError):
+            raise PermanentDeliveryError(
+                f"the stored notice {claim.notice_id} v{claim.notice_version} "
+                f"cannot be read: {cached}"
+            )
+        return cached
+
+    async def _attempt(self, lane: _Lane, claim: Claim) -> None:
+        started = self.clock()
+        sha: str | None = None
+        receipt = None
+        error: BaseException | None = None
+        try:
+            notice = self._notice(claim)
+            ctx = DeliveryContext(
+                channel=lane.name,
+                idempotency_key=claim.idempotency_key,
+                delivery_id=claim.delivery_id,
+                attempt=claim.attempts + 1,
+                notice_digest=notice.digest(),
+            )
+            payload = lane.adapter.render(notice, ctx)
+            sha = payload.digest()
+            if lane.limiter is not None:
+                await lane.limiter.acquire()
+            started = self.clock()
+            receipt = await asyncio.wait_for(lane.adapter.send(payload, ctx), lane.timeout)
+        except asyncio.CancelledError:
+            error = TransientDeliveryError("interrupted: the worker stopped during the attempt")
+            self._finish(lane, claim, started, sha, None, error)
+            raise
+        except TimeoutError:
+            error = TransientDeliveryError(f"no answer within {lane.timeout:g}s")
+        except Exception as exc:  # the worker must outlive any adapter
+            error = exc
+        self._finish(lane, claim, started, sha, receipt, error)
+
+    def _finish(
+        self,
+        lane: _Lane,
+        claim: Claim,
+        started: float,
+        sha: str | None,
+        receipt: Any,
+        error: BaseException | None,
+    ) -> None:
+        finished = self.clock()
+        tries = claim.tries + 1
+        first = claim.first_try_at if claim.first_try_at is not None else started
+        if error is None:
+            outcome, next_ = Outcome.delivered, Next(DeliveryState.delivered)
+            record = AttemptRecord(
+                started,
+                finished,
+                outcome,
+                status=receipt.status,
+                remote_id=receipt.remote_id,
+                remote_url=receipt.url,
+                payload_sha256=sha,
+            )
+            message = receipt.url or receipt.remote_id or "delivered"
+        else:
+            status = retry_after = None
+            if isinstance(error, DeliveryError):
+                status, retry_after = error.status, error.retry_after
+            message = getattr(error, "message", None) or str(error) or type(error).__name__
+            message = message[:MAX_ERROR_CHARS]
+            if isinstance(error, PermanentDeliveryError):
+                outcome, next_ = Outcome.permanent, Next(DeliveryState.failed)
+            else:
+                outcome = Outcome.transient
+                delay = lane.schedule.next_delay(tries, finished - first, retry_after)
+                if delay is None:
+                    next_ = Next(DeliveryState.dead)
+                else:
+                    next_ = Next(DeliveryState.pending, finished + delay)
+            record = AttemptRecord(
+                started,
+                finished,
+                outcome,
+                error_class=type(error).__name__,
+                error_message=message,
+                status=status,
+                payload_sha256=sha,
+            )
+        try:
+            self.store.record(claim, self.worker, record, next_)
+        except LeaseLost as exc:
+            log.warning("%s", exc)
+            return
+        except StoreError as exc:
+            # Unrecorded: the lease expires and the delivery is tried again (at least once).
+            log.error("cannot record the attempt on %s: %s", claim.idempotency_key, exc)
+            return
+        if self.listener is not None:
+            self.listener(
+                AttemptEvent(
+                    claim,
+                    outcome,
+                    next_.state,
+                    message,
+                    next_.at,
+                    record.remote_id,
+                    record.remote_url,
+                )
+            )
+
+    async def _shutdown(self) -> None:
+        """Let in-flight attempts finish within the grace period, then interrupt them."""
+        if self._tasks:
+            pending = set(self._tasks)
+            _, still = await asyncio.wait(pending, timeout=self.config.worker.grace)
+            for task in still:
+                task.cancel()
+            if still:
+                await asyncio.wait(still)
+        for lane in self.lanes.values():
+            try:
+                await lane.adapter.aclose()
+            except Exception as exc:
+                log.warning("closing channel %s: %s", lane.name, exc)
