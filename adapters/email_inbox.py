@@ -1,0 +1,531 @@
+"""E-mail submission inboxes: a notice as one MIME message sent over SMTP.
+
+Newspapers such as 河源晚报 take notices by e-mail. Each delivery is one
+message with a text and an HTML alternative and the notice's local attachment
+files; its Message-ID is the delivery's idempotency key, and the message is
+rendered deterministically (fixed Date, boundaries derived from the content),
+so a retry sends byte-identical mail that a receiver can recognise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import re
+import smtplib
+import ssl
+import threading
+from email import policy
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Annotated, ClassVar, Literal, Self
+
+from pydantic import (
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    SecretStr,
+    StringConstraints,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+
+from syndicate.adapter import BlockingAdapter, DeliveryContext, Options, Payload, Receipt
+from syndicate.errors import PermanentDeliveryError, TransientDeliveryError
+from syndicate.notice import Notice
+from syndicate.rendering import DISPLAY_TZ, Template, template_validator
+
+# ASCII only: the message is generated for 7-bit transport (no SMTPUTF8 needed).
+EmailAddress = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$"
+    ),
+]
+_DOT_ATOM = r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$"
+
+
+def _source(template: Template) -> str:
+    return template.source
+
+
+TextTemplate = Annotated[
+    Template,
+    BeforeValidator(template_validator(html=False)),
+    PlainSerializer(_source, return_type=str),
+    WithJsonSchema({"type": "string"}),
+]
+HtmlTemplate = Annotated[
+    Template,
+    BeforeValidator(template_validator(html=True)),
+    PlainSerializer(_source, return_type=str),
+    WithJsonSchema({"type": "string"}),
+]
+
+CATEGORY_LABELS = {
+    "construction": "工程建设",
+    "procurement": "政府采购",
+    "land_mineral": "土地矿业权",
+    "state_property": "国有产权",
+    "work_news": "工作动态",
+}
+NATURE_LABELS = {"correction": "更正", "clarification": "澄清", "termination": "终止"}
+
+DEFAULT_SUBJECT = (
+    "【{{ category_label }}{% if nature_label %}·{{ nature_label }}{% endif %}】{{ notice.title }}"
+)
+DEFAULT_TEXT = """\
+{{ notice.title }}
+
+{% if notice.project_code %}项目编号：{{ notice.project_code }}
+{% endif %}发布单位：{{ notice.publisher.name }}
+发布时间：{{ notice.publish_at | local_time }}
+{% if notice.valid_until %}公示截止：{{ notice.valid_until | local_time }}
+{% endif %}
+{{ body_text }}
+{% if notice.attachments %}
+附件：
+{% for a in notice.attachments %}  {{ a.name }}{% if a.url %}  {{ a.url }}{% endif %}
+{% endfor %}{% endif %}
+--
+公告标识 {{ notice.id }}，版本 {{ notice.version }}
+"""
+# body_html is the publisher's own, already-approved HTML (the same text the
+# website carries); everything else is escaped by autoescaping.
+DEFAULT_HTML = """\
+<!DOCTYPE html>
+<html lang="zh-CN">
+<head><meta charset="utf-8"><title>{{ notice.title }}</title></head>
+<body>
+<h1>{{ notice.title }}</h1>
+<p>{% if notice.project_code %}项目编号：{{ notice.project_code }}<br>
+{% endif %}发布单位：{{ notice.publisher.name }}<br>
+发布时间：{{ notice.publish_at | local_time }}{% if notice.valid_until %}<br>
+公示截止：{{ notice.valid_until | local_time }}{% endif %}</p>
+<div class="notice-body">
+{{ notice.body_html | safe }}
+</div>
+{% if notice.attachments %}<p>附件：</p>
+<ul>
+{% for a in notice.attachments %}<li>{% if a.url %}<a href="{{ a.url }}">{{ a.name }}</a>\
+{% else %}{{ a.name }}{% endif %}</li>
+{% endfor %}</ul>
+{% endif %}<p><small>公告标识 {{ notice.id }}，版本 {{ notice.version }}</small></p>
+</body>
+</html>
+"""
+_DEFAULTS = {
+    "subject": Template(DEFAULT_SUBJECT, html=False),
+    "text": Template(DEFAULT_TEXT, html=False),
+    "html": Template(DEFAULT_HTML, html=True),
+}
+_POLICY = policy.SMTP.clone(cte_type="7bit")
+
+
+class EmailInboxOptions(Options):
+    """Where and how to mail notices: the SMTP server, the addresses, the templates."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    host: str = Field(min_length=1, max_length=253)
+    port: int | None = Field(default=None, ge=1, le=65535, description="587, 465 or 25 by default")
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    username: str | None = None
+    password: SecretStr | None = None
+    verify: bool = Field(default=True, description="verify the server's TLS certificate")
+    ca_file: Path | None = Field(default=None, description="trust only this CA bundle")
+    helo_name: str | None = Field(default=None, description="EHLO name; the host's FQDN if unset")
+    from_address: EmailAddress
+    from_name: str | None = Field(default=None, max_length=100)
+    reply_to: EmailAddress | None = None
+    to: list[EmailAddress] = Field(min_length=1, max_length=50)
+    cc: list[EmailAddress] = Field(default_factory=list, max_length=50)
+    subject: TextTemplate | None = None
+    text: TextTemplate | None = None
+    html: HtmlTemplate | None = None
+    attach: bool = Field(default=True, description="attach the notice's local files")
+    message_id_domain: Annotated[str, StringConstraints(pattern=_DOT_ATOM)] = "syndicate"
+    timeout: float = Field(default=30.0, gt=0, le=600)
+
+    @field_validator("ca_file")
+    @classmethod
+    def _resolve_ca_file(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is None:
+            return None
+        base = (info.context or {}).get("base_dir")
+        if not value.is_absolute() and base is not None:
+            value = Path(base) / value
+        if not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if (self.username is None) != (self.password is None):
+            raise ValueError("give both username and password, or neither")
+        if self.password is not None and self.security == "none":
+            raise ValueError("refusing to send a password unencrypted; use starttls or ssl")
+        if self.security == "none" and (self.ca_file is not None or not self.verify):
+            raise ValueError("ca_file and verify apply only to starttls or ssl")
+        if self.ca_file is not None and not self.verify:
+            raise ValueError("ca_file is given but verify is false")
+        return self
+
+    @property
+    def effective_port(self) -> int:
+        if self.port is not None:
+            return self.port
+        return {"starttls": 587, "ssl": 465, "none": 25}[self.security]
+
+
+class EmailInboxAdapter(BlockingAdapter[EmailInboxOptions]):
+    """Mails each notice to a newspaper's submission inbox over SMTP."""
+
+    kind: ClassVar[str] = "email_inbox"
+    Options: ClassVar[type[EmailInboxOptions]] = EmailInboxOptions
+
+    def __init__(self, channel: str, options: EmailInboxOptions) -> None:
+        super().__init__(channel, options)
+        self._idle: list[smtplib.SMTP] = []
+        self._lock = threading.Lock()
+
+    def describe(self) -> str:
+        o = self.options
+        scheme = "smtps" if o.security == "ssl" else "smtp"
+        return f"{scheme}://{o.host}:{o.effective_port} → {', '.join(o.to)}"
+
+    def check(self, notice: Notice) -> list[str]:
+        if not self.options.attach:
+            return []
+        return [
+            f"attachment {a.name}: no file at {a.path}"
+            for a in notice.attachments
+            if a.path is not None and not Path(a.path).is_file()
+        ]
+
+    # --- render -----------------------------------------------------------------
+
+    def render(self, notice: Notice, ctx: DeliveryContext) -> Payload:
+        o = self.options
+        extra = {
+            "category_label": CATEGORY_LABELS[notice.category.value],
+            "nature_label": NATURE_LABELS.get(notice.nature.value, ""),
+            "body_text": html_to_text(notice.body_html),
+        }
+        subject = " ".join((o.subject or _DEFAULTS["subject"]).render(notice, **extra).split())
+        message_id = f"<{_dot_atom(ctx.idempotency_key)}@{o.message_id_domain}>"
+
+        msg = EmailMessage(policy=_POLICY)
+        msg["Subject"] = subject
+        msg["From"] = Address(display_name=o.from_name or "", addr_spec=o.from_address)
+        msg["To"] = ", ".join(o.to)
+        if o.cc:
+            msg["Cc"] = ", ".join(o.cc)
+        if o.reply_to:
+            msg["Reply-To"] = o.reply_to
+        msg["Date"] = format_datetime(notice.publish_at.astimezone(DISPLAY_TZ))
+        msg["Message-ID"] = message_id
+        msg["Auto-Submitted"] = "auto-generated"
+        msg["X-Syndicate-Notice"] = f"{notice.id}; version={notice.version}"
+        msg.set_content((o.text or _DEFAULTS["text"]).render(notice, **extra))
+        msg.add_alternative((o.html or _DEFAULTS["html"]).render(notice, **extra), subtype="html")
+        if o.attach:
+            for name, media_type, content in _read_attachments(notice):
+                maintype, _, subtype = media_type.partition("/")
+                msg.add_attachment(content, maintype=maintype, subtype=subtype, filename=name)
+        # Random boundaries would change the bytes (and the digest) on every attempt.
+        seed = hashlib.sha256(f"{notice.digest()}\0{ctx.idempotency_key}".encode()).hexdigest()
+        for i, part in enumerate(p for p in msg.walk() if p.is_multipart()):
+            part.set_boundary(f"=_syndicate_{seed[:24]}_{i}")
+        for part in msg.iter_parts():
+            del part["MIME-Version"]  # add_alternative leaves one on a body part
+
+        recipients = [*o.to, *o.cc]
+        return Payload(
+            media_type="message/rfc822",
+            parts={"message.eml": msg.as_bytes(policy=_POLICY)},
+            headers={"Message-ID": message_id, "Subject": subject, "To": ", ".join(recipients)},
+            target=self.describe(),
+            data={"from": o.from_address, "recipients": recipients, "message_id": message_id},
+        )
+
+    # --- send -------------------------------------------------------------------
+
+    def send_blocking(self, payload: Payload, ctx: DeliveryContext) -> Receipt:
+        message_id = str(payload.data["message_id"])
+        try:
+            conn = self._acquire()
+            try:
+                detail = _transact(
+                    conn,
+                    str(payload.data["from"]),
+                    list(payload.data["recipients"]),
+                    payload.parts["message.eml"],
+                )
+            except BaseException:
+                _close_quietly(conn)
+                raise
+            self._release(conn)
+        except Exception as exc:
+            raise self._classify(exc) from None
+        return Receipt(remote_id=message_id, status="250", detail=detail)
+
+    def close_blocking(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                conn.quit()
+            _close_quietly(conn)
+
+    def _acquire(self) -> smtplib.SMTP:
+        """An idle connection that still answers NOOP, or a new one."""
+        while True:
+            with self._lock:
+                conn = self._idle.pop() if self._idle else None
+            if conn is None:
+                return self._connect()
+            try:
+                if conn.noop()[0] == 250:
+                    return conn
+            except (smtplib.SMTPException, OSError):
+                pass
+            _close_quietly(conn)
+
+    def _release(self, conn: smtplib.SMTP) -> None:
+        with self._lock:
+            self._idle.append(conn)
+
+    def _connect(self) -> smtplib.SMTP:
+        o = self.options
+        port = o.effective_port
+        conn: smtplib.SMTP
+        if o.security == "ssl":
+            conn = smtplib.SMTP_SSL(
+                o.host, port, o.helo_name, timeout=o.timeout, context=self._tls_context()
+            )
+        else:
+            conn = smtplib.SMTP(o.host, port, o.helo_name, timeout=o.timeout)
+        try:
+            _hello(conn)
+            if o.security == "starttls":
+                conn.starttls(context=self._tls_context())
+                _hello(conn)
+            if o.username is not None and o.password is not None:
+                conn.login(o.username, o.password.get_secret_value())
+        except BaseException:
+            _close_quietly(conn)
+            raise
+        return conn
+
+    def _tls_context(self) -> ssl.SSLContext:
+        o = self.options
+        if not o.verify:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            return ctx
+        return ssl.create_default_context(cafile=str(o.ca_file) if o.ca_file else None)
+
+    def _classify(self, exc: Exception) -> TransientDeliveryError | PermanentDeliveryError:
+        """The delivery outcome for an SMTP, TLS or socket failure; never names the secret."""
+        o = self.options
+        where = f"{o.host}:{o.effective_port}"
+        error: TransientDeliveryError | PermanentDeliveryError
+        if isinstance(exc, PermanentDeliveryError | TransientDeliveryError):
+            return exc
+        if isinstance(exc, smtplib.SMTPRecipientsRefused):
+            error = _refused(exc.recipients)
+        elif isinstance(exc, smtplib.SMTPAuthenticationError) and exc.smtp_code >= 500:
+            error = PermanentDeliveryError(
+                f"{where} refused the credentials for user {o.username!r}: "
+                f"{exc.smtp_code} {_text(exc.smtp_error)}",
+                status=str(exc.smtp_code),
+            )
+        elif isinstance(exc, smtplib.SMTPResponseException):
+            code, text = exc.smtp_code, _text(exc.smtp_error)
+            cls = PermanentDeliveryError if 500 <= code <= 599 else TransientDeliveryError
+            status = str(code) if code > 0 else None
+            error = cls(f"{where} answered {code} {text}".strip(), status=status)
+        elif isinstance(exc, smtplib.SMTPServerDisconnected):
+            error = TransientDeliveryError(
+                f"{where} closed the connection ({exc}); the receiver may already have the "
+                "message and can recognise the retry by its Message-ID"
+            )
+        elif isinstance(exc, smtplib.SMTPException):
+            # STARTTLS or AUTH not offered, no usable AUTH mechanism: configuration.
+            error = PermanentDeliveryError(f"{where}: {exc}")
+        elif isinstance(exc, ssl.SSLCertVerificationError):
+            hint = "" if o.ca_file else "; set ca_file to the CA that signed it"
+            error = PermanentDeliveryError(
+                f"{where}: TLS certificate not trusted: {exc.verify_message}{hint}"
+            )
+        elif isinstance(exc, ssl.SSLEOFError):
+            error = TransientDeliveryError(f"{where}: connection closed during TLS: {exc}")
+        elif isinstance(exc, ssl.SSLError):
+            error = PermanentDeliveryError(f"{where}: TLS failed: {exc.reason or exc}")
+        elif isinstance(exc, TimeoutError):
+            error = TransientDeliveryError(f"{where}: timed out after {o.timeout:g}s")
+        elif isinstance(exc, OSError):
+            error = TransientDeliveryError(f"{where}: {exc.strerror or exc}")
+        else:
+            error = TransientDeliveryError(f"{where}: {type(exc).__name__}: {exc}")
+        return _scrub(error, o.password)
+
+
+# --- helpers --------------------------------------------------------------------
+
+
+def _hello(conn: smtplib.SMTP) -> None:
+    """EHLO, falling back to HELO only when EHLO is not understood (5xx); 4xx means later."""
+    code, resp = conn.ehlo()
+    if 200 <= code <= 299:
+        return
+    if 400 <= code <= 499:
+        raise smtplib.SMTPHeloError(code, resp)
+    code, resp = conn.helo()
+    if not 200 <= code <= 299:
+        raise smtplib.SMTPHeloError(code, resp)
+
+
+def _transact(conn: smtplib.SMTP, sender: str, recipients: list[str], message: bytes) -> str:
+    """MAIL, RCPT, DATA; returns the server's DATA answer (its queue id) for the receipt.
+
+    Unlike ``sendmail`` this keeps the final reply text, and it refuses a partial
+    delivery: a refused recipient is a misaddressed channel the operator must see.
+    """
+    options = [f"SIZE={len(message)}"] if conn.has_extn("size") else []
+    code, resp = conn.mail(sender, options)
+    if code != 250:
+        raise smtplib.SMTPSenderRefused(code, resp, sender)
+    refused: dict[str, tuple[int, bytes]] = {}
+    for rcpt in recipients:
+        code, resp = conn.rcpt(rcpt)
+        if code not in (250, 251):
+            refused[rcpt] = (code, resp)
+        if code == 421:
+            raise smtplib.SMTPResponseException(code, resp)
+    if refused:
+        raise smtplib.SMTPRecipientsRefused(refused)
+    code, resp = conn.data(message)
+    if code != 250:
+        raise smtplib.SMTPDataError(code, resp)
+    return _text(resp)
+
+
+def _refused(
+    recipients: dict[str, tuple[int, bytes]],
+) -> TransientDeliveryError | PermanentDeliveryError:
+    listed = "; ".join(f"{r}: {c} {_text(m)}" for r, (c, m) in recipients.items())
+    codes = sorted(c for c, _ in recipients.values())
+    # One recipient refused "for now" makes the whole delivery worth retrying.
+    temporary = [c for c in codes if 400 <= c <= 499]
+    if temporary:
+        return TransientDeliveryError(
+            f"recipients refused for now: {listed}", status=str(temporary[0])
+        )
+    return PermanentDeliveryError(f"recipients refused: {listed}", status=str(codes[-1]))
+
+
+def _scrub(
+    error: TransientDeliveryError | PermanentDeliveryError, password: SecretStr | None
+) -> TransientDeliveryError | PermanentDeliveryError:
+    """The same error with the password masked, should a server ever echo it."""
+    secret = password.get_secret_value() if password is not None else ""
+    if secret and secret in error.message:
+        return type(error)(error.message.replace(secret, "***"), status=error.status)
+    return error
+
+
+def _text(value: bytes | str) -> str:
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    return " ".join(value.split())
+
+
+def _close_quietly(conn: smtplib.SMTP) -> None:
+    with contextlib.suppress(OSError):
+        conn.close()
+
+
+def _dot_atom(key: str) -> str:
+    """The key as an RFC 5322 dot-atom: a leading, trailing or doubled dot becomes %2E.
+
+    Keys never contain '%', so the mapping stays one-to-one.
+    """
+    atoms = key.split(".")
+    if all(atoms):
+        return key
+    return re.sub(r"(?:^\.)|(?:\.$)|(?<=\.)\.", "%2E", key)
+
+
+def _read_attachments(notice: Notice) -> list[tuple[str, str, bytes]]:
+    """The notice's local attachment files, each checked against its pinned SHA-256."""
+    files = []
+    for a in notice.attachments:
+        if a.path is None:
+            continue
+        try:
+            content = Path(a.path).read_bytes()
+        except FileNotFoundError:
+            raise PermanentDeliveryError(f"attachment {a.name}: no file at {a.path}") from None
+        except OSError as exc:
+            raise TransientDeliveryError(
+                f"attachment {a.name}: cannot read {a.path}: {exc.strerror}"
+            ) from None
+        actual = hashlib.sha256(content).hexdigest()
+        if actual != a.sha256:
+            raise PermanentDeliveryError(
+                f"attachment {a.name}: {a.path} has sha256 {actual}, the notice pins {a.sha256}"
+            )
+        files.append((a.name, a.media_type, content))
+    return files
+
+
+class _TextExtractor(HTMLParser):
+    """Plain text from notice HTML: block elements become line breaks, scripts vanish."""
+
+    BLOCKS: ClassVar[frozenset[str]] = frozenset(
+        {"p", "div", "br", "li", "tr", "table", "ul", "ol", "pre", "hr", "blockquote"}
+        | {"h1", "h2", "h3", "h4", "h5", "h6", "section", "article"}
+    )
+    SKIP: ClassVar[frozenset[str]] = frozenset({"script", "style", "head", "title"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.chunks: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self.SKIP:
+            self._skip += 1
+        elif tag in self.BLOCKS:
+            self.chunks.append("\n")
+        elif tag in ("td", "th"):
+            self.chunks.append("  ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.SKIP:
+            self._skip = max(0, self._skip - 1)
+        elif tag in self.BLOCKS:
+            self.chunks.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.chunks.append(re.sub(r"\s+", " ", data))
+
+
+def html_to_text(html: str) -> str:
+    """A readable plain-text version of ``html`` for the text/plain alternative."""
+    parser = _TextExtractor()
+    parser.feed(html)
+    parser.close()
+    lines = [line.strip() for line in "".join(parser.chunks).splitlines()]
+    text = "\n".join(lines)
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
