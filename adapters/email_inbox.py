@@ -243,8 +243,8 @@ class EmailInboxAdapter(BlockingAdapter[EmailInboxOptions]):
         seed = hashlib.sha256(f"{notice.digest()}\0{ctx.idempotency_key}".encode()).hexdigest()
         for i, part in enumerate(p for p in msg.walk() if p.is_multipart()):
             part.set_boundary(f"=_syndicate_{seed[:24]}_{i}")
-        for part in msg.iter_parts():
-            del part["MIME-Version"]  # add_alternative leaves one on a body part
+        for body_part in msg.iter_parts():
+            del body_part["MIME-Version"]  # add_alternative leaves one on a body part
 
         recipients = [*o.to, *o.cc]
         return Payload(
