@@ -1,0 +1,613 @@
+"""The ``syndicate`` command: a thin face over the engine.
+
+Exit codes:
+  0  success
+  1  input refused: a notice, a check that found problems, a nothing-to-replay
+  2  usage error (unknown option, missing argument)
+  3  configuration error (channels.yaml cannot be used)
+  4  ledger error (cannot open, locked, full, written by a newer syndicate)
+  130 interrupted
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from functools import wraps
+from pathlib import Path
+from typing import ParamSpec, TypeVar
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from . import report
+from .config import CONFIG_ENV, DEFAULT_CONFIG, load_config, parse_duration
+from .errors import ConfigError, NoticeError, StoreError, SyndicateError
+from .notice import Notice, notice_schema
+from .registry import AdapterRegistry
+from .store.base import AttemptFilter, DeliveryState, Outcome
+from .syndicator import Syndicator
+
+EXIT_REFUSED = 1
+EXIT_CONFIG = 3
+EXIT_STORE = 4
+EXIT_INTERRUPTED = 130
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _fail(message: str, code: int) -> None:
+    err.print(f"[red]error:[/] {message}", markup=True)
+    sys.exit(code)
+
+
+def friendly(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn every error a user can cause into one clear line and an exit code."""
+
+    @wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                err.print(f"[red]error:[/] {_escape(str(problem))}")
+            sys.exit(EXIT_CONFIG)
+        except NoticeError as exc:
+            for problem in exc.problems:
+                err.print(f"[red]refused:[/] {_escape(str(problem))}")
+            sys.exit(EXIT_REFUSED)
+        except StoreError as exc:
+            _fail(_escape(str(exc)), EXIT_STORE)
+        except SyndicateError as exc:
+            _fail(_escape(str(exc)), EXIT_REFUSED)
+        except KeyboardInterrupt:
+            err.print("interrupted")
+            sys.exit(EXIT_INTERRUPTED)
+        except OSError as exc:
+            _fail(_escape(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": ")), 1)
+        raise AssertionError("unreachable")
+
+    return wrapper
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def _open(ctx: click.Context) -> Syndicator:
+    path = ctx.obj["config"]
+    syndicator = Syndicator.from_config(path, registry=ctx.obj["registry"])
+    ctx.call_on_close(syndicator.close)
+    return syndicator
+
+
+# --- the group -----------------------------------------------------------------
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option(
+    "-c",
+    "--config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar=CONFIG_ENV,
+    default=DEFAULT_CONFIG,
+    show_default=True,
+    help=f"The channels file (also ${CONFIG_ENV}).",
+)
+@click.version_option(package_name="syndicate")
+@click.pass_context
+def main(ctx: click.Context, config: Path) -> None:
+    """Publish one canonical notice to every channel that must carry it.
+
+    Upstream systems enqueue notices; `syndicate run` delivers them through
+    the channels in channels.yaml, retrying where a channel allows; the ledger
+    records every attempt. Start with `syndicate demo`.
+
+    Exit codes: 0 ok, 1 input refused, 2 usage error, 3 configuration
+    error, 4 ledger error, 130 interrupted.
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["config"] = config
+    ctx.obj["registry"] = AdapterRegistry.from_entry_points()
+
+
+# --- check ---------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_context
+def check(ctx: click.Context, file: Path | None) -> None:
+    """Validate a channels file (default: --config) and list every problem.
+
+    Exits 0 when the file is valid, 1 otherwise.
+    """
+    path = file or ctx.obj["config"]
+    try:
+        config = load_config(path, ctx.obj["registry"])
+    except ConfigError as exc:
+        for problem in exc.problems:
+            out.print(_escape(str(problem)))
+        noun = "problem" if len(exc.problems) == 1 else "problems"
+        err.print(f"[red]{path}: {len(exc.problems)} {noun}[/]")
+        sys.exit(EXIT_REFUSED)
+    out.print(
+        f"{path}: ok — {len(config.channels)} channels, {len(config.routes)} routes, "
+        f"ledger {config.store_url()}"
+    )
+    for name, channel in config.channels.items():
+        state = "" if channel.settings.enabled else " (disabled)"
+        out.print(
+            f"  {name:<24} {channel.settings.adapter:<12} {channel.build().describe()}{state}"
+        )
+
+
+# --- enqueue -------------------------------------------------------------------
+
+
+def _notice_sources(paths: tuple[str, ...]) -> Iterator[tuple[str, bytes]]:
+    for raw in paths:
+        if raw == "-":
+            data = sys.stdin.buffer.read()
+            yield from _split_stdin(data)
+            continue
+        path = Path(raw)
+        if path.is_dir():
+            for child in sorted(path.rglob("*.json")):
+                yield str(child), child.read_bytes()
+        elif path.exists():
+            yield str(path), path.read_bytes()
+        else:
+            raise click.BadParameter(f"{raw}: no such file or directory", param_hint="PATHS")
+
+
+def _split_stdin(data: bytes) -> Iterator[tuple[str, bytes]]:
+    """Standard input holds one JSON notice, a JSON array of notices, or JSON lines."""
+    text = data.strip()
+    if text.startswith(b"["):
+        try:
+            items = json.loads(text)
+        except ValueError:
+            yield "<stdin>", data
+            return
+        for i, item in enumerate(items):
+            yield f"<stdin>[{i}]", json.dumps(item, ensure_ascii=False).encode()
+        return
+    lines = [line for line in text.splitlines() if line.strip()]
+    if len(lines) > 1 and all(line.lstrip().startswith(b"{") for line in lines):
+        for i, line in enumerate(lines, 1):
+            yield f"<stdin>:{i}", line
+        return
+    yield "<stdin>", data
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON line per notice.")
+@click.pass_context
+@friendly
+def enqueue(ctx: click.Context, paths: tuple[str, ...], as_json: bool) -> None:
+    """Accept notices from FILEs, DIRectories (*.json inside) or - (standard input).
+
+    Each notice is validated, routed and stored with one delivery per channel;
+    sending the same id and version again is reported as already accepted.
+    Exits 1 if any notice was refused; the others are accepted all the same.
+    """
+    syndicator = _open(ctx)
+    sources = list(_notice_sources(paths))
+    refused = 0
+    show_progress = len(sources) > 20 and not as_json and err.is_terminal
+    progress = Progress(
+        TextColumn("enqueue"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        disable=not show_progress,
+    )
+    with progress:
+        task = progress.add_task("enqueue", total=len(sources))
+        for name, data in sources:
+            try:
+                notice = Notice.parse(data, source=name)
+                accepted = syndicator.enqueue(notice)
+            except NoticeError as exc:
+                refused += 1
+                if as_json:
+                    out.print_json(
+                        json.dumps(
+                            {
+                                "source": name,
+                                "status": "refused",
+                                "problems": [str(p) for p in exc.problems],
+                            },
+                            ensure_ascii=False,
+                        )
+                    )
+                else:
+                    for problem in exc.problems:
+                        text = str(problem)
+                        if not text.startswith(name):
+                            text = f"{name}: {text}"
+                        err.print(f"[red]refused:[/] {_escape(text)}")
+            else:
+                if as_json:
+                    out.print(
+                        json.dumps(
+                            {
+                                "source": name,
+                                "status": accepted.status,
+                                "id": accepted.notice_id,
+                                "version": accepted.version,
+                                "digest": accepted.digest,
+                                "channels": accepted.channels,
+                            },
+                            ensure_ascii=False,
+                        )
+                    )
+                elif not show_progress:
+                    out.print(
+                        f"{accepted.status:<16} {accepted.notice_id}.v{accepted.version} → "
+                        f"{', '.join(accepted.channels)}"
+                    )
+            progress.advance(task)
+    if not as_json:
+        err.print(f"{len(sources) - refused} accepted, {refused} refused")
+    if refused:
+        sys.exit(EXIT_REFUSED)
+
+
+# --- run -------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Deliver what is due now, then exit.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only the summary.")
+@click.pass_context
+@friendly
+def run(ctx: click.Context, once: bool, quiet: bool) -> None:
+    """Run the worker: claim due deliveries and send them.
+
+    SIGINT or SIGTERM stop it cleanly: attempts in flight finish within the
+    grace period (worker.grace), the rest are recorded as interrupted and
+    released for the next worker.
+    """
+    from .dispatcher import AttemptEvent, Dispatcher
+
+    syndicator = _open(ctx)
+    tally: dict[str, int] = {}
+
+    def show(event: AttemptEvent) -> None:
+        tally[event.state.value] = tally.get(event.state.value, 0) + 1
+        if quiet:
+            return
+        c = event.claim
+        what = f"{c.notice_id}.v{c.notice_version} → {c.channel}"
+        if event.outcome is Outcome.delivered:
+            out.print(f"[green]delivered[/] {_escape(what)}  {_escape(event.message)}")
+        elif event.state is DeliveryState.pending and event.next_at is not None:
+            wait = max(0.0, event.next_at - time.time())
+            out.print(f"[yellow]retry in {wait:.0f}s[/] {_escape(what)}  {_escape(event.message)}")
+        else:
+            out.print(f"[red]{event.state.value}[/] {_escape(what)}  {_escape(event.message)}")
+
+    async def go() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        dispatcher = Dispatcher(
+            syndicator.config, syndicator.store, syndicator.adapters, listener=show
+        )
+        if not once and not quiet:
+            err.print(f"worker {dispatcher.worker} running; Ctrl-C stops it")
+        await dispatcher.run(once=once, stop=stop)
+        if stop.is_set():
+            err.print("stopped")
+
+    asyncio.run(go())
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(tally.items())) or "nothing was due"
+    err.print(summary)
+
+
+# --- status ----------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--notice", "notice_id", help="Only this notice id.")
+@click.option("--channel", help="Only this channel.")
+@click.option("--json", "as_json", is_flag=True, help="The matrix as JSON.")
+@click.option("--limit", default=50, show_default=True, help="Most recent notices shown.")
+@click.pass_context
+@friendly
+def status(
+    ctx: click.Context, notice_id: str | None, channel: str | None, as_json: bool, limit: int
+) -> None:
+    """Show the notice × channel matrix and the counts by channel and state."""
+    syndicator = _open(ctx)
+    lines = report.group(syndicator.store.deliveries(notice_id=notice_id, channel=channel))
+    counts = syndicator.store.counts()
+    channels = [c for c in syndicator.config.channels if channel in (None, c)]
+    if channel is None:
+        channels += sorted({ch for (ch, _) in counts} - set(channels))
+    if as_json:
+        totals: dict[str, dict[str, int]] = {}
+        for (ch, st), n in counts.items():
+            totals.setdefault(ch, {})[st.value] = n
+        notices = [
+            {
+                "id": line.id,
+                "version": line.version,
+                "title": line.title,
+                "category": line.category,
+                "channels": {
+                    ch: {
+                        "state": r.state.value,
+                        "attempts": r.attempts,
+                        "next_attempt_at": _iso(r.next_attempt_at),
+                        "remote_id": r.remote_id,
+                        "remote_url": r.remote_url,
+                        "last_error": r.last_error,
+                    }
+                    for ch, r in line.cells.items()
+                },
+            }
+            for line in lines
+        ]
+        sys.stdout.write(
+            json.dumps({"notices": notices, "counts": totals}, ensure_ascii=False, indent=2) + "\n"
+        )
+        return
+    if not lines:
+        out.print("the ledger holds no deliveries yet")
+        return
+    shown = lines[-limit:]
+    out.print(report.matrix(shown, channels))
+    if len(lines) > len(shown):
+        out.print(f"[dim]{len(lines) - len(shown)} older notices not shown (--limit)[/]")
+    out.print(report.counts_table(counts, channels))
+
+
+def _iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# --- log -------------------------------------------------------------------------
+
+
+def _since(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return time.time() - parse_duration(value)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(
+            "give a duration back from now (30m, 2h, 7d) or an ISO date/time", param_hint="--since"
+        ) from None
+    if moment.tzinfo is None:
+        from .rendering import DISPLAY_TZ
+
+        moment = moment.replace(tzinfo=DISPLAY_TZ)
+    return moment.timestamp()
+
+
+@main.command()
+@click.option("--notice", "notice_id", help="Only attempts for this notice id.")
+@click.option("--channel", help="Only attempts on this channel.")
+@click.option(
+    "--status",
+    "outcome",
+    type=click.Choice([o.value for o in Outcome]),
+    help="Only attempts with this outcome.",
+)
+@click.option("--since", help="Only attempts since: a duration back (2h, 7d) or an ISO time.")
+@click.option("--limit", type=int, help="At most this many (the newest).")
+@click.option("--json", "as_json", is_flag=True, help="JSON lines, one attempt a line.")
+@click.pass_context
+@friendly
+def log(
+    ctx: click.Context,
+    notice_id: str | None,
+    channel: str | None,
+    outcome: str | None,
+    since: str | None,
+    limit: int | None,
+    as_json: bool,
+) -> None:
+    """Show the attempt log: every try of every delivery, oldest first."""
+    syndicator = _open(ctx)
+    flt = AttemptFilter(
+        notice_id=notice_id,
+        channel=channel,
+        outcome=Outcome(outcome) if outcome else None,
+        since=_since(since),
+        limit=limit,
+        newest_first=limit is not None,
+    )
+    rows = list(syndicator.store.attempts(flt)) if limit is not None else None
+    it = reversed(rows) if rows is not None else syndicator.store.attempts(flt)
+    for a in it:
+        if as_json:
+            sys.stdout.write(
+                json.dumps(
+                    {
+                        "attempt": a.id,
+                        "delivery": a.delivery_id,
+                        "notice": a.notice_id,
+                        "version": a.notice_version,
+                        "channel": a.channel,
+                        "number": a.number,
+                        "worker": a.worker,
+                        "started_at": _iso(a.started_at),
+                        "finished_at": _iso(a.finished_at),
+                        "outcome": a.outcome.value,
+                        "error_class": a.error_class,
+                        "error_message": a.error_message,
+                        "status": a.status,
+                        "remote_id": a.remote_id,
+                        "remote_url": a.remote_url,
+                        "payload_sha256": a.payload_sha256,
+                    },
+                    ensure_ascii=False,
+                )
+                + "\n"
+            )
+        else:
+            when = datetime.fromtimestamp(a.started_at).strftime("%Y-%m-%d %H:%M:%S")
+            colour = {"delivered": "green", "transient": "yellow", "permanent": "red"}[a.outcome]
+            detail = (
+                a.remote_url or a.remote_id or ""
+                if a.outcome is Outcome.delivered
+                else (f"{a.error_class}: {a.error_message}")
+            )
+            code = f" [{a.status}]" if a.status else ""
+            out.print(
+                f"{when} #{a.number} {_escape(a.notice_id)}.v{a.notice_version} → {a.channel} "
+                f"[{colour}]{a.outcome.value}[/]{_escape(code)} {_escape(detail or '')}"
+            )
+
+
+# --- replay ----------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--notice", "notice_id", help="Replay this notice's deliveries.")
+@click.option("--channel", help="Replay this channel's deliveries.")
+@click.option("--all", "everything", is_flag=True, help="Replay every failed or dead delivery.")
+@click.option(
+    "--state",
+    "states",
+    multiple=True,
+    type=click.Choice(["failed", "dead"]),
+    help="Which end states to replay (default both).",
+)
+@click.pass_context
+@friendly
+def replay(
+    ctx: click.Context,
+    notice_id: str | None,
+    channel: str | None,
+    everything: bool,
+    states: tuple[str, ...],
+) -> None:
+    """Put failed or dead deliveries back to pending, with a fresh retry budget.
+
+    History is kept: the earlier attempts stay in the log. Give --notice,
+    --channel or --all. Exits 1 when nothing matched.
+    """
+    if not (notice_id or channel or everything):
+        raise click.UsageError("say what to replay: --notice ID, --channel NAME or --all")
+    syndicator = _open(ctx)
+    chosen = [DeliveryState(s) for s in states] or [DeliveryState.failed, DeliveryState.dead]
+    n = syndicator.store.replay(time.time(), notice_id=notice_id, channel=channel, states=chosen)
+    out.print(f"{n} deliveries back to pending")
+    if n == 0:
+        sys.exit(EXIT_REFUSED)
+
+
+# --- schema, preview, demo --------------------------------------------------------
+
+
+@main.command()
+def schema() -> None:
+    """Print the JSON Schema of a notice, for upstream systems."""
+    sys.stdout.write(json.dumps(notice_schema(), ensure_ascii=False, indent=2) + "\n")
+
+
+@main.command()
+@click.argument("notice_ref")
+@click.option("--channel", "channel_name", required=True, help="The channel to preview for.")
+@click.pass_context
+@friendly
+def preview(ctx: click.Context, notice_ref: str, channel_name: str) -> None:
+    """Print exactly what CHANNEL would receive for a notice, sending nothing.
+
+    NOTICE_REF is a notice file, or ID / ID.vN of a notice in the ledger.
+    """
+    from .adapter import DeliveryContext
+    from .store.base import idempotency_key
+
+    syndicator = _open(ctx)
+    path = Path(notice_ref)
+    if path.exists():
+        notice = Notice.parse(path.read_bytes(), source=str(path))
+    else:
+        notice_id, _, version = notice_ref.partition(".v")
+        if not version:
+            versions = [d.notice_version for d in syndicator.store.deliveries(notice_id=notice_id)]
+            if not versions:
+                raise click.BadParameter(
+                    f"{notice_ref}: neither a file nor a notice in the ledger", param_hint="NOTICE"
+                )
+            version = str(max(versions))
+        notice = syndicator.load_notice(notice_id, int(version))
+    if channel_name not in syndicator.config.channels:
+        known = ", ".join(syndicator.config.channels)
+        raise click.BadParameter(f"unknown channel {channel_name!r} (known: {known})")
+    adapter = syndicator.adapters[channel_name]
+    problems = adapter.check(notice)
+    if problems:
+        for p in problems:
+            err.print(f"[red]refused:[/] channel {channel_name!r} needs {_escape(p)}")
+        sys.exit(EXIT_REFUSED)
+    ctx_ = DeliveryContext(
+        channel=channel_name,
+        idempotency_key=idempotency_key(notice.id, notice.version, channel_name),
+        notice_digest=notice.digest(),
+    )
+    payload = adapter.render(notice, ctx_)
+    sys.stdout.write(payload.preview() + "\n")
+    sys.stdout.write(f"\npayload sha256: {payload.digest()}\n")
+
+
+@main.command()
+@click.option(
+    "--notices",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Folder of notices to publish (default: the bundled examples).",
+)
+@click.option(
+    "--keep", type=click.Path(file_okay=False, path_type=Path), help="Keep the demo's files here."
+)
+@click.pass_context
+@friendly
+def demo(ctx: click.Context, notices: Path | None, keep: Path | None) -> None:
+    """Publish the example notices through demo channels started on loopback.
+
+    Needs nothing set up: it starts local channels, uses a temporary ledger,
+    enqueues the examples, delivers them and shows where each one landed.
+    """
+    from .demo.runner import run_demo
+
+    code = run_demo(ctx.obj["registry"], notices_dir=notices, keep=keep, console=out)
+    sys.exit(code)
+
+
+def entry() -> None:
+    """Console entry point; hides Python's traceback for the errors users cause."""
+    if os.environ.get("SYNDICATE_DEBUG"):
+        main()
+        return
+    try:
+        main()
+    except SyndicateError as exc:  # pragma: no cover - commands handle their own
+        _fail(_escape(str(exc)), 1)

@@ -1,0 +1,90 @@
+"""Tables people read: the notice × channel matrix, counts, where deliveries landed."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.markup import escape
+from rich.table import Table
+
+from .store.base import DeliveryRow, DeliveryState
+
+CELL = {
+    DeliveryState.delivered: "[green]delivered[/]",
+    DeliveryState.pending: "[yellow]pending[/]",
+    DeliveryState.in_flight: "[cyan]in flight[/]",
+    DeliveryState.failed: "[red]failed[/]",
+    DeliveryState.dead: "[bold red]dead[/]",
+}
+
+
+@dataclass
+class NoticeLine:
+    """One row of the matrix: a notice version and its deliveries by channel."""
+
+    id: str
+    version: int
+    title: str
+    category: str
+    cells: dict[str, DeliveryRow] = field(default_factory=dict)
+
+
+def group(rows: Sequence[DeliveryRow]) -> list[NoticeLine]:
+    lines: dict[tuple[str, int], NoticeLine] = {}
+    for r in rows:
+        key = (r.notice_id, r.notice_version)
+        line = lines.get(key)
+        if line is None:
+            line = lines[key] = NoticeLine(r.notice_id, r.notice_version, r.title, r.category)
+        line.cells[r.channel] = r
+    return list(lines.values())
+
+
+def matrix(lines: Sequence[NoticeLine], channels: Sequence[str]) -> Table:
+    table = Table(title="deliveries")
+    table.add_column("notice", no_wrap=True)
+    table.add_column("title", max_width=28, overflow="ellipsis", no_wrap=True)
+    for ch in channels:
+        table.add_column(ch, no_wrap=True)
+    for line in lines:
+        cells = []
+        for ch in channels:
+            row = line.cells.get(ch)
+            if row is None:
+                cells.append("[dim]—[/]")
+                continue
+            text = CELL[row.state]
+            if row.state is not DeliveryState.delivered and row.attempts:
+                text += f" ({row.attempts})"
+            cells.append(text)
+        table.add_row(f"{escape(line.id)}.v{line.version}", escape(line.title), *cells)
+    return table
+
+
+def counts_table(
+    counts: dict[tuple[str, DeliveryState], int], channels: Sequence[str], open_channels: Any = ()
+) -> Table:
+    table = Table(title="by channel")
+    table.add_column("channel")
+    for st in DeliveryState:
+        table.add_column(st.value.replace("_", " "), justify="right")
+    for ch in channels:
+        table.add_row(ch, *[str(counts.get((ch, st), 0)) for st in DeliveryState])
+    return table
+
+
+def landings(rows: Sequence[DeliveryRow]) -> Table:
+    """Where each delivery landed: the URL, remote path, Message-ID or feed file."""
+    table = Table(title="where each delivery landed")
+    table.add_column("notice", no_wrap=True)
+    table.add_column("channel", no_wrap=True)
+    table.add_column("state")
+    table.add_column("landed at / reason", overflow="fold")
+    for r in rows:
+        where = r.remote_url or r.remote_id or r.last_error or ""
+        table.add_row(
+            f"{escape(r.notice_id)}.v{r.notice_version}", r.channel, CELL[r.state], escape(where)
+        )
+    return table
