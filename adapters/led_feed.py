@@ -1,0 +1,528 @@
+"""LED display screens at the trading hall: an RSS/Atom feed file per screen.
+
+政府信息公开条例 names electronic display screens as a disclosure channel. Each
+screen's controller reads a feed file holding the screen's current items; one
+delivery adds (or replaces) one notice's item. Items are the notice summary
+fitted to the screen's geometry in half-width cells, in the screen's encoding,
+and leave the feed once the notice's ``valid_until`` has passed.
+
+The feed holds a set of items while a delivery carries one notice, so the
+current set lives in a small JSON file next to the feed (``<path>.items.json``),
+changed under a lock and written atomically together with the feed.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import tempfile
+import threading
+import unicodedata
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal, Self
+
+from feedgen.feed import FeedGenerator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from wcwidth import iter_graphemes, wcswidth, wcwidth
+
+from syndicate.adapter import BlockingAdapter, DeliveryContext, Options, Payload, Receipt
+from syndicate.errors import PermanentDeliveryError, TransientDeliveryError
+from syndicate.notice import Category, Notice
+
+ELLIPSIS = "…"
+
+LABELS: dict[Category, str] = {
+    Category.construction: "【招标】",
+    Category.procurement: "【采购】",
+    Category.land_mineral: "【土地】",
+    Category.state_property: "【产权】",
+    Category.work_news: "【动态】",
+}
+
+Format = Literal["rss", "atom"]
+Encoding = Literal["utf-8", "gbk", "gb2312"]
+
+# --- fitting text to a screen ------------------------------------------------
+
+_WORD_CHAR = re.compile(r"[0-9A-Za-z\u00c0-\u024f]")
+# Kept inside a word only between two word characters: 12.5, HYZB-2016-001, 10:00, 1,000.
+_WORD_JOINERS = frozenset(".,:/_-+%'")
+
+
+def _xml_unsafe(ch: str) -> bool:
+    cp = ord(ch)
+    return 0xD800 <= cp <= 0xDFFF or cp in (0xFFFE, 0xFFFF)
+
+
+def normalize_text(text: str) -> str:
+    """Text as a screen shows it: NFC, one space for any whitespace run or control character."""
+    text = unicodedata.normalize("NFC", text)
+    text = "".join(" " if wcwidth(ch) < 0 or _xml_unsafe(ch) else ch for ch in text)
+    return " ".join(text.split())
+
+
+def _is_word(cluster: str) -> bool:
+    return _WORD_CHAR.match(cluster) is not None
+
+
+def _tokens(clusters: list[str]) -> Iterator[list[str]]:
+    """Latin words and digit runs as one token each; every other grapheme alone."""
+    i, n = 0, len(clusters)
+    while i < n:
+        if not _is_word(clusters[i]):
+            yield [clusters[i]]
+            i += 1
+            continue
+        j = i + 1
+        while j < n:
+            if _is_word(clusters[j]):
+                j += 1
+            elif clusters[j] in _WORD_JOINERS and j + 1 < n and _is_word(clusters[j + 1]):
+                j += 2
+            else:
+                break
+        yield clusters[i:j]
+        i = j
+
+
+def _width(clusters: list[str]) -> int:
+    text = "".join(clusters)
+    width = wcswidth(text)
+    return width if width >= 0 else sum(max(wcwidth(ch), 0) for ch in text)
+
+
+def fit_text(text: str, columns: int, lines: int) -> list[str]:
+    """Wrap ``text`` into at most ``lines`` lines of at most ``columns`` cells.
+
+    Widths are terminal cells (``wcwidth``): a full-width character takes two
+    and is never cut; one that does not fit the rest of a line starts the
+    next. A Latin word or digit run moves whole to the next line when it fits
+    there. A space where a line breaks is dropped; otherwise the lines are
+    consecutive pieces of ``normalize_text(text)``. When the text does not fit,
+    the last line ends with an ellipsis.
+    """
+    if columns < 1 or lines < 1:
+        raise ValueError("a screen needs at least one column and one line")
+    clusters = list(iter_graphemes(normalize_text(text)))
+    done: list[list[str]] = []
+    cur: list[str] = []
+    truncated = False
+
+    def fits(candidate: list[str]) -> bool:
+        return _width(candidate) <= columns
+
+    def break_line() -> bool:
+        """End the current line; False when no line is left for what follows."""
+        nonlocal cur, truncated
+        while cur and cur[-1] == " ":
+            cur.pop()
+        done.append(cur)
+        cur = []
+        if len(done) >= lines:
+            truncated = True
+            return False
+        return True
+
+    for token in _tokens(clusters):
+        if truncated:
+            break
+        if fits(cur + token):
+            if cur or token != [" "]:
+                cur += token
+            continue
+        if token == [" "]:
+            break_line()
+            continue
+        if _is_word(token[0]) and cur and fits(token):
+            if break_line():
+                cur = list(token)
+            continue
+        for cluster in token:
+            if fits([*cur, cluster]):
+                cur.append(cluster)
+                continue
+            if not cur or not break_line():
+                # not cur: a grapheme wider than a whole line can never be shown
+                truncated = True
+                break
+            if not fits([cluster]):
+                truncated = True
+                break
+            cur = [cluster]
+    if cur:
+        done.append(cur)
+    if truncated:
+        _add_ellipsis(done, columns, lines)
+    return ["".join(line) for line in done]
+
+
+def _add_ellipsis(done: list[list[str]], columns: int, lines: int) -> None:
+    ellipsis = [ELLIPSIS]
+    if done and _width(done[-1] + ellipsis) <= columns:
+        done[-1].append(ELLIPSIS)
+        return
+    if len(done) < lines:
+        done.append(ellipsis)
+        return
+    last = done[-1]
+    while last and (_width(last + ellipsis) > columns or last[-1] == " "):
+        last.pop()
+    last.append(ELLIPSIS)
+
+
+# --- options -------------------------------------------------------------------
+
+ScreenName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")]
+
+
+class Screen(BaseModel):
+    """One LED screen: its geometry, encoding and feed file(s)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: ScreenName
+    columns: int = Field(ge=4, le=512, description="half-width cells per line")
+    lines: int = Field(ge=1, le=64)
+    format: tuple[Format, ...] = ("rss",)
+    encoding: Encoding = "utf-8"
+    replacement: Annotated[str, StringConstraints(min_length=1, max_length=1)] | None = None
+    path: dict[Format, Path] = Field(description="feed file; {rss: ..., atom: ...} for both")
+    title: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    link: Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$")]
+    max_items: int = Field(default=20, ge=1, le=500)
+
+    @field_validator("format", mode="before")
+    @classmethod
+    def _formats(cls, value: Any) -> Any:
+        if value == "both":
+            return ("rss", "atom")
+        if isinstance(value, str):
+            return (value,)
+        if isinstance(value, list | tuple) and len(set(value)) != len(value):
+            raise ValueError("a format is named twice")
+        return value
+
+    @field_validator("encoding", mode="before")
+    @classmethod
+    def _encoding(cls, value: Any) -> Any:
+        return value.lower().replace("utf8", "utf-8") if isinstance(value, str) else value
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _paths(cls, value: Any, info: ValidationInfo) -> Any:
+        base = Path((info.context or {}).get("base_dir") or Path.cwd())
+        formats: tuple[str, ...] | None = info.data.get("format")
+        if isinstance(value, str | os.PathLike):
+            if formats is None:
+                return value  # the format error is reported on its own
+            if len(formats) != 1:
+                raise ValueError("with two formats give path as {rss: <file>, atom: <file>}")
+            value = {formats[0]: value}
+        if not isinstance(value, dict):
+            raise ValueError("a path, or {rss: <file>, atom: <file>}")
+        return {k: (base / Path(str(v))).resolve() for k, v in value.items()}
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if set(self.path) != set(self.format):
+            raise ValueError(f"path must name a file for each format ({', '.join(self.format)})")
+        if len(set(self.path.values())) != len(self.path):
+            raise ValueError("the rss and atom feeds need different files")
+        if self.replacement is not None:
+            if self.replacement.isspace() or wcwidth(self.replacement) not in (1, 2):
+                raise ValueError("replacement must be one visible character")
+            _encodable_or_raise(self.replacement, self, what="replacement")
+        _encodable_or_raise(self.feed_title, self, what="title")
+        return self
+
+    @property
+    def feed_title(self) -> str:
+        return self.title or self.name
+
+    @property
+    def files(self) -> list[Path]:
+        return [self.path[f] for f in self.format]
+
+    @property
+    def state_path(self) -> Path:
+        first = self.files[0]
+        return first.with_name(first.name + ".items.json")
+
+
+def _encodable_or_raise(text: str, screen: Screen, *, what: str) -> None:
+    for ch in text:
+        if not _encodable(ch, screen.encoding):
+            raise ValueError(f"{what}: {_char_name(ch)} cannot be written in {screen.encoding}")
+
+
+def _encodable(ch: str, encoding: str) -> bool:
+    try:
+        ch.encode(encoding)
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _char_name(ch: str) -> str:
+    return f"{ch!r} (U+{ord(ch):04X} {unicodedata.name(ch, 'unnamed')})"
+
+
+class LedFeedOptions(Options):
+    """Options of a led_feed channel: its screens."""
+
+    screens: list[Screen] = Field(min_length=1, max_length=50)
+
+    @field_validator("screens", mode="before")
+    @classmethod
+    def _screens(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            out = []
+            for name, settings in value.items():
+                if not isinstance(settings, dict):
+                    raise ValueError(f"screen {name!r}: expected a mapping of settings")
+                if settings.get("name", name) != name:
+                    raise ValueError(f"screen {name!r}: name differs from its key")
+                out.append({**settings, "name": name})
+            return out
+        return value
+
+    @model_validator(mode="after")
+    def _unique(self) -> Self:
+        names = [s.name for s in self.screens]
+        if len(names) != len(set(names)):
+            raise ValueError("screen names must be unique")
+        files = [f for s in self.screens for f in s.files]
+        if len(files) != len(set(files)):
+            raise ValueError("two screens write the same feed file")
+        return self
+
+
+# --- the adapter -----------------------------------------------------------------
+
+# Deliveries to one screen change one file; a lock per state file serializes
+# them in this process, an fcntl lock serializes workers sharing the path.
+_LOCKS: dict[Path, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+@contextmanager
+def _locked(state_path: Path) -> Iterator[None]:
+    with _LOCKS_GUARD:
+        lock = _LOCKS.setdefault(state_path, threading.Lock())
+    with lock:
+        lock_path = state_path.with_name(state_path.name + ".lock")
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the flock
+
+
+class LedFeedAdapter(BlockingAdapter[LedFeedOptions]):
+    """Feed files for LED display screens, one item per notice."""
+
+    kind: ClassVar[str] = "led_feed"
+    Options: ClassVar[type[LedFeedOptions]] = LedFeedOptions
+
+    def __init__(
+        self,
+        channel: str,
+        options: LedFeedOptions,
+        *,
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
+        super().__init__(channel, options)
+        self.now: Callable[[], datetime] = now or (lambda: datetime.now(UTC))
+
+    def describe(self) -> str:
+        return "feed → " + ", ".join(str(f) for s in self.options.screens for f in s.files)
+
+    def render(self, notice: Notice, ctx: DeliveryContext) -> Payload:
+        source = notice.summary if notice.summary and notice.summary.strip() else notice.title
+        text = LABELS[notice.category] + source
+        screens: dict[str, list[str]] = {}
+        parts: dict[str, bytes] = {}
+        for screen in self.options.screens:
+            lines = fit_text(self._encodable_text(text, screen), screen.columns, screen.lines)
+            screens[screen.name] = lines
+            geometry = (
+                f"{screen.columns}×{screen.lines}, {screen.encoding}, {'+'.join(screen.format)}"
+            )
+            preview = [f"item {ctx.idempotency_key}", f"screen {screen.name} ({geometry})", ""]
+            parts[f"{screen.name}.txt"] = "\n".join([*preview, *lines, ""]).encode("utf-8")
+        item = {
+            "id": ctx.idempotency_key,
+            "notice_id": notice.id,
+            "version": notice.version,
+            "published": notice.publish_at.isoformat(),
+            "valid_until": notice.valid_until.isoformat() if notice.valid_until else None,
+            "screens": screens,
+        }
+        target = ", ".join(str(f) for s in self.options.screens for f in s.files)
+        return Payload("text/plain; charset=utf-8", parts, target=target, data={"item": item})
+
+    def _encodable_text(self, text: str, screen: Screen) -> str:
+        text = normalize_text(text)
+        out = []
+        for ch in text:
+            if _encodable(ch, screen.encoding):
+                out.append(ch)
+            elif screen.replacement is not None:
+                out.append(screen.replacement)
+            else:
+                raise PermanentDeliveryError(
+                    f"screen {screen.name!r} ({screen.encoding}) cannot show {_char_name(ch)}; "
+                    "set `replacement` to show a substitute"
+                )
+        return "".join(out)
+
+    def send_blocking(self, payload: Payload, ctx: DeliveryContext) -> Receipt:
+        item: Mapping[str, Any] = payload.data["item"]
+        now = self.now()
+        shown: list[str] = []
+        detail = []
+        for screen in self.options.screens:
+            try:
+                screen.state_path.parent.mkdir(parents=True, exist_ok=True)
+                with _locked(screen.state_path):
+                    state = _read_state(screen.state_path)
+                    items, status = _merge(state, item, screen, now)
+                    _write_atomic(screen.state_path, _dump_state(items))
+                    for fmt in screen.format:
+                        _write_atomic(screen.path[fmt], _feed_bytes(screen, fmt, items, now))
+            except PermissionError as exc:
+                raise PermanentDeliveryError(
+                    f"screen {screen.name!r}: cannot write {exc.filename}: {exc.strerror}"
+                ) from None
+            except OSError as exc:
+                raise TransientDeliveryError(
+                    f"screen {screen.name!r}: cannot write {exc.filename}: {exc.strerror}"
+                ) from None
+            urls = [f.as_uri() for f in screen.files]
+            detail.append(f"{screen.name}: {status}, {len(items)} items, {' '.join(urls)}")
+            shown.append(status)
+        status = "written" if "written" in shown else shown[0]
+        first = self.options.screens[0].files[0].as_uri()
+        return Receipt(
+            remote_id=str(item["id"]), url=first, status=status, detail="; ".join(detail)
+        )
+
+
+# --- the items of a screen ----------------------------------------------------------
+
+STATE_VERSION = 1
+
+
+def _read_state(path: Path) -> list[dict[str, Any]]:
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    try:
+        data = json.loads(raw)
+        items = data["items"]
+        if data.get("version") != STATE_VERSION or not isinstance(items, list):
+            raise ValueError("unknown layout")
+        return [dict(i) for i in items]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise PermanentDeliveryError(f"screen item file {path} is unreadable: {exc}") from None
+
+
+def _dump_state(items: list[dict[str, Any]]) -> bytes:
+    data = {"version": STATE_VERSION, "items": items}
+    return json.dumps(data, ensure_ascii=False, indent=1).encode("utf-8")
+
+
+def _merge(
+    items: list[dict[str, Any]], item: Mapping[str, Any], screen: Screen, now: datetime
+) -> tuple[list[dict[str, Any]], str]:
+    """The screen's items after adding ``item``: one per notice, unexpired, newest first."""
+    newer = [
+        i for i in items if i["notice_id"] == item["notice_id"] and i["version"] > item["version"]
+    ]
+    status = "superseded" if newer else "written"
+    if not newer:
+        items = [i for i in items if i["notice_id"] != item["notice_id"]]
+        items.append(
+            {
+                "id": item["id"],
+                "notice_id": item["notice_id"],
+                "version": item["version"],
+                "lines": item["screens"][screen.name],
+                "published": item["published"],
+                "valid_until": item["valid_until"],
+                "updated": now.isoformat(),
+            }
+        )
+    if not newer and _expired(item, now):
+        status = "expired"
+    live = [i for i in items if not _expired(i, now)]
+    live.sort(key=lambda i: (datetime.fromisoformat(i["published"]), i["id"]), reverse=True)
+    return live[: screen.max_items], status
+
+
+def _expired(item: Mapping[str, Any], now: datetime) -> bool:
+    until = item.get("valid_until")
+    return until is not None and datetime.fromisoformat(until) <= now
+
+
+def _feed_bytes(screen: Screen, fmt: Format, items: list[dict[str, Any]], now: datetime) -> bytes:
+    fg = FeedGenerator()
+    fg.title(screen.feed_title)
+    fg.link(href=screen.link, rel="alternate")
+    fg.description(screen.feed_title)
+    fg.id(screen.link)
+    fg.language("zh-CN")
+    fg.generator("syndicate")
+    fg.updated(now)
+    fg.lastBuildDate(now)
+    for item in items:
+        lines: list[str] = item["lines"]
+        entry = fg.add_entry(order="append")
+        # Atom ids must be absolute IRIs; RSS guids may be any stable string.
+        entry.id(item["id"] if fmt == "rss" else f"urn:syndicate:{item['id']}")
+        if fmt == "rss":
+            entry.guid(item["id"], permalink=False)
+        entry.title(lines[0] if lines else item["id"])
+        entry.published(datetime.fromisoformat(item["published"]))
+        entry.updated(datetime.fromisoformat(item["updated"]))
+        if fmt == "rss":
+            entry.description("\n".join(lines))
+        else:
+            entry.content("\n".join(lines), type="text")
+    encoding = screen.encoding.upper()
+    out: bytes = (
+        fg.rss_str(pretty=True, encoding=encoding)
+        if fmt == "rss"
+        else fg.atom_str(pretty=True, encoding=encoding)
+    )
+    return out
+
+
+def _write_atomic(path: Path, content: bytes) -> None:
+    """Replace ``path`` with ``content`` so a reader sees the old file or the new, never half."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(content)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
