@@ -1,4 +1,8 @@
-"""HTTP peers: an HttpSink on a free loopback port, plain or TLS with a CA made at test time."""
+"""HTTP peers: an HttpSink on a free loopback port, plain or TLS with a CA made at test time.
+
+PYTEST_DONT_REWRITE: other peer modules import this one, so it may already be
+imported when a test module names it in ``pytest_plugins``; it has no asserts.
+"""
 
 from __future__ import annotations
 

@@ -173,6 +173,11 @@ class _Server(ThreadingHTTPServer):
                 request = self.context.wrap_socket(request, server_side=True)
             except (ssl.SSLError, OSError):
                 return
+            # The wrapped socket took over the descriptor: closing the
+            # original (as socketserver does) would leave this one open.
+            with request:
+                super().finish_request(request, client_address)
+            return
         super().finish_request(request, client_address)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
