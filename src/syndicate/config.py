@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from .adapter import Adapter, Options
+from .adapter import Adapter, BlockingAdapter, Options
 from .errors import ConfigError, Problem
 from .notice import Category, NoticeType, problems_from_validation
 from .registry import AdapterRegistry, UnknownAdapter
@@ -136,7 +136,11 @@ class Channel:
     options: Options
 
     def build(self) -> Adapter[Any]:
-        return self.kind(self.name, self.options)
+        adapter = self.kind(self.name, self.options)
+        if isinstance(adapter, BlockingAdapter):
+            # One thread per delivery the channel may run at once, no more.
+            adapter.threads = self.settings.concurrency
+        return adapter
 
 
 @dataclass(frozen=True)

@@ -109,6 +109,33 @@ class Syndicator:
         dispatcher = Dispatcher(self.config, self.store, self.adapters)
         await dispatcher.run(once=once, stop=stop)
 
+    def drain(self, *, timeout: float = 60.0) -> bool:
+        """Run the worker until every delivery has ended or ``timeout`` passes; True if all ended.
+
+        Unlike ``run(once=True)`` this waits for scheduled retries too.
+        """
+        return asyncio.run(self.drain_async(timeout=timeout))
+
+    async def drain_async(self, *, timeout: float = 60.0) -> bool:
+        from .dispatcher import Dispatcher
+
+        stop = asyncio.Event()
+        dispatcher = Dispatcher(self.config, self.store, self.adapters)
+        task = asyncio.create_task(dispatcher.run(stop=stop))
+        deadline = time.monotonic() + timeout
+        done = False
+        try:
+            while not task.done():
+                counts = self.store.counts()
+                done = not any(n for (_, state), n in counts.items() if not state.terminal)
+                if done or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            stop.set()
+            await task
+        return done
+
     def close(self) -> None:
         self.store.close()
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import tempfile
 import time
@@ -65,7 +64,7 @@ def run_demo(
             with Syndicator(config, registry) as syndicator:
                 refused = _enqueue(syndicator, notices_dir, console)
                 started = time.monotonic()
-                asyncio.run(_deliver(syndicator))
+                syndicator.drain(timeout=DEADLINE)
                 rows = syndicator.store.deliveries()
                 lines = report.group(rows)
                 console.print()
@@ -96,20 +95,3 @@ def _enqueue(syndicator: Syndicator, folder: Path, console: Console) -> int:
             f"accepted {accepted.notice_id}.v{accepted.version} → {', '.join(accepted.channels)}"
         )
     return refused
-
-
-async def _deliver(syndicator: Syndicator) -> None:
-    """Run the worker until every delivery has ended (or the deadline passes)."""
-    from ..dispatcher import Dispatcher
-
-    stop = asyncio.Event()
-    dispatcher = Dispatcher(syndicator.config, syndicator.store, syndicator.adapters)
-    task = asyncio.create_task(dispatcher.run(stop=stop))
-    deadline = time.monotonic() + DEADLINE
-    while time.monotonic() < deadline:
-        counts = syndicator.store.counts()
-        if not any(n for (_, st), n in counts.items() if not st.terminal):
-            break
-        await asyncio.sleep(0.1)
-    stop.set()
-    await task
