@@ -165,6 +165,15 @@ class EmailInboxOptions(Options):
             raise ValueError(f"no such file: {value}")
         return value
 
+    @field_validator("username", "password")
+    @classmethod
+    def _ascii(cls, value: str | SecretStr | None) -> str | SecretStr | None:
+        # smtplib encodes AUTH PLAIN/LOGIN as ASCII; refuse now rather than on every send.
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if text is not None and not text.isascii():
+            raise ValueError("must be ASCII (SMTP AUTH here sends credentials as ASCII)")
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         if (self.username is None) != (self.password is None):
@@ -243,8 +252,9 @@ class EmailInboxAdapter(BlockingAdapter[EmailInboxOptions]):
         seed = hashlib.sha256(f"{notice.digest()}\0{ctx.idempotency_key}".encode()).hexdigest()
         for i, part in enumerate(p for p in msg.walk() if p.is_multipart()):
             part.set_boundary(f"=_syndicate_{seed[:24]}_{i}")
-        for body_part in msg.iter_parts():
-            del body_part["MIME-Version"]  # add_alternative leaves one on a body part
+        for body_part in msg.walk():
+            if body_part is not msg:
+                del body_part["MIME-Version"]  # add_alternative leaves one on a body part
 
         recipients = [*o.to, *o.cc]
         return Payload(
