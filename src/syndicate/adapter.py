@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationInfo, model_validator
 
 from .notice import Notice
 
@@ -31,14 +31,15 @@ class Options(BaseModel):
 
     Extra keys are refused. A secret field (typed ``SecretStr``) may instead be
     given as ``<field>_file: /path``, whose content (without the trailing
-    newline) becomes the secret; secrets never appear in YAML.
+    newline) becomes the secret; secrets never appear in YAML. A relative path
+    is relative to the folder of channels.yaml.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     @model_validator(mode="before")
     @classmethod
-    def _secret_files(cls, data: Any) -> Any:
+    def _secret_files(cls, data: Any, info: ValidationInfo) -> Any:
         if not isinstance(data, dict):
             return data
         data = dict(data)
@@ -48,9 +49,12 @@ class Options(BaseModel):
                 continue
             if name in data:
                 raise ValueError(f"give {name} or {file_key}, not both")
-            path = data.pop(file_key)
+            path = Path(str(data.pop(file_key)))
+            base_dir = (info.context or {}).get("base_dir")
+            if not path.is_absolute() and base_dir is not None:
+                path = Path(base_dir) / path
             try:
-                data[name] = Path(str(path)).read_text(encoding="utf-8").rstrip("\r\n")
+                data[name] = path.read_text(encoding="utf-8").rstrip("\r\n")
             except OSError as exc:
                 raise ValueError(
                     f"{file_key}: cannot read secret file {path}: {exc.strerror}"
