@@ -1,0 +1,190 @@
+"""cms_http without a network: options, rendering, signatures, answer parsing."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+import pytest
+from syndicate_adapters.cms_http import (
+    CmsHttpAdapter,
+    CmsHttpOptions,
+    HmacAuth,
+    form_encode,
+    hmac_signature,
+    lookup,
+    parse_retry_after,
+    server_message,
+)
+
+from syndicate.adapter import DeliveryContext
+from syndicate.errors import PermanentDeliveryError
+from syndicate.notice import Notice
+
+CTX = DeliveryContext(channel="portal", idempotency_key="HY-CG-2016-007.v2.portal")
+
+
+def notice(**changes: Any) -> Notice:
+    data: dict[str, Any] = {
+        "id": "HY-CG-2016-007",
+        "version": 2,
+        "nature": "correction",
+        "category": "procurement",
+        "notice_type": "tender",
+        "project_code": "HYCG2016-007",
+        "title": "河源市第一中学教学设备采购项目更正公告",
+        "body_html": "<p>更正事项……</p>",
+        "region_code": "441600",
+        "publisher": {"name": "河源市公共资源交易中心"},
+        "publish_at": "2016-05-10T10:00:00+08:00",
+        "procurement": {
+            "method": "open_tender",
+            "budget": {"value": "12345678.91", "unit": "万元"},
+        },
+    }
+    data.update(changes)
+    return Notice.model_validate(data)
+
+
+def adapter(**options: Any) -> CmsHttpAdapter:
+    options.setdefault("url", "https://www.heyuan.gov.cn/api/notices")
+    return CmsHttpAdapter("portal", CmsHttpOptions.model_validate(options))
+
+
+def test_default_json_body_keeps_amounts_exact() -> None:
+    payload = adapter().render(notice(), CTX)
+    body = payload.parts["body"]
+    assert '"budget":{"value":"12345678.91","unit":"万元"}'.encode() in body
+    document = json.loads(body)
+    assert document["version"] == 2
+    assert document["nature"] == "correction"
+    assert document["procurement"]["method"] == "open_tender"
+    assert payload.headers["Idempotency-Key"] == "HY-CG-2016-007.v2.portal"
+    assert payload.target == "https://www.heyuan.gov.cn/api/notices"
+
+
+def test_render_is_the_same_for_every_attempt() -> None:
+    a = adapter(auth={"type": "hmac", "key_id": "k", "secret": "s"})
+    later = DeliveryContext("portal", CTX.idempotency_key, attempt=5)
+    assert a.render(notice(), CTX).digest() == a.render(notice(), later).digest()
+
+
+def test_auth_headers_are_not_part_of_the_payload() -> None:
+    payload = adapter(auth={"type": "bearer", "token": "tok-secret"}).render(notice(), CTX)
+    assert "Authorization" not in payload.headers
+    assert "tok-secret" not in payload.preview()
+
+
+def test_form_encode_flattens_nested_values() -> None:
+    encoded = form_encode({"a": "河源", "n": 3, "ok": True, "skip": None, "obj": {"x": [1]}})
+    assert dict(parse_qsl(encoded.decode("ascii"))) == {
+        "a": "河源",
+        "n": "3",
+        "ok": "true",
+        "obj": '{"x":[1]}',
+    }
+
+
+def test_form_template_must_render_an_object() -> None:
+    with pytest.raises(PermanentDeliveryError, match="JSON object"):
+        adapter(format="form", template="[1, 2]").render(notice(), CTX)
+
+
+def test_template_that_renders_broken_json_is_permanent() -> None:
+    a = adapter(template='{"title": "{{ notice.title }}"')
+    with pytest.raises(PermanentDeliveryError, match="not valid JSON"):
+        a.render(notice(), CTX)
+
+
+def test_html_template_autoescapes_and_feeds_the_json_template() -> None:
+    evil = notice(title="设备<script>alert(1)</script>采购")
+    a = adapter(
+        html_template="<h2>{{ notice.title }}</h2>",
+        template='{"content": {{ html | tojson }}}',
+    )
+    content = json.loads(a.render(evil, CTX).parts["body"])["content"]
+    assert content == "<h2>设备&lt;script&gt;alert(1)&lt;/script&gt;采购</h2>"
+
+
+def test_hmac_signature_signs_timestamp_and_body_with_each_secret() -> None:
+    auth = HmacAuth.model_validate(
+        {"type": "hmac", "key_id": "hy-1", "secret": "a", "next_secret": "b"}
+    )
+    value = hmac_signature(auth, b'{"x":1}', 1462845600)
+    sig_a = hmac.new(b"a", b'1462845600.{"x":1}', hashlib.sha256).hexdigest()
+    sig_b = hmac.new(b"b", b'1462845600.{"x":1}', hashlib.sha256).hexdigest()
+    assert value == f"keyId=hy-1,t=1462845600,sha256={sig_a},sha256={sig_b}"
+
+
+def test_parse_retry_after_forms() -> None:
+    now = datetime(2016, 3, 1, 1, 0, tzinfo=UTC)
+    assert parse_retry_after("7") == 7.0
+    assert parse_retry_after("Tue, 01 Mar 2016 01:02:00 GMT", now) == 120.0
+    assert parse_retry_after("Mon, 29 Feb 2016 00:00:00 GMT", now) == 0.0
+    assert parse_retry_after("soon") is None
+    assert parse_retry_after(None) is None
+
+
+def test_lookup_follows_dotted_paths() -> None:
+    doc = {"data": {"id": 8841, "items": [{"url": "u"}], "flag": True, "empty": ""}}
+    assert lookup(doc, "data.id") == "8841"
+    assert lookup(doc, "data.items.0.url") == "u"
+    assert lookup(doc, "data.items.1.url") is None
+    assert lookup(doc, "data.flag") is None
+    assert lookup(doc, "data.empty") is None
+    assert lookup(doc, "data") is None
+    assert lookup(None, "id") is None
+
+
+def test_server_message_drops_markup_and_is_short() -> None:
+    assert server_message(b"<html><h1>Bad\r\nRequest</h1></html>") == "Bad Request"
+    assert server_message(b"") == "(empty body)"
+    assert len(server_message(b"x" * 1000)) == 301
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"url": "ftp://example.org/"},
+        {"url": "https://user:pw@example.org/"},
+        {"url": "https://example.org/", "method": "GET"},
+        {"url": "https://example.org/", "format": "xml"},
+        {"url": "https://example.org/", "headers": {"Idempotency-Key": "x"}},
+        {"url": "https://example.org/", "headers": {"X-A": "a\r\nX-B: b"}},
+        {"url": "https://example.org/", "headers": {"Bad Name": "x"}},
+        {"url": "https://example.org/", "ca_file": "missing.pem"},
+        {"url": "https://example.org/", "verify": False, "ca_file": "ca.pem"},
+        {"url": "https://example.org/", "auth": {"type": "oauth"}},
+        {"url": "https://example.org/", "auth": {"type": "bearer"}},
+        {"url": "https://example.org/", "template": "{{ notice.__class__ }}"},
+        {"url": "https://example.org/", "timeouts": {"read": "soon"}},
+        {"url": "https://example.org/", "unknown": 1},
+    ],
+)
+def test_options_refuse_mistakes(options: dict[str, Any], tmp_path: Path) -> None:
+    (tmp_path / "ca.pem").write_text("not used")
+    with pytest.raises(ValueError, match=r"."):
+        CmsHttpOptions.model_validate(options, context={"base_dir": tmp_path})
+
+
+def test_relative_ca_file_resolves_against_the_config_folder(tmp_path: Path) -> None:
+    (tmp_path / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    options = CmsHttpOptions.model_validate(
+        {"url": "https://example.org/", "ca_file": "ca.pem", "timeouts": {"read": "2m"}},
+        context={"base_dir": tmp_path},
+    )
+    assert options.ca_file == tmp_path / "ca.pem"
+    assert options.timeouts.read == 120.0
+
+
+def test_secrets_stay_out_of_repr_and_preview(tmp_path: Path) -> None:
+    (tmp_path / "token").write_text("tok-from-file\n")
+    a = adapter(auth={"type": "bearer", "token_file": str(tmp_path / "token")})
+    assert "tok-from-file" not in repr(a.options)
+    assert "tok-from-file" not in a.render(notice(), CTX).preview()
+    assert a.describe() == "POST https://www.heyuan.gov.cn/api/notices"
