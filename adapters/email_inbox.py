@@ -37,6 +37,7 @@ from pydantic import (
 )
 
 from syndicate.adapter import BlockingAdapter, DeliveryContext, Options, Payload, Receipt
+from syndicate.config import Duration
 from syndicate.errors import PermanentDeliveryError, TransientDeliveryError
 from syndicate.notice import Notice
 from syndicate.rendering import DISPLAY_TZ, Template, template_validator
@@ -151,7 +152,9 @@ class EmailInboxOptions(Options):
     html: HtmlTemplate | None = None
     attach: bool = Field(default=True, description="attach the notice's local files")
     message_id_domain: Annotated[str, StringConstraints(pattern=_DOT_ATOM)] = "syndicate"
-    timeout: float = Field(default=30.0, gt=0, le=600)
+    # ``timeout`` is the engine's limit for a whole delivery; this one bounds each socket
+    # operation so a worker thread never hangs on a silent server.
+    socket_timeout: Duration = Field(default=30.0, gt=0, le=600)
 
     @field_validator("ca_file")
     @classmethod
@@ -318,10 +321,10 @@ class EmailInboxAdapter(BlockingAdapter[EmailInboxOptions]):
         conn: smtplib.SMTP
         if o.security == "ssl":
             conn = smtplib.SMTP_SSL(
-                o.host, port, o.helo_name, timeout=o.timeout, context=self._tls_context()
+                o.host, port, o.helo_name, timeout=o.socket_timeout, context=self._tls_context()
             )
         else:
-            conn = smtplib.SMTP(o.host, port, o.helo_name, timeout=o.timeout)
+            conn = smtplib.SMTP(o.host, port, o.helo_name, timeout=o.socket_timeout)
         try:
             _hello(conn)
             if o.security == "starttls":
@@ -381,7 +384,7 @@ class EmailInboxAdapter(BlockingAdapter[EmailInboxOptions]):
         elif isinstance(exc, ssl.SSLError):
             error = PermanentDeliveryError(f"{where}: TLS failed: {exc.reason or exc}")
         elif isinstance(exc, TimeoutError):
-            error = TransientDeliveryError(f"{where}: timed out after {o.timeout:g}s")
+            error = TransientDeliveryError(f"{where}: timed out after {o.socket_timeout:g}s")
         elif isinstance(exc, OSError):
             error = TransientDeliveryError(f"{where}: {exc.strerror or exc}")
         else:

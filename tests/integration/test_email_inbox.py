@@ -14,8 +14,10 @@ from pydantic import ValidationError
 from syndicate_adapters.email_inbox import EmailInboxAdapter, EmailInboxOptions, html_to_text
 
 from syndicate.adapter import DeliveryContext, Receipt
+from syndicate.config import parse_config
 from syndicate.errors import PermanentDeliveryError, TransientDeliveryError
 from syndicate.notice import Notice
+from syndicate.registry import AdapterRegistry
 from tests.peers.smtp import (
     SMTP_PASSWORD,
     SMTP_USER,
@@ -90,7 +92,7 @@ class Adapters:
             "from_name": "河源市公共资源交易中心",
             "to": ["tougao@hywb.example"],
             "cc": ["archive@ggzy.heyuan.example"],
-            "timeout": 10,
+            "socket_timeout": "10s",
         }
         opts = EmailInboxOptions.model_validate(base | options, context={"base_dir": Path("/")})
         adapter = EmailInboxAdapter("hywb_mail", opts)
@@ -443,3 +445,66 @@ def test_html_to_text_keeps_structure() -> None:
         "<script>x()</script><ul><li>一</li><li>二</li></ul>"
     )
     assert html_to_text(html) == "标题\n\n第一段 加粗&实体\n\n一\n\n二"
+
+
+CHANNEL_YAML = """\
+version: 1
+channels:
+  heyuan-evening:
+    description: 河源晚报 — 公告投稿邮箱
+    adapter: email_inbox
+    host: smtp.exmail.qq.com
+    port: 465
+    security: ssl
+    username: ggzy@heyuan.gov.cn
+    password: ${HEYUAN_EVENING_SMTP_PASSWORD}
+    from_address: ggzy@heyuan.gov.cn
+    from_name: 河源市公共资源交易中心
+    to: [tougao@hywb.cn]
+    cc: [fabu@heyuan.gov.cn]
+    message_id_domain: ggzy.heyuan.gov.cn
+    subject: "【{{ category_label }}】{{ notice.title }}（{{ notice.project_code }}）"
+    socket_timeout: 30s
+    timeout: 90s
+routes:
+  - match: {notice_type: [tender, transfer]}
+    channels: [heyuan-evening]
+"""
+
+
+def test_channel_from_channels_yaml(tmp_path: Path) -> None:
+    registry = AdapterRegistry({"email_inbox": EmailInboxAdapter})
+    env = {"HEYUAN_EVENING_SMTP_PASSWORD": "Hy-2016-app-pass"}
+    config = parse_config(CHANNEL_YAML, "channels.yaml", registry, base_dir=tmp_path, env=env)
+    channel = config.channels["heyuan-evening"]
+    assert channel.settings.timeout == 90
+    adapter = channel.build()
+    assert isinstance(adapter, EmailInboxAdapter)
+    opts = adapter.options
+    assert opts.password is not None
+    assert opts.password.get_secret_value() == "Hy-2016-app-pass"
+    assert opts.socket_timeout == 30
+    assert "Hy-2016-app-pass" not in repr(opts)
+    assert adapter.describe() == "smtps://smtp.exmail.qq.com:465 → tougao@hywb.cn"
+    notice = make_notice(tmp_path)
+    payload = adapter.render(notice, ctx_for(notice, channel="heyuan-evening"))
+    assert payload.headers["Subject"] == f"【工程建设】{TITLE}（HYZB2016-0123）"
+    assert payload.headers["Message-ID"] == (
+        "<HYZB-2016-0123.v1.heyuan-evening@ggzy.heyuan.gov.cn>"
+    )
+    assert "Hy-2016-app-pass" not in payload.preview()
+
+
+def test_check_names_missing_attachment_files(tmp_path: Path) -> None:
+    notice = make_notice(tmp_path)
+    opts = EmailInboxOptions.model_validate(
+        {"host": "h.example", "from_address": "a@b.example", "to": ["c@d.example"]}
+    )
+    adapter = EmailInboxAdapter("hywb_mail", opts)
+    assert adapter.check(notice) == []
+    Path(str(notice.attachments[0].path)).unlink()
+    assert adapter.check(notice) == [
+        f"attachment 招标文件.pdf: no file at {notice.attachments[0].path}"
+    ]
+    with pytest.raises(PermanentDeliveryError, match="no file at"):
+        adapter.render(notice, ctx_for(notice))
