@@ -508,3 +508,22 @@ def test_check_names_missing_attachment_files(tmp_path: Path) -> None:
     ]
     with pytest.raises(PermanentDeliveryError, match="no file at"):
         adapter.render(notice, ctx_for(notice))
+
+
+def test_ssl_mode_without_the_ca_fails_on_the_certificate(
+    smtp_ssl: SmtpPeer, adapters: Adapters, tmp_path: Path
+) -> None:
+    notice = make_notice(tmp_path)
+    with pytest.raises(PermanentDeliveryError) as caught:
+        deliver(adapters(smtp_ssl, security="ssl"), notice, ctx_for(notice))
+    assert "certificate not trusted" in caught.value.message
+    assert smtp_ssl.received == []
+
+
+def test_ssl_mode_against_a_plain_server_is_permanent(
+    smtp_server: SmtpPeer, adapters: Adapters, tmp_path: Path
+) -> None:
+    notice = make_notice(tmp_path)
+    with pytest.raises(PermanentDeliveryError) as caught:
+        deliver(adapters(smtp_server, security="ssl", verify=False), notice, ctx_for(notice))
+    assert "TLS failed" in caught.value.message
