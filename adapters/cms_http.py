@@ -60,11 +60,19 @@ _RESERVED_HEADERS = frozenset({"idempotency-key", "content-length", "host", "tra
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$")
 
 
+def _not_empty(value: SecretStr) -> SecretStr:
+    if not value.get_secret_value():
+        raise ValueError("is empty (is its environment variable set?)")
+    return value
+
+
 class BearerAuth(Options):
     """``Authorization: Bearer <token>``."""
 
     type: Literal["bearer"]
     token: SecretStr
+
+    _token = field_validator("token")(_not_empty)
 
 
 class BasicAuth(Options):
@@ -73,6 +81,8 @@ class BasicAuth(Options):
     type: Literal["basic"]
     username: str = Field(min_length=1)
     password: SecretStr
+
+    _password = field_validator("password")(_not_empty)
 
 
 class HmacAuth(Options):
@@ -83,6 +93,14 @@ class HmacAuth(Options):
     secret: SecretStr
     next_secret: SecretStr | None = None
     header: str = Field(default="X-Signature", pattern=_HEADER_NAME.pattern)
+
+    _secret = field_validator("secret")(_not_empty)
+
+    @field_validator("next_secret")
+    @classmethod
+    def _no_next(cls, value: SecretStr | None) -> SecretStr | None:
+        # ``next_secret: ${NEXT}`` with NEXT empty means no rotation is under way.
+        return value if value is not None and value.get_secret_value() else None
 
 
 class Timeouts(Options):

@@ -46,11 +46,19 @@ class Timeouts(Options):
     pool: Duration = Field(default=5.0, gt=0)
 
 
+def _not_empty(value: SecretStr) -> SecretStr:
+    if not value.get_secret_value():
+        raise ValueError("is empty (is its environment variable set?)")
+    return value
+
+
 class BearerAuth(Options):
     """``Authorization: Bearer <token>``."""
 
     type: Literal["bearer"]
     token: SecretStr
+
+    _token = field_validator("token")(_not_empty)
 
 
 class BasicAuth(Options):
@@ -59,6 +67,8 @@ class BasicAuth(Options):
     type: Literal["basic"]
     username: str = Field(min_length=1)
     password: SecretStr
+
+    _password = field_validator("password")(_not_empty)
 
 
 class LandMarketOptions(Options):

@@ -161,6 +161,8 @@ def test_server_message_drops_markup_and_is_short() -> None:
         {"url": "https://example.org/", "verify": False, "ca_file": "ca.pem"},
         {"url": "https://example.org/", "auth": {"type": "oauth"}},
         {"url": "https://example.org/", "auth": {"type": "bearer"}},
+        {"url": "https://example.org/", "auth": {"type": "bearer", "token": ""}},
+        {"url": "https://example.org/", "auth": {"type": "hmac", "key_id": "k", "secret": ""}},
         {"url": "https://example.org/", "template": "{{ notice.__class__ }}"},
         {"url": "https://example.org/", "timeouts": {"read": "soon"}},
         {"url": "https://example.org/", "unknown": 1},
@@ -170,6 +172,13 @@ def test_options_refuse_mistakes(options: dict[str, Any], tmp_path: Path) -> Non
     (tmp_path / "ca.pem").write_text("not used")
     with pytest.raises(ValueError, match=r"."):
         CmsHttpOptions.model_validate(options, context={"base_dir": tmp_path})
+
+
+def test_an_empty_next_secret_means_no_rotation() -> None:
+    auth = {"type": "hmac", "key_id": "k", "secret": "s", "next_secret": ""}
+    options = CmsHttpOptions.model_validate({"url": "https://example.org/", "auth": auth})
+    assert isinstance(options.auth, HmacAuth)
+    assert options.auth.next_secret is None
 
 
 def test_relative_ca_file_resolves_against_the_config_folder(tmp_path: Path) -> None:
