@@ -1,0 +1,387 @@
+"""Newspaper submission inboxes reached over SFTP (南方日报, 河源日报, …).
+
+Each delivery drops, into the inbox directory, the notice as one file (plain
+text, HTML or DOCX), the notice's local attachments (each checked against its
+SHA-256) and, last, ``<id>.v<version>.manifest.json`` listing every file with
+its size and SHA-256: when the manifest is there, the submission is complete.
+Every file is uploaded under a temporary name and renamed into place, and file
+names are stable per notice version, so a retried delivery replaces, never
+duplicates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import io
+import json
+import posixpath
+import re
+import zipfile
+from datetime import UTC
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any, Literal, Self
+
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from syndicate.adapter import BlockingAdapter, DeliveryContext, Payload, Receipt
+from syndicate.errors import PermanentDeliveryError
+from syndicate.notice import Notice
+from syndicate.rendering import Template, local_time
+
+from ._sftp import SftpConnection, SftpSettings
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+_SUFFIX = {"text": "txt", "html": "html", "docx": "docx"}
+_MEDIA = {"text": "text/plain", "html": "text/html"}
+
+CATEGORY_LABEL = {
+    "construction": "工程建设",
+    "procurement": "政府采购",
+    "land_mineral": "土地矿业权",
+    "state_property": "国有产权",
+    "work_news": "工作动态",
+}
+TYPE_LABEL = {
+    "tender": "招标公告",
+    "prequalification": "资格预审公告",
+    "candidates": "中标候选人公示",
+    "result": "结果公告",
+    "pre_notice": "预公告",
+    "single_source": "单一来源公示",
+    "contract": "合同公告",
+    "transfer": "出让/转让公告",
+    "deal": "成交公示",
+    "news": "工作动态",
+}
+NATURE_LABEL = {"correction": "更正公告", "clarification": "澄清公告", "termination": "终止公告"}
+
+
+class SftpInboxOptions(SftpSettings):
+    """An SFTP inbox: the connection, the remote directory and the file format."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    directory: str = Field(min_length=1, max_length=1000, pattern=r"^[^\x00-\x1f]+$")
+    format: Literal["text", "html", "docx"] = "text"
+    template: Template | None = Field(
+        default=None, description="Jinja2 template for the notice file (the body for docx)"
+    )
+    encoding: Literal["utf-8", "gb18030"] = "utf-8"
+
+    @field_validator("template", mode="before")
+    @classmethod
+    def _compile(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None or isinstance(value, Template):
+            return value
+        if not isinstance(value, str):
+            raise ValueError("a template must be text")
+        return Template(value, html=info.data.get("format") == "html")
+
+    @model_validator(mode="after")
+    def _encoding_fits(self) -> Self:
+        if self.format == "docx" and self.encoding != "utf-8":
+            raise ValueError("encoding applies to text and html files; a docx file is always UTF-8")
+        if self.template is not None and self.template.html != (self.format == "html"):
+            raise ValueError("the template was compiled for another format")
+        return self
+
+
+class SftpInboxAdapter(BlockingAdapter[SftpInboxOptions]):
+    """Drops each notice, its attachments and a manifest into an SFTP inbox."""
+
+    kind = "sftp_inbox"
+    Options = SftpInboxOptions
+
+    def __init__(self, channel: str, options: SftpInboxOptions) -> None:
+        super().__init__(channel, options)
+        self._connection = SftpConnection(options)
+
+    def describe(self) -> str:
+        return self.options.url(self.options.directory, user=True)
+
+    def render(self, notice: Notice, ctx: DeliveryContext) -> Payload:
+        o = self.options
+        base = safe_name(f"{notice.id}.v{notice.version}")
+        main = f"{base}.{_SUFFIX[o.format]}"
+        media_type = _DOCX if o.format == "docx" else f"{_MEDIA[o.format]}; charset={o.encoding}"
+        parts: dict[str, bytes] = {main: self._notice_file(notice)}
+        files = [_entry(main, parts[main], "notice", media_type)]
+        links = []
+        for index, att in enumerate(notice.attachments, 1):
+            if att.path is None:
+                links.append({"name": att.name, "url": str(att.url), "sha256": att.sha256})
+                continue
+            name = f"{base}.a{index}.{safe_name(att.name, 120)}"
+            parts[name] = _read_attachment(att.name, att.path, att.sha256, att.size)
+            files.append(_entry(name, parts[name], "attachment", att.media_type, att.name))
+        manifest = f"{base}.manifest.json"
+        doc = {
+            "notice": {
+                "id": notice.id,
+                "version": notice.version,
+                "nature": notice.nature.value,
+                "category": notice.category.value,
+                "notice_type": notice.notice_type.value,
+                "title": notice.title,
+                "digest": ctx.notice_digest or notice.digest(),
+            },
+            "channel": ctx.channel,
+            "idempotency_key": ctx.idempotency_key,
+            "format": o.format,
+            "encoding": o.encoding,
+            "files": files,
+            "links": links,
+        }
+        text = json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+        parts[manifest] = text.encode("utf-8")  # last: its presence means the drop is complete
+        return Payload(
+            media_type=media_type,
+            parts=parts,
+            target=self.describe(),
+            data={"main": main, "manifest": manifest},
+        )
+
+    def send_blocking(self, payload: Payload, ctx: DeliveryContext) -> Receipt:
+        manifest = payload.data["manifest"]
+        ordered = {n: c for n, c in payload.parts.items() if n != manifest}
+        ordered[manifest] = payload.parts[manifest]
+        paths = self._connection.upload_atomic(self.options.directory, ordered)
+        main = posixpath.join(self.options.directory, payload.data["main"])
+        return Receipt(
+            remote_id=payload.data["main"],
+            url=self.options.url(main),
+            status="uploaded",
+            detail=f"{len(paths)} files, manifest {manifest}",
+        )
+
+    def close_blocking(self) -> None:
+        self._connection.close()
+
+    # --- the notice file -------------------------------------------------------
+
+    def _notice_file(self, notice: Notice) -> bytes:
+        o = self.options
+        fields = key_fields(notice)
+        paragraphs = html_paragraphs(notice.body_html)
+        extra = {"fields": fields, "body_text": "\n".join(paragraphs)}
+        if o.format == "docx":
+            if o.template is not None:
+                paragraphs = o.template.render(notice, **extra).splitlines()
+            return docx_bytes(notice, fields, paragraphs)
+        if o.template is not None:
+            text = o.template.render(notice, **extra)
+        elif o.format == "html":
+            text = default_html(notice, fields, o.encoding)
+        else:
+            text = default_text(notice, fields, paragraphs)
+        return text.encode(o.encoding)
+
+
+def safe_name(text: str, limit: int = 160) -> str:
+    """A file name made of [A-Za-z0-9._-] only, never hidden, never a path."""
+    name = re.sub(r"\.{2,}", ".", _UNSAFE.sub("_", text)).lstrip("._-")
+    if len(name) > limit:
+        stem, dot, ext = name.rpartition(".")
+        name = stem[: limit - len(ext) - 1] + dot + ext if dot and len(ext) < 16 else name[:limit]
+    return name or "notice"
+
+
+def _entry(
+    name: str, content: bytes, role: str, media_type: str, original: str | None = None
+) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "name": name,
+        "role": role,
+        "media_type": media_type,
+        "size": len(content),
+        "sha256": hashlib.sha256(content).hexdigest(),
+    }
+    if original is not None:
+        entry["original_name"] = original
+    return entry
+
+
+def _read_attachment(name: str, path: str, sha256: str, size: int | None) -> bytes:
+    try:
+        content = Path(path).read_bytes()
+    except OSError as exc:
+        raise PermanentDeliveryError(
+            f"attachment {name!r}: cannot read {path}: {exc.strerror}"
+        ) from None
+    actual = hashlib.sha256(content).hexdigest()
+    if actual != sha256:
+        raise PermanentDeliveryError(
+            f"attachment {name!r}: {path} has sha256 {actual}, the notice says {sha256}"
+        )
+    if size is not None and size != len(content):
+        raise PermanentDeliveryError(
+            f"attachment {name!r}: {path} has {len(content)} bytes, the notice says {size}"
+        )
+    return content
+
+
+def key_fields(notice: Notice) -> list[tuple[str, str]]:
+    """The labelled facts an editor looks for first, in reading order."""
+    rows = [("公告标识", notice.key)]
+    if notice.project_code:
+        rows.append(("项目编号", notice.project_code))
+    rows.append(("业务类别", CATEGORY_LABEL.get(notice.category.value, notice.category.value)))
+    rows.append(("公告类型", TYPE_LABEL.get(notice.notice_type.value, notice.notice_type.value)))
+    if notice.nature.value in NATURE_LABEL:
+        rows.append(("公告性质", NATURE_LABEL[notice.nature.value]))
+    rows.append(("发布单位", notice.publisher.name))
+    if notice.tenderer:
+        rows.append(("招标人", notice.tenderer.name))
+    if notice.agency:
+        rows.append(("代理机构", notice.agency.name))
+    rows.append(("发布时间", local_time(notice.publish_at)))
+    if notice.valid_until:
+        rows.append(("公示截止", local_time(notice.valid_until)))
+    d = notice.deadlines
+    if d is not None:
+        if d.doc_sale_start or d.doc_sale_end:
+            window = f"{local_time(d.doc_sale_start)} 至 {local_time(d.doc_sale_end)}"
+            rows.append(("文件获取期", window.strip(" 至")))
+        if d.submission_deadline:
+            rows.append(("投标截止", local_time(d.submission_deadline)))
+        if d.bid_opening_at:
+            rows.append(("开标时间", local_time(d.bid_opening_at)))
+        if d.bid_opening_place:
+            rows.append(("开标地点", d.bid_opening_place))
+    return rows
+
+
+def default_text(notice: Notice, fields: list[tuple[str, str]], paragraphs: list[str]) -> str:
+    lines = [notice.title, ""]
+    lines += [f"{label}：{value}" for label, value in fields]
+    lines += ["", *paragraphs]
+    if notice.attachments:
+        lines += ["", "附件："]
+        lines += [f"{i}. {a.name}" for i, a in enumerate(notice.attachments, 1)]
+    return "\n".join(lines) + "\n"
+
+
+def default_html(notice: Notice, fields: list[tuple[str, str]], encoding: str) -> str:
+    e = html.escape
+    rows = "\n".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in fields)
+    files = "".join(f"<li>{e(a.name)}</li>" for a in notice.attachments)
+    return (
+        f'<!DOCTYPE html>\n<html lang="zh-CN">\n<head>\n<meta charset="{encoding}">\n'
+        f"<title>{e(notice.title)}</title>\n</head>\n<body>\n<h1>{e(notice.title)}</h1>\n"
+        f"<table>\n{rows}\n</table>\n<div>\n{notice.body_html}\n</div>\n"
+        + (f"<h2>附件</h2>\n<ol>{files}</ol>\n" if files else "")
+        + "</body>\n</html>\n"
+    )
+
+
+class _TextExtractor(HTMLParser):
+    """HTML to paragraphs of plain text: blocks become lines, table cells tabs."""
+
+    BLOCKS = frozenset(
+        {"address", "article", "blockquote", "br", "dd", "div", "dl", "dt", "fieldset", "figure"}
+        | {"footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main"}
+        | {"nav", "ol", "p", "pre", "section", "table", "tbody", "thead", "tfoot", "tr", "ul"}
+    )
+    SKIP = frozenset({"script", "style", "head", "title", "template"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.lines: list[str] = []
+        self._line: list[str] = []
+        self._skip = 0
+        self._pre = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self.SKIP:
+            self._skip += 1
+        elif tag in self.BLOCKS:
+            self._break()
+            self._pre += tag == "pre"
+        elif tag in ("td", "th") and "".join(self._line).strip():
+            self._line.append("\t")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.SKIP:
+            self._skip = max(0, self._skip - 1)
+        elif tag in self.BLOCKS:
+            self._break()
+            self._pre -= self._pre > 0 and tag == "pre"
+
+    def handle_data(self, data: str) -> None:
+        if self._skip:
+            return
+        if self._pre:
+            for i, piece in enumerate(data.split("\n")):
+                if i:
+                    self._break(keep=True)
+                self._line.append(piece)
+        else:
+            self._line.append(re.sub(r"[ \t\r\n\f]+", " ", data))
+
+    def _break(self, keep: bool = False) -> None:
+        line = "".join(self._line).rstrip()
+        line = line if keep else line.strip(" ")
+        if line:
+            self.lines.append(line)
+        self._line = []
+
+
+def html_paragraphs(source: str) -> list[str]:
+    """The text of an HTML body, one paragraph per line, without markup."""
+    parser = _TextExtractor()
+    parser.feed(source)
+    parser.close()
+    parser._break()
+    return parser.lines
+
+
+def docx_bytes(notice: Notice, fields: list[tuple[str, str]], paragraphs: list[str]) -> bytes:
+    """A Word document of the notice, byte-for-byte the same for the same notice."""
+    # Imported here: only DOCX channels need python-docx loaded.
+    import docx
+    from docx.oxml.ns import qn
+
+    document = docx.Document()
+    normal = document.styles["Normal"]
+    normal.font.name = "SimSun"
+    normal.element.get_or_add_rPr().get_or_add_rFonts().set(qn("w:eastAsia"), "宋体")
+    document.add_heading(notice.title, level=1)
+    table = document.add_table(rows=0, cols=2)
+    table.style = "Table Grid"
+    for label, value in fields:
+        cells = table.add_row().cells
+        cells[0].text, cells[1].text = label, value
+    for text in paragraphs:
+        document.add_paragraph(text)
+    if notice.attachments:
+        document.add_paragraph("附件：")
+        for i, att in enumerate(notice.attachments, 1):
+            document.add_paragraph(f"{i}. {att.name}")
+    props = document.core_properties
+    stamp = notice.publish_at.astimezone(UTC).replace(tzinfo=None)
+    props.title = notice.title[:255]
+    props.subject = notice.project_code or ""
+    props.author = props.last_modified_by = notice.publisher.name[:255]
+    props.identifier = notice.key
+    props.comments = ""
+    props.created = props.modified = props.last_printed = stamp
+    props.revision = notice.version
+    buffer = io.BytesIO()
+    document.save(buffer)
+    return _fixed_zip(buffer.getvalue())
+
+
+def _fixed_zip(data: bytes) -> bytes:
+    # python-docx stamps every zip member with the current time; pin them.
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            fixed = zipfile.ZipInfo(info.filename, date_time=_ZIP_EPOCH)
+            fixed.compress_type = zipfile.ZIP_DEFLATED
+            fixed.external_attr = 0o644 << 16
+            dst.writestr(fixed, src.read(info.filename))
+    return out.getvalue()
