@@ -43,9 +43,9 @@ class Options(BaseModel):
         if not isinstance(data, dict):
             return data
         data = dict(data)
-        for name, info in cls.model_fields.items():
+        for name, field_info in cls.model_fields.items():
             file_key = f"{name}_file"
-            if file_key not in data or not _is_secret(info.annotation):
+            if file_key not in data or not _is_secret(field_info.annotation):
                 continue
             if name in data:
                 raise ValueError(f"give {name} or {file_key}, not both")

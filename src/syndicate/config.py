@@ -47,7 +47,8 @@ def parse_duration(value: Any) -> float:
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
-ChannelName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+_CHANNEL_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+ChannelName = Annotated[str, Field(pattern=_CHANNEL_NAME.pattern)]
 
 
 class _Strict(BaseModel):
@@ -213,10 +214,30 @@ def _locate(
         parts: list[str | int] = [*prefix]
         for part in p.path.split(".") if p.path else []:
             parts.append(int(part) if part.isdigit() else part)
-        located.append(
-            Problem(_dotted(tuple(parts)), p.message, doc.source, doc.line_of(tuple(parts)))
-        )
+        path = _as_written(doc, tuple(parts))
+        located.append(Problem(_dotted(path), p.message, doc.source, doc.line_of(path)))
     return located
+
+
+def _as_written(doc: YamlDocument, path: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    """The path as the file spells it: without the union tags pydantic puts in (auth.bearer.token)."""
+    if path in doc.lines:
+        return path
+    for i in range(len(path) - 1, 0, -1):
+        shorter = path[:i] + path[i + 1 :]
+        if shorter in doc.lines:
+            return shorter
+    return path
+
+
+def _without_follow_ons(problems: list[Problem]) -> list[Problem]:
+    """Drop what a missing environment variable caused: the empty value is not news."""
+    missing = {p.path for p in problems if p.message.startswith("environment variable ")}
+    return [
+        p
+        for p in problems
+        if p.path not in missing or p.message.startswith("environment variable ")
+    ]
 
 
 def default_config_path() -> Path:
@@ -264,17 +285,29 @@ def parse_config(
         )
     data = _interpolate(doc, dict(os.environ if env is None else env), problems)
 
-    raw_channels = data.get("channels")
-    shape = dict(data)
+    # Each part is checked even when another is wrong, so one run lists every problem.
+    top: _File | None = None
     try:
-        top = _File.model_validate(shape)
+        top = _File.model_validate(data)
     except ValidationError as exc:
         problems += _locate(doc, problems_from_validation(exc))
-        raise ConfigError(problems) from None
+    raw_channels = data.get("channels") if isinstance(data.get("channels"), dict) else {}
+    if top is not None:
+        defaults = top.defaults
+    else:
+        try:
+            defaults = Defaults.model_validate(data.get("defaults") or {})
+        except ValidationError:
+            defaults = Defaults()
+    try:
+        RetryPolicy.model_validate(defaults.retry)
+    except ValidationError as exc:
+        problems += _locate(doc, problems_from_validation(exc), ("defaults", "retry"))
 
     channels: dict[str, Channel] = {}
-    defaults = top.defaults
-    for name, raw in (raw_channels or {}).items():
+    for name, raw in raw_channels.items():
+        if not isinstance(name, str) or not _CHANNEL_NAME.match(name):
+            continue  # reported by the top-level check
         if not isinstance(raw, dict):
             problems.append(
                 Problem(
@@ -317,9 +350,11 @@ def parse_config(
             continue
         channels[name] = Channel(name, settings, kind, options)
 
-    for i, route in enumerate(top.routes):
-        for j, target in enumerate(route.channels):
-            if target not in (raw_channels or {}):
+    raw_routes = data.get("routes")
+    for i, route in enumerate(raw_routes if isinstance(raw_routes, list) else []):
+        targets = route.get("channels") if isinstance(route, dict) else None
+        for j, target in enumerate(targets if isinstance(targets, list) else []):
+            if isinstance(target, str) and target not in raw_channels:
                 problems.append(
                     Problem(
                         f"routes.{i}.channels.{j}",
@@ -330,7 +365,7 @@ def parse_config(
                 )
 
     longest = max((c.settings.timeout for c in channels.values()), default=0.0)
-    if top.worker.lease <= longest:
+    if top is not None and top.worker.lease <= longest:
         problems.append(
             Problem(
                 "worker.lease",
@@ -340,8 +375,8 @@ def parse_config(
             )
         )
 
-    if problems:
-        raise ConfigError(problems)
+    if problems or top is None:
+        raise ConfigError(_without_follow_ons(problems))
     return Config(
         source=source,
         base_dir=base_dir or Path.cwd(),
