@@ -260,10 +260,13 @@ class EmailInboxAdapter(BlockingAdapter[EmailInboxOptions]):
                 del body_part["MIME-Version"]  # add_alternative leaves one on a body part
 
         recipients = [*o.to, *o.cc]
+        headers = {"Message-ID": message_id, "Subject": subject, "To": msg["To"]}
+        if o.cc:
+            headers["Cc"] = msg["Cc"]
         return Payload(
             media_type="message/rfc822",
             parts={"message.eml": msg.as_bytes(policy=_POLICY)},
-            headers={"Message-ID": message_id, "Subject": subject, "To": ", ".join(recipients)},
+            headers=headers,
             target=self.describe(),
             data={"from": o.from_address, "recipients": recipients, "message_id": message_id},
         )
