@@ -42,6 +42,8 @@ from syndicate.adapter import BlockingAdapter, DeliveryContext, Options, Payload
 from syndicate.errors import PermanentDeliveryError, TransientDeliveryError
 from syndicate.notice import Category, Notice
 
+from ._sftp import SftpConnection, SftpSettings
+
 ELLIPSIS = "…"
 
 LABELS: dict[Category, str] = {
@@ -280,10 +282,17 @@ def _char_name(ch: str) -> str:
     return f"{ch!r} (U+{ord(ch):04X} {unicodedata.name(ch, 'unnamed')})"
 
 
+class FeedUpload(SftpSettings):
+    """Where the feed files are uploaded too: an SFTP server and a remote directory."""
+
+    directory: str = Field(min_length=1, max_length=1000, pattern=r"^[^\x00-\x1f]+$")
+
+
 class LedFeedOptions(Options):
-    """Options of a led_feed channel: its screens."""
+    """Options of a led_feed channel: its screens, and an optional SFTP upload."""
 
     screens: list[Screen] = Field(min_length=1, max_length=50)
+    sftp: FeedUpload | None = None
 
     @field_validator("screens", mode="before")
     @classmethod
@@ -307,6 +316,12 @@ class LedFeedOptions(Options):
         files = [f for s in self.screens for f in s.files]
         if len(files) != len(set(files)):
             raise ValueError("two screens write the same feed file")
+        if self.sftp is not None:
+            names = [f.name for f in files]
+            if len(names) != len(set(names)):
+                raise ValueError("with sftp, feed file names must differ: they share a directory")
+            if any(n.startswith(".") for n in names):
+                raise ValueError("with sftp, feed file names may not start with '.'")
         return self
 
 
@@ -347,9 +362,17 @@ class LedFeedAdapter(BlockingAdapter[LedFeedOptions]):
     ) -> None:
         super().__init__(channel, options)
         self.now: Callable[[], datetime] = now or (lambda: datetime.now(UTC))
+        self._remote = None if options.sftp is None else SftpConnection(options.sftp)
 
     def describe(self) -> str:
-        return "feed → " + ", ".join(str(f) for s in self.options.screens for f in s.files)
+        where = ", ".join(str(f) for s in self.options.screens for f in s.files)
+        if self.options.sftp is not None:
+            where += " + " + self.options.sftp.url(self.options.sftp.directory, user=True)
+        return "feed → " + where
+
+    def close_blocking(self) -> None:
+        if self._remote is not None:
+            self._remote.close()
 
     def render(self, notice: Notice, ctx: DeliveryContext) -> Payload:
         source = notice.summary if notice.summary and notice.summary.strip() else notice.title
@@ -396,14 +419,16 @@ class LedFeedAdapter(BlockingAdapter[LedFeedOptions]):
         shown: list[str] = []
         detail = []
         for screen in self.options.screens:
+            urls = [f.as_uri() for f in screen.files]
             try:
                 screen.state_path.parent.mkdir(parents=True, exist_ok=True)
                 with _locked(screen.state_path):
-                    state = _read_state(screen.state_path)
-                    items, status = _merge(state, item, screen, now)
-                    _write_atomic(screen.state_path, _dump_state(items))
-                    for fmt in screen.format:
-                        _write_atomic(screen.path[fmt], _feed_bytes(screen, fmt, items, now))
+                    items, status, feeds = _write_screen(screen, item, now)
+                    # Under the lock, so the server never gets an older feed after a newer one.
+                    if self._remote is not None and self.options.sftp is not None:
+                        remote = self.options.sftp
+                        uploaded = self._remote.upload_atomic(remote.directory, feeds)
+                        urls += [remote.url(p, user=True) for p in uploaded]
             except PermissionError as exc:
                 raise PermanentDeliveryError(
                     f"screen {screen.name!r}: cannot write {exc.filename}: {exc.strerror}"
@@ -412,7 +437,6 @@ class LedFeedAdapter(BlockingAdapter[LedFeedOptions]):
                 raise TransientDeliveryError(
                     f"screen {screen.name!r}: cannot write {exc.filename}: {exc.strerror}"
                 ) from None
-            urls = [f.as_uri() for f in screen.files]
             detail.append(f"{screen.name}: {status}, {len(items)} items, {' '.join(urls)}")
             shown.append(status)
         status = "written" if "written" in shown else shown[0]
@@ -425,6 +449,20 @@ class LedFeedAdapter(BlockingAdapter[LedFeedOptions]):
 # --- the items of a screen ----------------------------------------------------------
 
 STATE_VERSION = 1
+
+
+def _write_screen(
+    screen: Screen, item: Mapping[str, Any], now: datetime
+) -> tuple[list[dict[str, Any]], str, dict[str, bytes]]:
+    """Add ``item`` to the screen's items and rewrite its files; the feeds by file name."""
+    items, status = _merge(_read_state(screen.state_path), item, screen, now)
+    _write_atomic(screen.state_path, _dump_state(items))
+    feeds = {}
+    for fmt in screen.format:
+        content = _feed_bytes(screen, fmt, items, now)
+        _write_atomic(screen.path[fmt], content)
+        feeds[screen.path[fmt].name] = content
+    return items, status, feeds
 
 
 def _read_state(path: Path) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import feedparser
 import pytest
@@ -18,11 +18,15 @@ from syndicate_adapters.led_feed import ELLIPSIS, LedFeedAdapter, LedFeedOptions
 from wcwidth import wcswidth
 
 from syndicate.adapter import DeliveryContext, Receipt
-from syndicate.errors import PermanentDeliveryError
+from syndicate.errors import PermanentDeliveryError, TransientDeliveryError
 from syndicate.notice import Notice
 from syndicate.store.base import idempotency_key
 
+if TYPE_CHECKING:
+    from tests.peers.sshd import KeyPair, SshServer
+
 pytestmark = pytest.mark.integration
+pytest_plugins = ["tests.peers.sshd"]
 
 CHANNEL = "led"
 LINK = "https://ggzy.heyuan.gov.cn/"
@@ -75,9 +79,14 @@ def screen(tmp_path: Path, **over: Any) -> dict[str, Any]:
 
 
 def make_adapter(
-    tmp_path: Path, *screens: dict[str, Any], now: Callable[[], datetime] | None = None
+    tmp_path: Path,
+    *screens: dict[str, Any],
+    now: Callable[[], datetime] | None = None,
+    sftp: dict[str, Any] | None = None,
 ) -> LedFeedAdapter:
-    raw = {"screens": list(screens) or [screen(tmp_path)]}
+    raw: dict[str, Any] = {"screens": list(screens) or [screen(tmp_path)]}
+    if sftp is not None:
+        raw["sftp"] = sftp
     options = LedFeedOptions.model_validate(raw, context={"base_dir": tmp_path})
     return LedFeedAdapter(CHANNEL, options, now=now or Clock())
 
@@ -432,6 +441,104 @@ def test_workers_in_separate_processes_share_one_feed(tmp_path: Path) -> None:
     assert [w.exitcode for w in workers] == [0, 0]
     ids = sorted(e.id for e in parse(tmp_path / "feeds/hall.rss").entries)
     assert ids == sorted(ctx_for(make_notice(n)).idempotency_key for n in range(1, 21))
+
+
+# --- upload to an SFTP server ---------------------------------------------------------------
+
+
+def sftp_block(server: SshServer, key: KeyPair, directory: Path, **over: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "host": server.host,
+        "port": server.port,
+        "username": server.user,
+        "private_key": key.private_pem,
+        "host_key": server.host_key.fingerprint,
+        "directory": str(directory),
+        "connect_timeout": "5s",
+    }
+    data.update(over)
+    return data
+
+
+def two_screens(tmp_path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    hall = screen(tmp_path, columns=64, lines=4, encoding="gbk")
+    gate = screen(tmp_path, name="gate", columns=32, lines=2, format="rss", path="feeds/gate.xml")
+    return hall, gate
+
+
+def test_feeds_are_uploaded_over_one_sftp_connection(
+    tmp_path: Path, sshd: SshServer, ssh_client_key: KeyPair
+) -> None:
+    remote = tmp_path / "remote" / "led"
+    remote.mkdir(parents=True)
+    adapter = make_adapter(
+        tmp_path, *two_screens(tmp_path), sftp=sftp_block(sshd, ssh_client_key, remote)
+    )
+    notices = [make_notice(n) for n in (1, 2, 3)]
+    receipts = deliver(adapter, *notices)
+
+    assert sorted(p.name for p in remote.iterdir()) == ["gate.xml", "hall.atom", "hall.rss"]
+    for name, local in (
+        ("hall.rss", "hall.rss"),
+        ("hall.atom", "hall.atom"),
+        ("gate.xml", "gate.xml"),
+    ):
+        assert (remote / name).read_bytes() == (tmp_path / "feeds" / local).read_bytes()
+        assert len(parse(remote / name).entries) == 3
+    assert sshd.logins() == 1  # one connection carried every upload
+    detail = receipts[-1].detail or ""
+    assert f"sftp://{sshd.user}@127.0.0.1:{sshd.port}{remote}/gate.xml" in detail
+    assert receipts[-1].url == (tmp_path / "feeds/hall.rss").as_uri()
+    assert adapter.describe().endswith(f" + sftp://{sshd.user}@127.0.0.1:{sshd.port}{remote}")
+    for text in (adapter.describe(), detail, repr(adapter.options)):
+        assert "PRIVATE KEY" not in text
+
+
+def test_unreachable_server_is_transient_and_the_next_send_catches_up(
+    tmp_path: Path, sshd: SshServer, ssh_client_key: KeyPair
+) -> None:
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    block = sftp_block(sshd, ssh_client_key, remote)
+    first, second = make_notice(1), make_notice(2)
+    deliver(make_adapter(tmp_path, sftp=block), first)
+    sshd.stop()
+    with pytest.raises(TransientDeliveryError):
+        deliver(make_adapter(tmp_path, sftp=block), second)
+    sshd.start()
+    deliver(make_adapter(tmp_path, sftp=block), second)  # the retry
+    ids = sorted(e.id for e in parse(remote / "hall.rss").entries)
+    assert ids == sorted(ctx_for(n).idempotency_key for n in (first, second))
+
+
+def test_wrong_pinned_host_key_sends_nothing(
+    tmp_path: Path, sshd: SshServer, ssh_client_key: KeyPair
+) -> None:
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    block = sftp_block(sshd, ssh_client_key, remote, host_key="SHA256:" + "A" * 43)
+    with pytest.raises(PermanentDeliveryError, match="host key") as err:
+        deliver(make_adapter(tmp_path, sftp=block), make_notice(1))
+    assert err.value.status == "host-key"
+    assert list(remote.iterdir()) == []
+    assert sshd.logins() == 0
+
+
+def test_uploaded_feed_names_must_differ(tmp_path: Path, ssh_client_key: KeyPair) -> None:
+    hall = screen(tmp_path, format="rss", path="a/feed.xml")
+    gate = screen(tmp_path, name="gate", format="rss", path="b/feed.xml")
+    block = {
+        "host": "127.0.0.1",
+        "username": "led",
+        "private_key": ssh_client_key.private_pem,
+        "host_key": "SHA256:" + "A" * 43,
+        "directory": "/led",
+    }
+    LedFeedOptions.model_validate({"screens": [hall, gate]}, context={"base_dir": tmp_path})
+    with pytest.raises(ValidationError, match="feed file names must differ"):
+        LedFeedOptions.model_validate(
+            {"screens": [hall, gate], "sftp": block}, context={"base_dir": tmp_path}
+        )
 
 
 # --- options ---------------------------------------------------------------------------------
