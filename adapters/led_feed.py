@@ -395,7 +395,7 @@ class LedFeedAdapter(BlockingAdapter[LedFeedOptions]):
             "valid_until": notice.valid_until.isoformat() if notice.valid_until else None,
             "screens": screens,
         }
-        target = ", ".join(str(f) for s in self.options.screens for f in s.files)
+        target = self.describe().removeprefix("feed → ")
         return Payload("text/plain; charset=utf-8", parts, target=target, data={"item": item})
 
     def _encodable_text(self, text: str, screen: Screen) -> str:
