@@ -221,11 +221,11 @@ def _locate(
 
 def _as_written(doc: YamlDocument, path: tuple[str | int, ...]) -> tuple[str | int, ...]:
     """The path as the file spells it: without the union tags pydantic puts in (auth.bearer.token)."""
-    if path in doc.lines:
+    if path in doc.lines or path[:-1] in doc.lines:
         return path
-    for i in range(len(path) - 1, 0, -1):
+    for i in range(len(path) - 2, 0, -1):
         shorter = path[:i] + path[i + 1 :]
-        if shorter in doc.lines:
+        if shorter in doc.lines or shorter[:-1] in doc.lines:
             return shorter
     return path
 
