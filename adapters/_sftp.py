@@ -313,7 +313,16 @@ class SftpConnection:
                 raise TransientDeliveryError(
                     f"SSH handshake with {self._where()} failed: {_reason(exc)}", status="handshake"
                 ) from None
-            self._check_host_key(transport.get_remote_server_key(), known)
+            try:
+                server_key = transport.get_remote_server_key()
+            except paramiko.SSHException:
+                # start_client returns quietly when its timeout passes mid-negotiation.
+                raise TransientDeliveryError(
+                    f"SSH handshake with {self._where()} did not complete "
+                    f"within {s.connect_timeout:g}s",
+                    status="handshake",
+                ) from None
+            self._check_host_key(server_key, known)
             self._authenticate(transport)
             transport.set_keepalive(30)
         except BaseException:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import importlib.util
 import io
 import json
 import posixpath
@@ -83,6 +84,8 @@ class SftpInboxOptions(SftpSettings):
 
     @model_validator(mode="after")
     def _encoding_fits(self) -> Self:
+        if self.format == "docx" and importlib.util.find_spec("docx") is None:
+            raise ValueError("format docx needs the python-docx package (pip install python-docx)")
         if self.format == "docx" and self.encoding != "utf-8":
             raise ValueError("encoding applies to text and html files; a docx file is always UTF-8")
         if self.template is not None and self.template.html != (self.format == "html"):

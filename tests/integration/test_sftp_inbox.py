@@ -8,6 +8,7 @@ import io
 import json
 import os
 import re
+import socket
 import threading
 import zipfile
 from collections.abc import Callable, Sequence
@@ -414,6 +415,24 @@ def test_stopped_server_is_transient(sshd: SshServer, ssh_client_key: KeyPair, i
 
     with pytest.raises(TransientDeliveryError, match="cannot connect"):
         deliver_one(adapter, make_notice())
+
+
+def test_a_server_that_never_speaks_ssh_is_transient(
+    ssh_client_key: KeyPair, inbox: Path, sshd: SshServer
+) -> None:
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        adapter = SftpInboxAdapter(
+            CHANNEL,
+            options(sshd, ssh_client_key, inbox, port=port, connect_timeout="300ms"),
+        )
+
+        with pytest.raises(TransientDeliveryError, match="handshake") as caught:
+            deliver_one(adapter, make_notice())
+
+    assert caught.value.status == "handshake"
 
 
 def test_one_connection_serves_many_deliveries_and_reopens_after_a_restart(
