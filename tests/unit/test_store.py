@@ -1,0 +1,145 @@
+"""The store contract: what every backend must do (today SQLite)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from syndicate.errors import LeaseLost, NoticeConflict
+from syndicate.store.base import (
+    AttemptFilter,
+    AttemptRecord,
+    DeliveryState,
+    Next,
+    NoticeRecord,
+    Outcome,
+    Store,
+)
+from syndicate.store.sqlite import SqliteStore
+
+
+@pytest.fixture(params=["sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    s = SqliteStore(tmp_path / "ledger.db")
+    yield s
+    s.close()
+
+
+def record(notice_id: str = "N-1", digest: str = "a" * 64, publish_at: float = 0.0) -> NoticeRecord:
+    return NoticeRecord(
+        id=notice_id,
+        version=1,
+        category="construction",
+        notice_type="tender",
+        region_code="441600",
+        title="标题",
+        digest=digest,
+        content="{}",
+        accepted_at=0.0,
+        publish_at=publish_at,
+    )
+
+
+def ok(at: float) -> AttemptRecord:
+    return AttemptRecord(at, at, Outcome.delivered, remote_id="r")
+
+
+def test_accept_commits_notice_and_deliveries_together(store: Store) -> None:
+    result = store.accept(record(), ["a", "b"], 100.0)
+    assert result.created
+    assert [(d.channel, d.state) for d in store.deliveries()] == [
+        ("a", DeliveryState.pending),
+        ("b", DeliveryState.pending),
+    ]
+    again = store.accept(record(), ["a", "b", "c"], 200.0)
+    assert not again.created
+    assert again.channels == ["a", "b"]  # what was routed then, not now
+    with pytest.raises(NoticeConflict):
+        store.accept(record(digest="b" * 64), ["a"], 300.0)
+    assert len(store.deliveries()) == 2
+
+
+def test_claim_respects_due_time_limit_and_channel(store: Store) -> None:
+    store.accept(record("N-1"), ["a", "b"], 100.0)
+    store.accept(record("N-2", publish_at=500.0), ["a"], 100.0)
+    assert store.claim("w", 99.0, 30, 10) == []
+    claims = store.claim("w", 100.0, 30, 10, channel="a")
+    assert [(c.notice_id, c.channel) for c in claims] == [("N-1", "a")]
+    assert store.claim("w", 100.0, 30, 10, channel="a") == []  # held under lease
+    assert len(store.claim("w", 600.0, 30, 1)) == 1  # limit
+
+
+def test_an_expired_lease_is_claimed_again_and_the_stale_owner_cannot_write(store: Store) -> None:
+    store.accept(record(), ["a"], 100.0)
+    (first,) = store.claim("w1", 100.0, 30, 10)
+    assert store.claim("w2", 120.0, 30, 10) == []  # lease still valid
+    (second,) = store.claim("w2", 131.0, 30, 10)  # expired: claimed again
+    assert second.fence > first.fence
+    with pytest.raises(LeaseLost):
+        store.record(first, "w1", ok(132.0), Next(DeliveryState.delivered))
+    store.record(second, "w2", ok(133.0), Next(DeliveryState.delivered))
+    (attempt,) = store.attempts(AttemptFilter())
+    assert attempt.worker == "w2"
+    assert store.deliveries()[0].state is DeliveryState.delivered
+
+
+def test_retry_schedule_and_replay_keep_history(store: Store) -> None:
+    store.accept(record(), ["a"], 100.0)
+    (c,) = store.claim("w", 100.0, 30, 10)
+    fail = AttemptRecord(100.0, 101.0, Outcome.transient, "TransientDeliveryError", "503", "503")
+    store.record(c, "w", fail, Next(DeliveryState.pending, 160.0))
+    assert store.next_due() == 160.0
+    assert store.claim("w", 150.0, 30, 10) == []
+    (c,) = store.claim("w", 160.0, 30, 10)
+    assert (c.tries, c.first_try_at) == (1, 100.0)
+    store.record(c, "w", fail, Next(DeliveryState.dead))
+    assert store.replay(200.0, channel="other") == 0
+    assert store.replay(200.0, notice_id="N-1") == 1
+    (c,) = store.claim("w", 200.0, 30, 10)
+    assert (c.attempts, c.tries, c.first_try_at) == (2, 0, None)  # fresh budget
+    store.record(c, "w", ok(201.0), Next(DeliveryState.delivered))
+    numbers = [(a.number, a.outcome) for a in store.attempts(AttemptFilter())]
+    assert numbers == [(1, Outcome.transient), (2, Outcome.transient), (3, Outcome.delivered)]
+
+
+def test_release_gives_work_back_without_an_attempt(store: Store) -> None:
+    store.accept(record(), ["a"], 100.0)
+    claims = store.claim("w", 100.0, 30, 10)
+    assert store.release(claims, "w", 105.0) == 1
+    assert store.deliveries()[0].state is DeliveryState.pending
+    assert list(store.attempts(AttemptFilter())) == []
+    assert len(store.claim("w2", 105.0, 30, 10)) == 1
+
+
+def test_attempts_filter_and_page(store: Store) -> None:
+    for i in range(2500 // 100):
+        store.accept(record(f"N-{i}"), ["a", "b"], 100.0)
+    now = time.time()
+    for c in store.claim("w", now, 30, 10_000):
+        store.record(c, "w", ok(now), Next(DeliveryState.delivered))
+    assert len(list(store.attempts(AttemptFilter()))) == 50
+    assert len(list(store.attempts(AttemptFilter(channel="a")))) == 25
+    newest = list(store.attempts(AttemptFilter(limit=3, newest_first=True)))
+    assert [a.id for a in newest] == [50, 49, 48]
+    assert store.counts() == {
+        ("a", DeliveryState.delivered): 25,
+        ("b", DeliveryState.delivered): 25,
+    }
+
+
+def test_attempts_are_append_only(tmp_path: Path) -> None:
+    import sqlite3
+
+    s = SqliteStore(tmp_path / "l.db")
+    s.accept(record(), ["a"], 100.0)
+    (c,) = s.claim("w", 100.0, 30, 10)
+    s.record(c, "w", ok(100.0), Next(DeliveryState.delivered))
+    s.close()
+    with (
+        sqlite3.connect(tmp_path / "l.db") as db,
+        pytest.raises(sqlite3.DatabaseError, match="append-only"),
+    ):
+        db.execute("DELETE FROM attempts")
