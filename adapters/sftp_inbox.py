@@ -303,7 +303,8 @@ class _TextExtractor(HTMLParser):
             self._skip += 1
         elif tag in self.BLOCKS:
             self._break()
-            self._pre += tag == "pre"
+            if tag == "pre":
+                self._pre += 1
         elif tag in ("td", "th") and "".join(self._line).strip():
             self._line.append("\t")
 
@@ -312,7 +313,8 @@ class _TextExtractor(HTMLParser):
             self._skip = max(0, self._skip - 1)
         elif tag in self.BLOCKS:
             self._break()
-            self._pre -= self._pre > 0 and tag == "pre"
+            if tag == "pre" and self._pre:
+                self._pre -= 1
 
     def handle_data(self, data: str) -> None:
         if self._skip:
@@ -324,6 +326,10 @@ class _TextExtractor(HTMLParser):
                 self._line.append(piece)
         else:
             self._line.append(re.sub(r"[ \t\r\n\f]+", " ", data))
+
+    def flush(self) -> None:
+        """End the current line; call after ``close`` to get the last one."""
+        self._break()
 
     def _break(self, keep: bool = False) -> None:
         line = "".join(self._line).rstrip()
@@ -338,7 +344,7 @@ def html_paragraphs(source: str) -> list[str]:
     parser = _TextExtractor()
     parser.feed(source)
     parser.close()
-    parser._break()
+    parser.flush()
     return parser.lines
 
 
