@@ -333,7 +333,7 @@ class _TextExtractor(HTMLParser):
 
     def _break(self, keep: bool = False) -> None:
         line = "".join(self._line).rstrip()
-        line = line if keep else line.strip(" ")
+        line = line if keep or self._pre else line.strip(" ")
         if line:
             self.lines.append(line)
         self._line = []
