@@ -1,25 +1,43 @@
-"""``syndicate demo``: the example notices through channels started on loopback."""
+"""``syndicate demo``: the example notices through every adapter, on loopback.
+
+It starts an HTTP sink (the trading website, the city portal, the land
+market site), an SFTP inbox (the newspapers' file drops) and an SMTP inbox
+(the evening paper's mailbox), writes the LED feeds to files, delivers the
+notices with a temporary SQLite ledger and shows where each delivery landed.
+Everything lives in one folder: ``--keep DIR``, or a temporary one removed at
+the end.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import secrets
 import tempfile
 import time
+from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
 
 from .. import report
-from ..config import parse_config
+from ..config import Config, parse_config
 from ..errors import NoticeError
-from ..notice import Notice
+from ..notice import Notice, loads_notice_json
 from ..registry import AdapterRegistry
 from ..store.base import DeliveryState
 from ..syndicator import Syndicator
 from .http_sink import HttpSink, Reply
+from .sftp_inbox import SftpInbox, generate_key
+from .smtp_inbox import SmtpInbox
 
 DEADLINE = 60.0
+SFTP_USER = "hyggzy"
+SFTP_KEY = Path("keys/demo_ed25519")  # channels.yaml names the same file
 
 
 def bundled_notices() -> Path | None:
@@ -48,50 +66,187 @@ def run_demo(
         console.print("[red]error:[/] no examples/notices folder here; pass --notices DIR")
         return 1
     with tempfile.TemporaryDirectory(prefix="syndicate-demo-") as tmp:
-        workdir = keep or Path(tmp)
+        workdir = (keep or Path(tmp)).resolve()
         workdir.mkdir(parents=True, exist_ok=True)
-        with HttpSink() as sink:
-            sink.script("/city-portal/api/notices", [Reply(503, headers={"Retry-After": "0"})])
-            env = {
-                "DEMO_LEDGER": f"sqlite:///{workdir / 'ledger.db'}",
-                "DEMO_HTTP_URL": sink.url,
-                "DEMO_TOKEN": secrets.token_hex(16),
-            }
-            text = files("syndicate.demo").joinpath("channels.yaml").read_text("utf-8")
-            config = parse_config(text, "demo/channels.yaml", registry, base_dir=workdir, env=env)
-            console.print(f"demo channels on loopback: HTTP {sink.url}")
-            console.print(f"ledger: {workdir / 'ledger.db'}\n")
-            with Syndicator(config, registry) as syndicator:
-                refused = _enqueue(syndicator, notices_dir, console)
-                started = time.monotonic()
-                syndicator.drain(timeout=DEADLINE)
-                rows = syndicator.store.deliveries()
-                lines = report.group(rows)
-                console.print()
-                console.print(report.matrix(lines, list(config.channels)))
-                console.print(report.landings(rows))
-                done = sum(r.state is DeliveryState.delivered for r in rows)
-                console.print(
-                    f"{done} of {len(rows)} deliveries delivered in "
-                    f"{time.monotonic() - started:.1f}s; {sink.duplicates} duplicates seen by "
-                    f"the HTTP channels; {refused} notices refused"
-                )
+        code = _run(registry, notices_dir.resolve(), workdir, console)
         if keep:
-            console.print(f"kept in {keep}: the ledger; try `syndicate -c ... status`")
-        return 0 if done == len(rows) and not refused else 1
+            console.print(
+                f"kept in {keep}: the ledger, the inboxes and the feeds "
+                f"(try `syndicate -c ... status` with a config naming {workdir / 'ledger.db'})"
+            )
+        else:
+            console.print("[dim]the demo folder is removed now; --keep DIR keeps it[/]")
+        return code
+
+
+@dataclass
+class _Peers:
+    """The loopback channels the demo started."""
+
+    http: HttpSink
+    sftp: SftpInbox
+    smtp: SmtpInbox
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def _run(registry: AdapterRegistry, notices_dir: Path, workdir: Path, console: Console) -> int:
+    with contextlib.ExitStack() as stack:
+        peers = _start_peers(workdir, stack)
+        text = files("syndicate.demo").joinpath("channels.yaml").read_text("utf-8")
+        config = parse_config(text, "demo/channels.yaml", registry, base_dir=workdir, env=peers.env)
+        _make_inboxes(config, peers.sftp)
+        console.print("demo channels on loopback:")
+        console.print(f"  HTTP  {peers.http.url}  (trading website, city portal, land market)")
+        console.print(f"  SFTP  {peers.sftp.url()}  host key {peers.sftp.host_key_fingerprint}")
+        console.print(f"  SMTP  smtp://127.0.0.1:{peers.smtp.port}  → {peers.smtp.folder}")
+        console.print(f"  LED   feed files in {workdir / 'led'}")
+        console.print(f"ledger: {workdir / 'ledger.db'}\n")
+        with Syndicator(config, registry) as syndicator:
+            refused = _enqueue(syndicator, notices_dir, console)
+            started = time.monotonic()
+            ended = syndicator.drain(timeout=DEADLINE)
+            elapsed = time.monotonic() - started
+            rows = syndicator.store.deliveries()
+        console.print()
+        console.print(report.matrix(report.group(rows), list(config.channels)))
+        console.print(report.landings(rows))
+        console.print(_artefacts(config, peers, workdir))
+        done = sum(r.state is DeliveryState.delivered for r in rows)
+        duplicates = peers.http.duplicates + peers.smtp.duplicates
+        console.print(
+            f"{done} of {len(rows)} deliveries delivered in {elapsed:.1f}s; "
+            f"{duplicates} duplicates seen by the channels; {refused} notices refused"
+        )
+        if not ended:
+            console.print(f"[red]deliveries still open after {DEADLINE:.0f}s[/]")
+        ok = ended and rows and done == len(rows) and not refused
+    return 0 if ok else 1
+
+
+def _start_peers(workdir: Path, stack: contextlib.ExitStack) -> _Peers:
+    """Start the HTTP sink, the SFTP and SMTP inboxes; the values channels.yaml needs."""
+    http = stack.enter_context(HttpSink())
+    # The portal stumbles once, so the demo shows a retry that ends delivered.
+    http.script("/city-portal/api/notices", [Reply(503, headers={"Retry-After": "0"})])
+    client_key, client_key_text = generate_key()
+    key_file = workdir / SFTP_KEY
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    key_file.unlink(missing_ok=True)
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as f:
+        f.write(client_key_text)
+    sftp = stack.enter_context(
+        SftpInbox(workdir / "sftp", username=SFTP_USER, authorized_key=client_key)
+    )
+    smtp = stack.enter_context(SmtpInbox(workdir / "mail"))
+    env = {
+        "DEMO_LEDGER": f"sqlite:///{workdir / 'ledger.db'}",
+        "DEMO_HTTP_URL": http.url,
+        "DEMO_TOKEN": secrets.token_hex(16),
+        "DEMO_HMAC_SECRET": secrets.token_hex(16),
+        "DEMO_LAND_PASSWORD": secrets.token_hex(12),
+        "DEMO_SFTP_PORT": str(sftp.port),
+        "DEMO_SFTP_USER": SFTP_USER,
+        "DEMO_SFTP_HOST_KEY": sftp.host_key_fingerprint,
+        "DEMO_SMTP_PORT": str(smtp.port),
+    }
+    return _Peers(http, sftp, smtp, env)
+
+
+def _sftp_dirs(config: Config) -> list[tuple[str, str]]:
+    """(channel, remote directory) of every SFTP inbox channel."""
+    return [
+        (name, str(getattr(ch.options, "directory", "")))
+        for name, ch in config.channels.items()
+        if ch.settings.adapter == "sftp_inbox"
+    ]
+
+
+def _local_dir(sftp: SftpInbox, remote: str) -> Path:
+    return sftp.root / remote.strip("/")
+
+
+def _make_inboxes(config: Config, sftp: SftpInbox) -> None:
+    # A real newspaper's inbox exists before we drop anything; so does the demo's.
+    for _, remote in _sftp_dirs(config):
+        _local_dir(sftp, remote).mkdir(parents=True, exist_ok=True)
+
+
+def _feed_files(config: Config) -> list[tuple[str, Path]]:
+    """(channel, feed file) of every LED screen."""
+    out = []
+    for name, ch in config.channels.items():
+        if ch.settings.adapter != "led_feed":
+            continue
+        for screen in getattr(ch.options, "screens", []):
+            out += [(name, path) for path in screen.files]
+    return out
+
+
+def _artefacts(config: Config, peers: _Peers, workdir: Path) -> Table:
+    """What the demo left on disk: inbox folders, mail files, feed files, the ledger."""
+    table = Table(title=f"demo artefacts in {escape(str(workdir))}")
+    table.add_column("channel", no_wrap=True)
+    table.add_column("what", no_wrap=True)
+    table.add_column("path", overflow="fold")
+
+    def rel(path: Path) -> str:
+        return escape(str(path.relative_to(workdir)) if path.is_relative_to(workdir) else str(path))
+
+    for name, remote in _sftp_dirs(config):
+        folder = _local_dir(peers.sftp, remote)
+        names = sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
+        manifests = sum(n.endswith(".manifest.json") for n in names)
+        what = f"SFTP inbox: {len(names)} files, {manifests} manifests"
+        table.add_row(name, what, rel(folder) + "/")
+    mail_channels = [n for n, ch in config.channels.items() if ch.settings.adapter == "email_inbox"]
+    for mail in peers.smtp.received:
+        table.add_row(", ".join(mail_channels), "e-mail", rel(mail.path))
+    for name, path in _feed_files(config):
+        what = "LED feed" if path.exists() else "LED feed (not written)"
+        table.add_row(name, what, rel(path))
+    table.add_row("", "ledger", rel(workdir / "ledger.db"))
+    return table
 
 
 def _enqueue(syndicator: Syndicator, folder: Path, console: Console) -> int:
     refused = 0
     for path in sorted(folder.glob("*.json")):
         try:
-            accepted = syndicator.enqueue(Notice.parse(path.read_bytes(), source=path.name))
-        except NoticeError as exc:
+            data = loads_notice_json(path.read_text(encoding="utf-8"), source=path.name)
+            if isinstance(data, dict):
+                _resolve_attachments(data, folder)
+            accepted = syndicator.enqueue(Notice.parse(data, source=path.name))
+        except (NoticeError, UnicodeDecodeError) as exc:
             refused += 1
-            for problem in exc.problems:
-                console.print(f"[red]refused:[/] {path.name}: {problem}")
+            problems = exc.problems if isinstance(exc, NoticeError) else [f"not UTF-8: {exc}"]
+            for problem in problems:
+                console.print(f"[red]refused:[/] {escape(path.name)}: {escape(str(problem))}")
             continue
         console.print(
-            f"accepted {accepted.notice_id}.v{accepted.version} → {', '.join(accepted.channels)}"
+            f"accepted {escape(accepted.notice_id)}.v{accepted.version} → "
+            f"{', '.join(accepted.channels)}"
         )
     return refused
+
+
+def _resolve_attachments(data: dict[str, Any], folder: Path) -> None:
+    """Make relative attachment paths absolute, so the demo runs from any folder.
+
+    The examples name their files relative to the project's root
+    (``examples/attachments/...``); a path is looked up from the current
+    folder, then from the notice folder and each folder above it.
+    """
+    attachments = data.get("attachments")
+    if not isinstance(attachments, list):
+        return
+    bases = [Path.cwd(), folder, *folder.parents]
+    for att in attachments:
+        path = att.get("path") if isinstance(att, dict) else None
+        if not isinstance(path, str) or not path or Path(path).is_absolute():
+            continue
+        for base in bases:
+            candidate = base / path
+            if candidate.is_file():
+                att["path"] = str(candidate)
+                break
