@@ -29,7 +29,7 @@ from ..config import Config, parse_config
 from ..errors import NoticeError
 from ..notice import Notice, loads_notice_json
 from ..registry import AdapterRegistry
-from ..store.base import DeliveryState
+from ..store.base import AttemptFilter, DeliveryState, Outcome
 from ..syndicator import Syndicator
 from .http_sink import HttpSink, Reply
 from .sftp_inbox import SftpInbox, generate_key
@@ -71,8 +71,7 @@ def run_demo(
         code = _run(registry, notices_dir.resolve(), workdir, console)
         if keep:
             console.print(
-                f"kept in {keep}: the ledger, the inboxes and the feeds "
-                f"(try `syndicate -c ... status` with a config naming {workdir / 'ledger.db'})"
+                f"kept in {escape(str(keep))}: the ledger, the inboxes, the mail and the feeds"
             )
         else:
             console.print("[dim]the demo folder is removed now; --keep DIR keeps it[/]")
@@ -107,10 +106,21 @@ def _run(registry: AdapterRegistry, notices_dir: Path, workdir: Path, console: C
             ended = syndicator.drain(timeout=DEADLINE)
             elapsed = time.monotonic() - started
             rows = syndicator.store.deliveries()
+            retried = [
+                a
+                for a in syndicator.store.attempts(AttemptFilter())
+                if a.outcome is not Outcome.delivered
+            ]
         console.print()
         console.print(report.matrix(report.group(rows), list(config.channels)))
         console.print(report.landings(rows))
         console.print(_artefacts(config, peers, workdir))
+        for a in retried:
+            console.print(
+                f"[yellow]attempt {a.number} of {escape(a.notice_id)}.v{a.notice_version} → "
+                f"{a.channel} did not land[/] ({escape(a.error_message or a.outcome.value)}); "
+                "the ledger kept it and the worker tried again"
+            )
         done = sum(r.state is DeliveryState.delivered for r in rows)
         duplicates = peers.http.duplicates + peers.smtp.duplicates
         console.print(
@@ -211,7 +221,10 @@ def _artefacts(config: Config, peers: _Peers, workdir: Path) -> Table:
 
 def _enqueue(syndicator: Syndicator, folder: Path, console: Console) -> int:
     refused = 0
-    for path in sorted(folder.glob("*.json")):
+    paths = sorted(folder.glob("*.json"))
+    if not paths:
+        console.print(f"[red]error:[/] no notices (*.json) in {escape(str(folder))}")
+    for path in paths:
         try:
             data = loads_notice_json(path.read_text(encoding="utf-8"), source=path.name)
             if isinstance(data, dict):
