@@ -1,0 +1,416 @@
+"""Run the benchmark: ``python -m bench [--size tiny|full] [--only throughput,latency,...]``.
+
+Starts the sink in its own process, runs the scenarios, prints one table
+(Markdown) per scenario and the targets of issue 5 against what was measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from . import latency as latency_mod
+from . import ledger, throughput, workload
+from .sink import SinkProcess
+
+SCENARIOS = ("throughput", "latency", "isolation", "backlog", "ledger")
+
+
+@dataclass(frozen=True)
+class Size:
+    notices: int  # throughput and isolation: notices × 5 channels
+    rounds: int
+    rate: float  # latency: notices per second offered
+    seconds: float  # latency: for how long
+    backlog: tuple[int, int]  # deliveries pending, small and large
+    attempts: int  # ledger reads: attempts in the ledger
+
+
+SIZES = {
+    "tiny": Size(notices=20, rounds=1, rate=20, seconds=1.0, backlog=(100, 500), attempts=5_000),
+    "small": Size(
+        notices=400, rounds=3, rate=100, seconds=5.0, backlog=(2_000, 20_000), attempts=100_000
+    ),
+    "full": Size(
+        notices=2_000,
+        rounds=3,
+        rate=200,
+        seconds=20.0,
+        backlog=(20_000, 200_000),
+        attempts=1_000_000,
+    ),
+}
+
+
+def machine() -> dict[str, Any]:
+    model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import psutil
+
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": model,
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def _table(head: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(" --- " for _ in head) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+class Bench:
+    """One benchmark session: one sink, one scratch folder, the results so far."""
+
+    def __init__(self, size: Size, concurrency: int, scratch: Path, log: Callable[[str], None]):
+        self.size = size
+        self.concurrency = concurrency
+        self.scratch = scratch
+        self.log = log
+        self.results: dict[str, Any] = {}
+        self._n = 0
+
+    def folder(self, name: str) -> Path:
+        self._n += 1
+        path = self.scratch / f"{name}{self._n}"
+        path.mkdir(parents=True)
+        return path
+
+    def _timed(self, sink: SinkProcess, fn: Callable[[], throughput.Run]) -> dict[str, float]:
+        cpu0, wall0 = sink.cpu_seconds(), time.perf_counter()
+        run = fn()
+        cpu, wall = sink.cpu_seconds() - cpu0, time.perf_counter() - wall0
+        # The sink's share of one core while the contender ran (its requests all fall inside).
+        return {
+            "rate": run.rate,
+            "delivered": run.delivered,
+            "seconds": run.seconds,
+            "enqueue_rate": run.delivered / workload.CHANNELS / run.enqueue_seconds
+            if run.enqueue_seconds
+            else 0.0,
+            "sink_cpu": cpu / wall if wall else 0.0,
+        }
+
+    # --- scenarios -------------------------------------------------------------
+
+    def throughput(self, sink: SinkProcess, variants: bool) -> str:
+        n, c = self.size.notices, self.concurrency
+        bodies = [workload.body(i) for i in range(n)]
+        contenders: dict[str, Callable[[], throughput.Run]] = {
+            "syndicate (cms_http, SQLite ledger)": lambda: throughput.syndicate(
+                self.folder("tp"), sink.url, n, c
+            ),
+            "Apprise (json://, no ledger)": lambda: throughput.apprise_loop(sink.url, n),
+            "bare httpx.AsyncClient": lambda: throughput.httpx_loop(sink.url, bodies, c),
+            "bare aiohttp": lambda: throughput.aiohttp_loop(sink.url, bodies, c),
+        }
+        if variants:
+            contenders["what-if: syndicate, httpx over aiohttp transport"] = lambda: (
+                throughput.syndicate(self.folder("tpa"), sink.url, n, c, adapter="cms_http_aiohttp")
+            )
+        runs: dict[str, list[dict[str, float]]] = {name: [] for name in contenders}
+        for r in range(self.size.rounds):
+            for name, fn in contenders.items():
+                result = self._timed(sink, fn)
+                runs[name].append(result)
+                self.log(
+                    f"  round {r + 1} {name}: {result['rate']:.0f}/s "
+                    f"({result['delivered']} in {result['seconds']:.2f}s, "
+                    f"sink CPU {result['sink_cpu']:.0%})"
+                )
+        med = {name: statistics.median(x["rate"] for x in rs) for name, rs in runs.items()}
+        syn = med["syndicate (cms_http, SQLite ledger)"]
+        rows = []
+        for name, rs in runs.items():
+            delivered = min(int(x["delivered"]) for x in rs)
+            rows.append(
+                [
+                    name,
+                    f"{med[name]:,.0f}",
+                    f"{min(x['rate'] for x in rs):,.0f}–{max(x['rate'] for x in rs):,.0f}",
+                    f"{delivered:,}",
+                    f"{statistics.median(x['sink_cpu'] for x in rs):.0%}",
+                ]
+            )
+        enq = statistics.median(
+            x["enqueue_rate"] for x in runs["syndicate (cms_http, SQLite ledger)"]
+        )
+        self.results["throughput"] = {
+            "notices": n,
+            "channels": workload.CHANNELS,
+            "concurrency_per_channel": c,
+            "rounds": self.size.rounds,
+            "runs": runs,
+            "median_rate": med,
+            "enqueue_rate": enq,
+        }
+        ratios = (
+            f"syndicate / Apprise = {syn / med['Apprise (json://, no ledger)']:.2f}×, "
+            f"syndicate / httpx = {syn / med['bare httpx.AsyncClient']:.2f}×, "
+            f"syndicate / aiohttp = {syn / med['bare aiohttp']:.2f}×"
+        )
+        self.results["throughput"]["ratios"] = ratios
+        return (
+            f"### Throughput: {n:,} notices × {workload.CHANNELS} channels, concurrency {c} per "
+            f"channel, median of {self.size.rounds} alternating rounds\n\n"
+            + _table(["contender", "deliveries/s (median)", "range", "delivered", "sink CPU"], rows)
+            + f"\n\n{ratios}.  syndicate enqueue: {enq:,.0f} notices/s "
+            "(one durable commit per notice).\n"
+        )
+
+    def latency(self, sink: SinkProcess, polls: list[float]) -> str:
+        rows = []
+        self.results["latency"] = {}
+        for poll in polls:
+            lat = latency_mod.run(
+                self.folder("lat"),
+                sink.url,
+                self.size.rate,
+                self.size.seconds,
+                self.concurrency,
+                poll,
+            )
+            self.log(f"  poll {poll:g}s: p99 {lat.p99_ms:.1f} ms over {lat.deliveries} deliveries")
+            self.results["latency"][f"poll_{poll:g}s"] = asdict(lat)
+            rows.append(
+                [
+                    f"{poll * 1000:g} ms",
+                    f"{lat.offered:.0f}/s × {workload.CHANNELS}",
+                    f"{lat.deliveries:,}",
+                    f"{lat.p50_ms:.1f}",
+                    f"{lat.p95_ms:.1f}",
+                    f"{lat.p99_ms:.1f}",
+                    f"{lat.max_ms:.1f}",
+                ]
+            )
+        return (
+            f"### Latency: enqueue (another process) to delivered, {self.size.rate:g} notices/s "
+            f"× {workload.CHANNELS} channels for {self.size.seconds:g} s\n\n"
+            + _table(
+                [
+                    "worker poll_interval",
+                    "offered",
+                    "deliveries",
+                    "p50 ms",
+                    "p95 ms",
+                    "p99 ms",
+                    "max ms",
+                ],
+                rows,
+            )
+            + "\n"
+        )
+
+    def isolation(self, sink: SinkProcess) -> str:
+        n, c = self.size.notices, self.concurrency
+        hole = f"http://127.0.0.1:{sink.hole_port}"
+        base_rates: list[float] = []
+        hole_rates: list[float] = []
+        for r in range(self.size.rounds):
+            for holed, rates in ((False, base_rates), (True, hole_rates)):
+                run = throughput.syndicate(
+                    self.folder("iso"), sink.url, n, c, hole=hole if holed else None
+                )
+                if not holed:
+                    # The healthy baseline counts the same four channels.
+                    run = throughput.Run(run.delivered * 4 // 5, run.seconds)
+                rates.append(run.rate)
+                self.log(
+                    f"  round {r + 1} {'black-holed' if holed else 'healthy'}: "
+                    f"{run.rate:.0f}/s to 4 channels"
+                )
+        base, holed = statistics.median(base_rates), statistics.median(hole_rates)
+        self.results["isolation"] = {
+            "healthy_rates": base_rates,
+            "black_holed_rates": hole_rates,
+            "ratio": holed / base,
+        }
+        return (
+            "### Isolation: one of 5 channels black-holed (accepts TCP, never answers)\n\n"
+            + _table(
+                ["run", "deliveries/s to the 4 healthy channels (median)"],
+                [
+                    ["all 5 healthy", f"{base:,.0f}"],
+                    ["ch4 black-holed", f"{holed:,.0f}"],
+                    ["ratio", f"{holed / base:.2f}"],
+                ],
+            )
+            + "\n"
+        )
+
+    def backlog(self, sink: SinkProcess) -> str:
+        rows = []
+        self.results["backlog"] = []
+        for count in self.size.backlog:
+            d = ledger.drain(self.folder("backlog"), sink.url, count, self.concurrency)
+            self.log(
+                f"  {count}: {d.delivered} delivered in {d.seconds:.1f}s, {d.peak_rss_mb:.1f} MB"
+            )
+            self.results["backlog"].append(asdict(d))
+            rows.append(
+                [
+                    f"{count:,}",
+                    f"{d.delivered:,}",
+                    f"{d.seconds:.1f}",
+                    f"{d.delivered / d.seconds:,.0f}",
+                    f"{d.peak_rss_mb:.1f}",
+                ]
+            )
+        small, large = self.results["backlog"][0], self.results["backlog"][-1]
+        growth = large["peak_rss_mb"] - small["peak_rss_mb"]
+        self.results["backlog_growth_mb"] = growth
+        return (
+            "### Backlog: pending deliveries drained by a worker in its own process\n\n"
+            + _table(
+                ["backlog", "delivered", "seconds", "deliveries/s", "worker peak RSS MB"], rows
+            )
+            + f"\n\nRSS growth from {small['deliveries']:,} to {large['deliveries']:,}: "
+            f"{growth:+.1f} MB.\n"
+        )
+
+    def ledger(self) -> str:
+        total, queries = ledger.reads(self.folder("ledger"), self.size.attempts)
+        self.results["ledger"] = {"attempts": total, "queries": [asdict(q) for q in queries]}
+        for q in queries:
+            self.log(f"  {q.name}: {q.median_ms:.2f} ms")
+        return (
+            f"### Ledger reads: {total:,} attempts, the store's own read methods, median of 5\n\n"
+            + _table(
+                ["query", "rows", "median ms", "max ms"],
+                [[q.name, f"{q.rows:,}", f"{q.median_ms:.2f}", f"{q.max_ms:.2f}"] for q in queries],
+            )
+            + "\n"
+        )
+
+    def targets(self) -> str:
+        r = self.results
+        rows = []
+        if "throughput" in r:
+            med = r["throughput"]["median_rate"]
+            x = med["syndicate (cms_http, SQLite ledger)"] / med["Apprise (json://, no ledger)"]
+            rows.append(["(a) ≥ 2× Apprise, every attempt durable", f"{x:.2f}×", _ok(x >= 2)])
+        if "latency" in r:
+            p99 = next(iter(r["latency"].values()))["p99_ms"]
+            rows.append(["(b) p99 enqueue→delivered < 100 ms", f"{p99:.1f} ms", _ok(p99 < 100)])
+        if "isolation" in r:
+            x = r["isolation"]["ratio"]
+            rows.append(["(c) isolation ratio ≥ 0.9", f"{x:.2f}", _ok(x >= 0.9)])
+        if "backlog_growth_mb" in r:
+            g = r["backlog_growth_mb"]
+            rows.append(["(d) RSS growth 20k → 200k < 50 MB", f"{g:+.1f} MB", _ok(g < 50)])
+        if "ledger" in r:
+            worst = max(q["median_ms"] for q in r["ledger"]["queries"])
+            rows.append(
+                ["(e) each ledger query < 50 ms", f"slowest {worst:.1f} ms", _ok(worst < 50)]
+            )
+        return "### Targets\n\n" + _table(["target", "measured", "met"], rows) + "\n"
+
+
+def _ok(met: bool) -> str:
+    return "yes" if met else "**no**"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--size", choices=sorted(SIZES), default="full")
+    parser.add_argument(
+        "--only", default=",".join(SCENARIOS), help=f"comma-separated subset of {SCENARIOS}"
+    )
+    parser.add_argument("--rounds", type=int, help="override the size's rounds")
+    parser.add_argument("--notices", type=int, help="override the throughput notices")
+    parser.add_argument("--concurrency", type=int, default=8, help="connections per channel")
+    parser.add_argument(
+        "--poll",
+        default="0.2",
+        help="worker poll_interval(s) for the latency run, comma-separated seconds",
+    )
+    parser.add_argument(
+        "--variants", action="store_true", help="add what-if rows (httpx-aiohttp transport)"
+    )
+    parser.add_argument("--profile", type=Path, help="profile one syndicate run to this .txt")
+    parser.add_argument("--json", type=Path, help="write the results as JSON here")
+    parser.add_argument("--keep", type=Path, help="keep ledgers in this folder")
+    args = parser.parse_args(argv)
+
+    only = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = set(only) - set(SCENARIOS)
+    if unknown:
+        parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
+    size = SIZES[args.size]
+    if args.rounds:
+        size = Size(**{**asdict(size), "rounds": args.rounds})
+    if args.notices:
+        size = Size(**{**asdict(size), "notices": args.notices})
+
+    def log(text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    scratch = args.keep or Path(tempfile.mkdtemp(prefix="syndicate-bench-"))
+    info = machine()
+    out = [
+        "## syndicate benchmark",
+        "",
+        f"machine: {info['nproc']} CPUs, {info['cpu']}, {info['memory_gb']} GB; "
+        f"Python {info['python']}; load average at start {info['load_avg_at_start']}",
+        f"command: python -m bench {' '.join(argv if argv is not None else sys.argv[1:])}",
+        "",
+    ]
+    bench = Bench(size, args.concurrency, scratch, log)
+    try:
+        with SinkProcess() as sink:
+            if args.profile:
+                log("profiling one syndicate throughput run")
+                throughput.syndicate(
+                    bench.folder("prof"),
+                    sink.url,
+                    size.notices,
+                    args.concurrency,
+                    profile=args.profile,
+                )
+            for name in SCENARIOS:
+                if name not in only:
+                    continue
+                log(f"{name} …")
+                if name == "throughput":
+                    out.append(bench.throughput(sink, args.variants))
+                elif name == "latency":
+                    polls = [float(p) for p in args.poll.split(",")]
+                    out.append(bench.latency(sink, polls))
+                elif name == "isolation":
+                    out.append(bench.isolation(sink))
+                elif name == "backlog":
+                    out.append(bench.backlog(sink))
+                elif name == "ledger":
+                    out.append(bench.ledger())
+            out.append(bench.targets())
+    finally:
+        if args.keep is None:
+            shutil.rmtree(scratch, ignore_errors=True)
+    print("\n".join(out))
+    if args.json:
+        args.json.write_text(
+            json.dumps({"machine": info, "size": asdict(size), **bench.results}, indent=2),
+            "utf-8",
+        )
+    return 0
