@@ -511,6 +511,21 @@ def loads_notice_json(text: str, *, source: str | None = None) -> Any:
         ) from None
 
 
+_PATTERN_MEANS = {
+    r"^[1-9][0-9]{5}$": "must be a six-digit region code (行政区划代码), e.g. 441600",
+    r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$": (
+        "must be 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit"
+    ),
+    r"^[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}$": (
+        "must be an 18-character unified social credit code (统一社会信用代码)"
+    ),
+    r"^[0-9a-f]{64}$": "must be a SHA-256 digest: 64 lowercase hexadecimal digits",
+    r"^[a-z0-9][a-z0-9_-]{0,63}$": (
+        "must be 1-64 lowercase letters, digits, '_' or '-', starting with a letter or digit"
+    ),
+}
+
+
 def problems_from_validation(exc: ValidationError, *, source: str | None = None) -> list[Problem]:
     """Turn pydantic's errors into Problems that name the field, never echo the value."""
     problems = []
@@ -521,6 +536,8 @@ def problems_from_validation(exc: ValidationError, *, source: str | None = None)
             message = message[len("Value error, ") :]
         if err["type"] == "extra_forbidden":
             message = "unknown field"
+        elif err["type"] == "string_pattern_mismatch":
+            message = _PATTERN_MEANS.get(str(err.get("ctx", {}).get("pattern")), message)
         problems.append(Problem(path, message, source=source))
     return problems
 
