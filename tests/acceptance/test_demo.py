@@ -270,3 +270,11 @@ def test_demo_without_keep_removes_its_folder(tmp_path: Path) -> None:
     assert "where each delivery landed" in result.stdout
     assert f"demo artefacts in {scratch}" in result.stdout
     assert list(scratch.iterdir()) == []
+
+
+def test_keep_refuses_a_folder_with_an_earlier_run(demo: Demo, tmp_path: Path) -> None:
+    before = sorted(p.name for p in demo.folder.iterdir())
+    result = run_demo("--keep", str(demo.folder), cwd=tmp_path)
+    assert result.returncode == 1
+    assert f"--keep {demo.folder}: give a new or empty folder" in result.stdout
+    assert sorted(p.name for p in demo.folder.iterdir()) == before

@@ -65,6 +65,10 @@ def run_demo(
     if notices_dir is None:
         console.print("[red]error:[/] no examples/notices folder here; pass --notices DIR")
         return 1
+    if keep is not None and keep.is_dir() and any(keep.iterdir()):
+        # A ledger from an earlier run would make this one report old deliveries.
+        console.print(f"[red]error:[/] --keep {escape(str(keep))}: give a new or empty folder")
+        return 1
     with tempfile.TemporaryDirectory(prefix="syndicate-demo-") as tmp:
         workdir = (keep or Path(tmp)).resolve()
         workdir.mkdir(parents=True, exist_ok=True)
@@ -237,7 +241,7 @@ def _enqueue(syndicator: Syndicator, folder: Path, console: Console) -> int:
                 console.print(f"[red]refused:[/] {escape(path.name)}: {escape(str(problem))}")
             continue
         console.print(
-            f"accepted {escape(accepted.notice_id)}.v{accepted.version} → "
+            f"{accepted.status} {escape(accepted.notice_id)}.v{accepted.version} → "
             f"{', '.join(accepted.channels)}"
         )
     return refused
