@@ -101,9 +101,11 @@ def _run(registry: AdapterRegistry, notices_dir: Path, workdir: Path, console: C
         console.print("demo channels on loopback:")
         console.print(f"  HTTP  {peers.http.url}  (trading website, city portal, land market)")
         console.print(f"  SFTP  {peers.sftp.url()}  host key {peers.sftp.host_key_fingerprint}")
-        console.print(f"  SMTP  smtp://127.0.0.1:{peers.smtp.port}  → {peers.smtp.folder}")
-        console.print(f"  LED   feed files in {workdir / 'led'}")
-        console.print(f"ledger: {workdir / 'ledger.db'}\n")
+        console.print(
+            f"  SMTP  smtp://127.0.0.1:{peers.smtp.port}  → {escape(str(peers.smtp.folder))}"
+        )
+        console.print(f"  LED   feed files in {escape(str(workdir / 'led'))}")
+        console.print(f"ledger: {escape(str(workdir / 'ledger.db'))}\n")
         with Syndicator(config, registry) as syndicator:
             refused = _enqueue(syndicator, notices_dir, console)
             started = time.monotonic()
