@@ -367,18 +367,34 @@ def status(
             }
             for line in lines
         ]
-        sys.stdout.write(
-            json.dumps({"notices": notices, "counts": totals}, ensure_ascii=False, indent=2) + "\n"
-        )
+        circuits = {
+            name: {
+                "state": c.state,
+                "failures": c.failures,
+                "reopens_at": _iso(c.reopens_at),
+                "updated_at": _iso(c.updated_at),
+            }
+            for name, c in syndicator.store.circuits().items()
+        }
+        document = {"notices": notices, "counts": totals, "circuits": circuits}
+        sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=2) + "\n")
         return
     if not lines:
         out.print("the ledger holds no deliveries yet")
-        return
-    shown = lines[-limit:]
-    out.print(report.matrix(shown, channels))
-    if len(lines) > len(shown):
-        out.print(f"[dim]{len(lines) - len(shown)} older notices not shown (--limit)[/]")
-    out.print(report.counts_table(counts, channels))
+    else:
+        shown = lines[-limit:]
+        out.print(report.matrix(shown, channels))
+        if len(lines) > len(shown):
+            out.print(f"[dim]{len(lines) - len(shown)} older notices not shown (--limit)[/]")
+        out.print(report.counts_table(counts, channels))
+    for name, c in sorted(syndicator.store.circuits().items()):
+        if c.state == "closed" or name not in channels:
+            continue
+        when = datetime.fromtimestamp(c.reopens_at).strftime("%H:%M:%S") if c.reopens_at else "now"
+        out.print(
+            f"[bold red]circuit {c.state.replace('_', '-')}:[/] {name} — "
+            f"{c.failures} transient failures in a row; next probe at {when}"
+        )
 
 
 def _iso(ts: float | None) -> str | None:

@@ -66,6 +66,13 @@ class RetryPolicy(_Strict):
     deadline: Duration | None = 86400.0
 
 
+class CircuitSettings(_Strict):
+    """When a channel that keeps failing is left alone for a while."""
+
+    failures: int = Field(default=5, ge=1, le=10_000, description="consecutive transient failures")
+    cool_down: Duration = Field(default=30.0, gt=0, description="then one probe is let through")
+
+
 class ChannelSettings(_Strict):
     """The keys every channel has, whatever its adapter."""
 
@@ -76,6 +83,7 @@ class ChannelSettings(_Strict):
     rate_limit: float | None = Field(default=None, gt=0, description="deliveries per second")
     timeout: Duration = Field(default=60.0, gt=0)
     retry: RetryPolicy = RetryPolicy()
+    circuit_breaker: CircuitSettings = CircuitSettings()
 
 
 COMMON_KEYS = frozenset(ChannelSettings.model_fields)
@@ -88,6 +96,7 @@ class Defaults(_Strict):
     rate_limit: float | None = Field(default=None, gt=0)
     timeout: Duration = Field(default=60.0, gt=0)
     retry: dict[str, Any] = Field(default_factory=dict)
+    circuit_breaker: CircuitSettings = CircuitSettings()
 
 
 class StoreSettings(_Strict):
@@ -220,7 +229,7 @@ def _locate(
 
 
 def _as_written(doc: YamlDocument, path: tuple[str | int, ...]) -> tuple[str | int, ...]:
-    """The path as the file spells it: without the union tags pydantic puts in (auth.bearer.token)."""
+    """The path as the file spells it, without the union tags pydantic adds (auth.bearer.token)."""
     if path in doc.lines or path[:-1] in doc.lines:
         return path
     for i in range(len(path) - 2, 0, -1):
@@ -321,6 +330,7 @@ def parse_config(
         common = {k: v for k, v in raw.items() if k in COMMON_KEYS}
         common.setdefault("concurrency", defaults.concurrency)
         common.setdefault("timeout", defaults.timeout)
+        common.setdefault("circuit_breaker", defaults.circuit_breaker)
         if defaults.rate_limit is not None:
             common.setdefault("rate_limit", defaults.rate_limit)
         retry = raw.get("retry", {})

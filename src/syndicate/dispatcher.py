@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .adapter import Adapter, DeliveryContext
+from .circuit import CircuitBreaker, CircuitState
 from .config import Config
 from .errors import (
     DeliveryError,
@@ -33,7 +34,7 @@ from .errors import (
 )
 from .notice import Notice
 from .retry import Schedule
-from .store.base import AttemptRecord, Claim, DeliveryState, Next, Outcome, Store
+from .store.base import AttemptRecord, CircuitRow, Claim, DeliveryState, Next, Outcome, Store
 
 log = logging.getLogger("syndicate.worker")
 
@@ -81,6 +82,8 @@ class _Lane:
         self.timeout = settings.timeout
         self.schedule = Schedule(settings.retry)
         self.limiter = RateLimiter(settings.rate_limit) if settings.rate_limit else None
+        breaker = settings.circuit_breaker
+        self.circuit = CircuitBreaker(breaker.failures, breaker.cool_down)
         self.in_flight = 0
 
     @property
@@ -180,11 +183,14 @@ class Dispatcher:
         started = 0
         now = self.clock()
         for lane in self.lanes.values():
-            if lane.free <= 0:
+            allowed = lane.circuit.allowance(now, min(lane.free, self.config.worker.batch))
+            if allowed <= 0:
                 continue
             claims = self.store.claim(
-                self.worker, now, self.config.worker.lease, lane.free, channel=lane.name
+                self.worker, now, self.config.worker.lease, allowed, channel=lane.name
             )
+            if not claims and lane.circuit.state is not CircuitState.closed:
+                lane.circuit.probe_unused()
             for claim in claims:
                 lane.in_flight += 1
                 task = asyncio.create_task(self._attempt(lane, claim))
@@ -240,15 +246,15 @@ class Dispatcher:
             receipt = await asyncio.wait_for(lane.adapter.send(payload, ctx), lane.timeout)
         except asyncio.CancelledError:
             error = TransientDeliveryError("interrupted: the worker stopped during the attempt")
-            self._finish(lane, claim, started, sha, None, error)
+            await self._finish(lane, claim, started, sha, None, error, interrupted=True)
             raise
         except TimeoutError:
             error = TransientDeliveryError(f"no answer within {lane.timeout:g}s")
         except Exception as exc:  # the worker must outlive any adapter
             error = exc
-        self._finish(lane, claim, started, sha, receipt, error)
+        await self._finish(lane, claim, started, sha, receipt, error)
 
-    def _finish(
+    async def _finish(
         self,
         lane: _Lane,
         claim: Claim,
@@ -256,6 +262,8 @@ class Dispatcher:
         sha: str | None,
         receipt: Any,
         error: BaseException | None,
+        *,
+        interrupted: bool = False,
     ) -> None:
         finished = self.clock()
         tries = claim.tries + 1
@@ -272,6 +280,8 @@ class Dispatcher:
                 payload_sha256=sha,
             )
             message = receipt.url or receipt.remote_id or "delivered"
+            if lane.circuit.success():
+                self._circuit_changed(lane, finished)
         else:
             status = retry_after = None
             if isinstance(error, DeliveryError):
@@ -280,8 +290,13 @@ class Dispatcher:
             message = message[:MAX_ERROR_CHARS]
             if isinstance(error, PermanentDeliveryError):
                 outcome, next_ = Outcome.permanent, Next(DeliveryState.failed)
+            elif interrupted:
+                # Not the channel's fault: due again at once, for the next worker.
+                outcome, next_ = Outcome.transient, Next(DeliveryState.pending, finished)
             else:
                 outcome = Outcome.transient
+                if lane.circuit.failure(finished):
+                    self._circuit_changed(lane, finished)
                 delay = lane.schedule.next_delay(tries, finished - first, retry_after)
                 if delay is None:
                     next_ = Next(DeliveryState.dead)
@@ -296,14 +311,7 @@ class Dispatcher:
                 status=status,
                 payload_sha256=sha,
             )
-        try:
-            self.store.record(claim, self.worker, record, next_)
-        except LeaseLost as exc:
-            log.warning("%s", exc)
-            return
-        except StoreError as exc:
-            # Unrecorded: the lease expires and the delivery is tried again (at least once).
-            log.error("cannot record the attempt on %s: %s", claim.idempotency_key, exc)
+        if not await self._save(claim, record, next_, patient=not interrupted):
             return
         if self.listener is not None:
             self.listener(
@@ -317,6 +325,50 @@ class Dispatcher:
                     record.remote_url,
                 )
             )
+
+    async def _save(
+        self, claim: Claim, record: AttemptRecord, next_: Next, *, patient: bool
+    ) -> bool:
+        """Write the attempt; while the ledger is locked or full, keep trying within the lease."""
+        pause = 0.05
+        while True:
+            try:
+                self.store.record(claim, self.worker, record, next_)
+                return True
+            except LeaseLost as exc:
+                log.warning("%s", exc)
+                return False
+            except StoreError as exc:
+                if not patient or self.clock() + pause >= claim.lease_expires_at:
+                    # Unrecorded: the lease expires and the delivery is tried again.
+                    log.error("cannot record the attempt on %s: %s", claim.idempotency_key, exc)
+                    return False
+                log.warning(
+                    "cannot record the attempt on %s yet (%s); retrying in %.2fs",
+                    claim.idempotency_key,
+                    exc,
+                    pause,
+                )
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 5.0)
+
+    def _circuit_changed(self, lane: _Lane, now: float) -> None:
+        c = lane.circuit
+        if c.state is CircuitState.open:
+            log.warning(
+                "channel %s: circuit open after %d failures in a row; next probe in %gs",
+                lane.name,
+                c.failures,
+                c.cool_down,
+            )
+        else:
+            log.info("channel %s: circuit closed", lane.name)
+        try:
+            self.store.set_circuit(
+                CircuitRow(lane.name, c.state.value, c.failures, c.reopens_at(), self.worker, now)
+            )
+        except StoreError as exc:
+            log.error("cannot record the circuit of %s: %s", lane.name, exc)
 
     async def _shutdown(self) -> None:
         """Let in-flight attempts finish within the grace period, then interrupt them."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from rich.markup import escape
 from rich.table import Table
@@ -63,9 +62,7 @@ def matrix(lines: Sequence[NoticeLine], channels: Sequence[str]) -> Table:
     return table
 
 
-def counts_table(
-    counts: dict[tuple[str, DeliveryState], int], channels: Sequence[str], open_channels: Any = ()
-) -> Table:
+def counts_table(counts: dict[tuple[str, DeliveryState], int], channels: Sequence[str]) -> Table:
     table = Table(title="by channel")
     table.add_column("channel")
     for st in DeliveryState:

@@ -135,6 +135,18 @@ class AttemptRow:
 
 
 @dataclass(frozen=True)
+class CircuitRow:
+    """A channel's circuit breaker as a worker last recorded it."""
+
+    channel: str
+    state: str
+    failures: int
+    reopens_at: float | None
+    worker: str | None
+    updated_at: float
+
+
+@dataclass(frozen=True)
 class AttemptFilter:
     notice_id: str | None = None
     channel: str | None = None
@@ -215,6 +227,14 @@ class Store(ABC):
     @abstractmethod
     def changed(self) -> bool:
         """True if another connection wrote to the store since the last call (cheap)."""
+
+    @abstractmethod
+    def set_circuit(self, row: CircuitRow) -> None:
+        """Record a channel's circuit breaker state (open, half-open, closed)."""
+
+    @abstractmethod
+    def circuits(self) -> dict[str, CircuitRow]:
+        """The last recorded circuit breaker state of each channel."""
 
     @abstractmethod
     def close(self) -> None: ...

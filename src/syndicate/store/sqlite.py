@@ -22,6 +22,7 @@ from .base import (
     AttemptFilter,
     AttemptRecord,
     AttemptRow,
+    CircuitRow,
     Claim,
     DeliveryRow,
     DeliveryState,
@@ -425,6 +426,23 @@ class SqliteStore(Store):
             self._data_version = version
             return True
         return False
+
+    def set_circuit(self, row: CircuitRow) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO circuits (channel, state, failures, reopens_at, worker, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (channel) DO UPDATE SET "
+                "state = excluded.state, failures = excluded.failures, "
+                "reopens_at = excluded.reopens_at, worker = excluded.worker, "
+                "updated_at = excluded.updated_at",
+                (row.channel, row.state, row.failures, row.reopens_at, row.worker, row.updated_at),
+            )
+
+    def circuits(self) -> dict[str, CircuitRow]:
+        rows = self._read(
+            "SELECT channel, state, failures, reopens_at, worker, updated_at FROM circuits"
+        )
+        return {r[0]: CircuitRow(*r) for r in rows}
 
     def integrity_check(self) -> str:
         return str(self._read("PRAGMA integrity_check")[0][0])

@@ -70,3 +70,13 @@ CREATE TRIGGER IF NOT EXISTS attempts_no_update BEFORE UPDATE ON attempts
 BEGIN SELECT RAISE(ABORT, 'attempts are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS attempts_no_delete BEFORE DELETE ON attempts
 BEGIN SELECT RAISE(ABORT, 'attempts are append-only'); END;
+
+-- What each channel's circuit breaker last said, for status and dashboards.
+CREATE TABLE IF NOT EXISTS circuits (
+    channel    TEXT PRIMARY KEY,
+    state      TEXT NOT NULL CHECK (state IN ('closed', 'open', 'half_open')),
+    failures   INTEGER NOT NULL,
+    reopens_at REAL,
+    worker     TEXT,
+    updated_at REAL NOT NULL
+);
