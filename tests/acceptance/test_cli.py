@@ -66,7 +66,7 @@ routes:
 """,
         encoding="utf-8",
     )
-    yield tmp_path
+    return tmp_path
 
 
 ENV = {"CMS_TOKEN": "very-secret-token-4711"}
@@ -252,7 +252,7 @@ def test_run_stops_cleanly_on_sigterm(site: Path, sink: HttpSink, make_notice: A
         time.sleep(0.02)
     assert sink.requests, "the worker never sent"
     proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=30)
+    _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "stopped" in err
     assert "Traceback" not in err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 import threading
 import time
@@ -107,7 +108,7 @@ def test_connection_refused_is_retried_until_dead(
     assert [a.outcome for a in attempts] == [Outcome.transient] * 3
     assert all(a.error_class == "TransientDeliveryError" for a in attempts)
     # Each retry waited for its turn: the schedule, not a busy loop.
-    gaps = [b.started_at - a.finished_at for a, b in zip(attempts, attempts[1:], strict=False)]
+    gaps = [b.started_at - a.finished_at for a, b in itertools.pairwise(attempts)]
     assert all(gap >= 0.04 for gap in gaps)
 
 
@@ -136,7 +137,8 @@ def test_enqueue_is_idempotent_and_refuses_conflicts(
     with Syndicator.from_config(write_config(http_config(sink.url))) as s:
         first = s.enqueue(make_notice())
         again = s.enqueue(make_notice())
-        assert first.created and not again.created
+        assert first.created
+        assert not again.created
         assert again.status == "already accepted"
         assert first.digest == again.digest
         with pytest.raises(NoticeConflict, match="accepted before with other content"):
