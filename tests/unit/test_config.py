@@ -196,3 +196,21 @@ def test_the_shipped_channels_yaml_is_valid(tmp_path: Path, registry: AdapterReg
         "heyuan-evening",
         "led-screens",
     }
+
+
+def test_a_template_reaching_for_private_attributes_is_a_config_error(
+    registry: AdapterRegistry,
+) -> None:
+    text = GOOD.replace(
+        "    url: https://www.heyuan.gov.cn/api/notices\n",
+        "    url: https://www.heyuan.gov.cn/api/notices\n"
+        "    template: '{{ notice.__class__.__mro__ }}'\n",
+    )
+    found = problems(text, registry, {"CMS_TOKEN": "x"})
+    assert found == [
+        "channels.yaml:13: channels.city-portal.template: "
+        "template may not use the private attribute '__mro__'"
+    ] or found == [
+        "channels.yaml:13: channels.city-portal.template: "
+        "template may not use the private attribute '__class__'"
+    ]
