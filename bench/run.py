@@ -110,6 +110,7 @@ class Bench:
             if run.enqueue_seconds
             else 0.0,
             "sink_cpu": cpu / wall if wall else 0.0,
+            "cpu_ms": run.cpu_ms_per_delivery,
         }
 
     # --- scenarios -------------------------------------------------------------
@@ -126,8 +127,25 @@ class Bench:
             "bare aiohttp": lambda: throughput.aiohttp_loop(sink.url, bodies, c),
         }
         if variants:
-            contenders["what-if: syndicate, httpx over aiohttp transport"] = lambda: (
-                throughput.syndicate(self.folder("tpa"), sink.url, n, c, adapter="cms_http_aiohttp")
+            tp = throughput
+            contenders.update(
+                {
+                    "what-if: syndicate + sniffio installed": lambda: tp.with_sniffio(
+                        lambda: tp.syndicate(self.folder("tps"), sink.url, n, c)
+                    ),
+                    "what-if: bare httpx + sniffio installed": lambda: tp.with_sniffio(
+                        lambda: tp.httpx_loop(sink.url, bodies, c)
+                    ),
+                    "what-if: syndicate, httpx over aiohttp transport": lambda: tp.syndicate(
+                        self.folder("tpa"), sink.url, n, c, adapter="cms_http_aiohttp"
+                    ),
+                    "attribution: syndicate, ledger not fsynced": lambda: tp.syndicate(
+                        self.folder("tpf"), sink.url, n, c, fsync=False
+                    ),
+                    "attribution: aiohttp transport, ledger not fsynced": lambda: tp.syndicate(
+                        self.folder("tpaf"), sink.url, n, c, adapter="cms_http_aiohttp", fsync=False
+                    ),
+                }
             )
         runs: dict[str, list[dict[str, float]]] = {name: [] for name in contenders}
         for r in range(self.size.rounds):
@@ -137,7 +155,7 @@ class Bench:
                 self.log(
                     f"  round {r + 1} {name}: {result['rate']:.0f}/s "
                     f"({result['delivered']} in {result['seconds']:.2f}s, "
-                    f"sink CPU {result['sink_cpu']:.0%})"
+                    f"{result['cpu_ms']:.2f} CPU ms each, sink CPU {result['sink_cpu']:.0%})"
                 )
         med = {name: statistics.median(x["rate"] for x in rs) for name, rs in runs.items()}
         syn = med["syndicate (cms_http, SQLite ledger)"]
@@ -150,6 +168,7 @@ class Bench:
                     f"{med[name]:,.0f}",
                     f"{min(x['rate'] for x in rs):,.0f}–{max(x['rate'] for x in rs):,.0f}",
                     f"{delivered:,}",
+                    f"{statistics.median(x['cpu_ms'] for x in rs):.2f}",
                     f"{statistics.median(x['sink_cpu'] for x in rs):.0%}",
                 ]
             )
@@ -174,7 +193,17 @@ class Bench:
         return (
             f"### Throughput: {n:,} notices × {workload.CHANNELS} channels, concurrency {c} per "
             f"channel, median of {self.size.rounds} alternating rounds\n\n"
-            + _table(["contender", "deliveries/s (median)", "range", "delivered", "sink CPU"], rows)
+            + _table(
+                [
+                    "contender",
+                    "deliveries/s (median)",
+                    "range",
+                    "delivered",
+                    "CPU ms / delivery",
+                    "sink CPU",
+                ],
+                rows,
+            )
             + f"\n\n{ratios}.  syndicate enqueue: {enq:,.0f} notices/s "
             "(one durable commit per notice).\n"
         )

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from syndicate.dispatcher import AttemptEvent, Dispatcher
 from syndicate.store.base import DeliveryState, Outcome
+from syndicate.store.sqlite import SqliteStore
 from syndicate.syndicator import Syndicator
 
 from . import workload
@@ -26,6 +27,11 @@ class Run:
     delivered: int
     seconds: float
     enqueue_seconds: float = 0.0  # syndicate only: the notices accepted into the ledger
+    cpu_seconds: float = 0.0  # this process's CPU (all threads) over the timed part
+
+    @property
+    def cpu_ms_per_delivery(self) -> float:
+        return self.cpu_seconds * 1000 / self.delivered if self.delivered else 0.0
 
     @property
     def rate(self) -> float:
@@ -49,11 +55,14 @@ def syndicate(
     adapter: str = "cms_http",
     hole: str | None = None,
     profile: Path | None = None,
+    fsync: bool = True,
 ) -> Run:
     """Enqueue ``count`` notices × 5 channels, then time the worker until they are delivered.
 
     With ``hole`` the last channel is black-holed and the clock stops when
     the four healthy channels have every delivery; ``delivered`` counts only those.
+    ``fsync=False`` is for attribution only (how much of the time the durable
+    commits take): the ledger is then not safe against a power cut.
     """
     config = workload.write_config(
         folder,
@@ -64,6 +73,12 @@ def syndicate(
         adapter=adapter,
     )
     syn = Syndicator.from_config(config, registry=workload.registry())
+    if not fsync:
+        reg = syn.registry
+        syn.close()
+        store = SqliteStore(folder / "ledger.db")
+        store._db.execute("PRAGMA synchronous=OFF")
+        syn = Syndicator(syn.config, reg, store)
     try:
         enqueue_seconds = enqueue_all(syn, count, folder.name)
         healthy = {f"ch{n}" for n in range(workload.CHANNELS - (1 if hole else 0))}
@@ -78,10 +93,14 @@ def syndicate(
                 if done >= target:
                     stop.set()
 
+        cpu = 0.0
+
         async def go() -> float:
+            nonlocal cpu
             dispatcher = Dispatcher(syn.config, syn.store, syn.adapters, listener=seen)
-            started = time.perf_counter()
+            started, cpu0 = time.perf_counter(), time.process_time()
             await dispatcher.run(once=hole is None, stop=stop)
+            cpu = time.process_time() - cpu0
             return time.perf_counter() - started
 
         if profile is not None:
@@ -101,7 +120,7 @@ def syndicate(
             for (ch, state), n in counts.items()
             if ch in healthy and state is DeliveryState.delivered
         )
-        return Run(delivered, seconds, enqueue_seconds)
+        return Run(delivered, seconds, enqueue_seconds, cpu)
     finally:
         syn.close()
 
@@ -152,9 +171,9 @@ def httpx_loop(base: str, bodies: list[bytes], concurrency: int) -> Run:
             return r.status_code == 200 and "id" in r.json()
 
         try:
-            started = time.perf_counter()
+            started, cpu0 = time.perf_counter(), time.process_time()
             ok = await _pool(bodies, targets, concurrency, post)
-            return Run(ok, time.perf_counter() - started)
+            return Run(ok, time.perf_counter() - started, cpu_seconds=time.process_time() - cpu0)
         finally:
             for c in clients:
                 await c.aclose()
@@ -182,9 +201,9 @@ def aiohttp_loop(base: str, bodies: list[bytes], concurrency: int) -> Run:
                 return r.status == 200 and "id" in await r.json()
 
         try:
-            started = time.perf_counter()
+            started, cpu0 = time.perf_counter(), time.process_time()
             ok = await _pool(bodies, targets, concurrency, post)
-            return Run(ok, time.perf_counter() - started)
+            return Run(ok, time.perf_counter() - started, cpu_seconds=time.process_time() - cpu0)
         finally:
             for s in sessions:
                 await s.close()
@@ -203,8 +222,34 @@ def apprise_loop(base: str, count: int) -> Run:
     title = workload.notice(0)["title"]
     message = workload.notice(0)["body_html"]
     ok = 0
-    started = time.perf_counter()
+    started, cpu0 = time.perf_counter(), time.process_time()
     for _ in range(count):
         if ap.notify(title=title, body=message):
             ok += workload.CHANNELS
-    return Run(ok, time.perf_counter() - started)
+    return Run(ok, time.perf_counter() - started, cpu_seconds=time.process_time() - cpu0)
+
+
+class _Sniffio:
+    """What ``import sniffio`` gives httpcore, for the what-if row: the answer, no import."""
+
+    @staticmethod
+    def current_async_library() -> str:
+        return "asyncio"
+
+
+def with_sniffio(fn: Callable[[], Run]) -> Run:
+    """Run ``fn`` as if sniffio were installed.
+
+    Without it, httpcore's ``current_async_library()`` retries ``import
+    sniffio`` (a failed import searches sys.path every time) several times
+    per request; anyio >= 4.10 no longer pulls sniffio in.
+    """
+    import sys
+
+    if "sniffio" in sys.modules:
+        return fn()
+    sys.modules["sniffio"] = _Sniffio  # type: ignore[assignment]
+    try:
+        return fn()
+    finally:
+        del sys.modules["sniffio"]
