@@ -139,6 +139,17 @@ class Bench:
                     "what-if: syndicate, httpx over aiohttp transport": lambda: tp.syndicate(
                         self.folder("tpa"), sink.url, n, c, adapter="cms_http_aiohttp"
                     ),
+                    "what-if: syndicate, ledger writes group-committed": lambda: tp.syndicate(
+                        self.folder("tpg"), sink.url, n, c, group_commit=True
+                    ),
+                    "what-if: group commit + aiohttp transport": lambda: tp.syndicate(
+                        self.folder("tpga"),
+                        sink.url,
+                        n,
+                        c,
+                        adapter="cms_http_aiohttp",
+                        group_commit=True,
+                    ),
                     "attribution: syndicate, ledger not fsynced": lambda: tp.syndicate(
                         self.folder("tpf"), sink.url, n, c, fsync=False
                     ),
