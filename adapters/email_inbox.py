@@ -212,14 +212,18 @@ class EmailInboxAdapter(BlockingAdapter[EmailInboxOptions]):
         scheme = "smtps" if o.security == "ssl" else "smtp"
         return f"{scheme}://{o.host}:{o.effective_port} → {', '.join(o.to)}"
 
+    def _read_attachments(self, notice: Notice) -> list[tuple[str, str, bytes]]:
+        """The notice's local attachment files, each checked against its pinned SHA-256."""
+        return [
+            (a.name, a.media_type, self.attachments.read(a))
+            for a in notice.attachments
+            if a.path is not None
+        ]
+
     def check(self, notice: Notice) -> list[str]:
         if not self.options.attach:
             return []
-        return [
-            f"attachment {a.name}: no file at {a.path}"
-            for a in notice.attachments
-            if a.path is not None and not Path(a.path).is_file()
-        ]
+        return self.attachments.missing(notice)
 
     # --- render -----------------------------------------------------------------
 
@@ -248,7 +252,7 @@ class EmailInboxAdapter(BlockingAdapter[EmailInboxOptions]):
         msg.set_content((o.text or _DEFAULTS["text"]).render(notice, **extra))
         msg.add_alternative((o.html or _DEFAULTS["html"]).render(notice, **extra), subtype="html")
         if o.attach:
-            for name, media_type, content in _read_attachments(notice):
+            for name, media_type, content in self._read_attachments(notice):
                 maintype, _, subtype = media_type.partition("/")
                 msg.add_attachment(content, maintype=maintype, subtype=subtype, filename=name)
         # Random boundaries would change the bytes (and the digest) on every attempt.
@@ -479,29 +483,6 @@ def _dot_atom(key: str) -> str:
     if all(atoms):
         return key
     return re.sub(r"(?:^\.)|(?:\.$)|(?<=\.)\.", "%2E", key)
-
-
-def _read_attachments(notice: Notice) -> list[tuple[str, str, bytes]]:
-    """The notice's local attachment files, each checked against its pinned SHA-256."""
-    files = []
-    for a in notice.attachments:
-        if a.path is None:
-            continue
-        try:
-            content = Path(a.path).read_bytes()
-        except FileNotFoundError:
-            raise PermanentDeliveryError(f"attachment {a.name}: no file at {a.path}") from None
-        except OSError as exc:
-            raise TransientDeliveryError(
-                f"attachment {a.name}: cannot read {a.path}: {exc.strerror}"
-            ) from None
-        actual = hashlib.sha256(content).hexdigest()
-        if actual != a.sha256:
-            raise PermanentDeliveryError(
-                f"attachment {a.name}: {a.path} has sha256 {actual}, the notice pins {a.sha256}"
-            )
-        files.append((a.name, a.media_type, content))
-    return files
 
 
 class _TextExtractor(HTMLParser):

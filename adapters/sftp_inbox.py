@@ -21,13 +21,11 @@ import re
 import zipfile
 from datetime import UTC
 from html.parser import HTMLParser
-from pathlib import Path
 from typing import Any, Literal, Self
 
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from syndicate.adapter import BlockingAdapter, DeliveryContext, Payload, Receipt
-from syndicate.errors import PermanentDeliveryError
 from syndicate.notice import Notice
 from syndicate.rendering import Template, local_time
 
@@ -119,7 +117,7 @@ class SftpInboxAdapter(BlockingAdapter[SftpInboxOptions]):
                 links.append({"name": att.name, "url": str(att.url), "sha256": att.sha256})
                 continue
             name = f"{base}.a{index}.{safe_name(att.name, 120)}"
-            parts[name] = _read_attachment(att.name, att.path, att.sha256, att.size)
+            parts[name] = self.attachments.read(att)
             files.append(_entry(name, parts[name], "attachment", att.media_type, att.name))
         manifest = f"{base}.manifest.json"
         doc = {
@@ -206,25 +204,6 @@ def _entry(
     if original is not None:
         entry["original_name"] = original
     return entry
-
-
-def _read_attachment(name: str, path: str, sha256: str, size: int | None) -> bytes:
-    try:
-        content = Path(path).read_bytes()
-    except OSError as exc:
-        raise PermanentDeliveryError(
-            f"attachment {name!r}: cannot read {path}: {exc.strerror}"
-        ) from None
-    actual = hashlib.sha256(content).hexdigest()
-    if actual != sha256:
-        raise PermanentDeliveryError(
-            f"attachment {name!r}: {path} has sha256 {actual}, the notice says {sha256}"
-        )
-    if size is not None and size != len(content):
-        raise PermanentDeliveryError(
-            f"attachment {name!r}: {path} has {len(content)} bytes, the notice says {size}"
-        )
-    return content
 
 
 def key_fields(notice: Notice) -> list[tuple[str, str]]:

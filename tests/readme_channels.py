@@ -46,7 +46,7 @@ def readme_configs(tmp_path: Path, registry: AdapterRegistry) -> list[Config]:
     env = {name: SECRET for name in re.findall(r"\$\{([A-Z_]+)\}", README)}
     return [
         parse_config(
-            "channels:\n" + block + "routes: []\n",
+            f"attachments: {{root: {ROOT}}}\nchannels:\n" + block + "routes: []\n",
             "README.md",
             registry,
             base_dir=tmp_path,

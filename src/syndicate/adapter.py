@@ -23,6 +23,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationInfo, model_validator
 
+from .attachments import AttachmentFiles
 from .notice import Notice
 
 
@@ -142,6 +143,8 @@ class Adapter(ABC, Generic[OptionsT]):
     def __init__(self, channel: str, options: OptionsT) -> None:
         self.channel = channel
         self.options = options
+        # Set by the engine from channels.yaml (attachments.root).
+        self.attachments = AttachmentFiles(Path.cwd())
 
     def check(self, notice: Notice) -> list[str]:
         """Problems that make ``notice`` unsendable here; checked at enqueue."""

@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from .adapter import Adapter, BlockingAdapter, Options
+from .attachments import AttachmentFiles
 from .errors import ConfigError, Problem
 from .notice import Category, NoticeType, problems_from_validation
 from .registry import AdapterRegistry, UnknownAdapter
@@ -105,6 +106,12 @@ class StoreSettings(_Strict):
     url: str = "sqlite:///syndicate.db"
 
 
+class AttachmentSettings(_Strict):
+    """Where notices' local attachment files are: ``root``, relative to this file."""
+
+    root: str = "."
+
+
 class WorkerSettings(_Strict):
     lease: Duration = Field(default=120.0, gt=0)
     batch: int = Field(default=200, ge=1, le=10_000)
@@ -131,6 +138,7 @@ class _File(_Strict):
     version: Literal[1] = 1
     store: StoreSettings = StoreSettings()
     worker: WorkerSettings = WorkerSettings()
+    attachments: AttachmentSettings = AttachmentSettings()
     defaults: Defaults = Defaults()
     channels: dict[ChannelName, dict[str, Any]] = Field(min_length=1)
     routes: list[Route] = Field(default_factory=list)
@@ -144,9 +152,11 @@ class Channel:
     settings: ChannelSettings
     kind: type[Adapter[Any]]
     options: Options
+    attachments_root: Path = field(default_factory=Path.cwd)
 
     def build(self) -> Adapter[Any]:
         adapter = self.kind(self.name, self.options)
+        adapter.attachments = AttachmentFiles(self.attachments_root)
         if isinstance(adapter, BlockingAdapter):
             # One thread per delivery the channel may run at once, no more.
             adapter.threads = self.settings.concurrency
@@ -314,6 +324,7 @@ def parse_config(
         problems += _locate(doc, problems_from_validation(exc), ("defaults", "retry"))
 
     channels: dict[str, Channel] = {}
+    attachments_root = (base_dir or Path.cwd()) / (top.attachments.root if top else ".")
     for name, raw in raw_channels.items():
         if not isinstance(name, str) or not _CHANNEL_NAME.match(name):
             continue  # reported by the top-level check
@@ -358,7 +369,7 @@ def parse_config(
         except ValidationError as exc:
             problems += _locate(doc, problems_from_validation(exc), ("channels", name))
             continue
-        channels[name] = Channel(name, settings, kind, options)
+        channels[name] = Channel(name, settings, kind, options, attachments_root)
 
     raw_routes = data.get("routes")
     for i, route in enumerate(raw_routes if isinstance(raw_routes, list) else []):

@@ -10,17 +10,20 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
+from pathlib import PurePosixPath, PureWindowsPath
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
-    AnyUrl,
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
+    HttpUrl,
+    Strict,
     StringConstraints,
     ValidationError,
     field_validator,
@@ -112,6 +115,21 @@ CreditCode = Annotated[
     StringConstraints(pattern=r"^[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}$"),
     Field(description="统一社会信用代码: 18 characters"),
 ]
+
+
+def _displayable(value: datetime) -> datetime:
+    # Every renderer shows times in Asia/Shanghai; a time that cannot be converted is refused here.
+    try:
+        year = value.astimezone(UTC).year
+    except OverflowError:
+        raise ValueError("time out of range") from None
+    if not 2000 <= year <= 2200:
+        raise ValueError("time out of range (years 2000 to 2200)")
+    return value
+
+
+Timestamp = Annotated[AwareDatetime, AfterValidator(_displayable)]
+Count = Annotated[int, Strict()]
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Text = Annotated[str, StringConstraints(max_length=2000)]
@@ -178,10 +196,10 @@ class Party(_Model):
 class Deadlines(_Model):
     """文件获取期 / 投标截止 / 开标."""
 
-    doc_sale_start: AwareDatetime | None = Field(default=None, description="文件获取开始")
-    doc_sale_end: AwareDatetime | None = Field(default=None, description="文件获取截止")
-    submission_deadline: AwareDatetime | None = Field(default=None, description="投标截止")
-    bid_opening_at: AwareDatetime | None = Field(default=None, description="开标时间")
+    doc_sale_start: Timestamp | None = Field(default=None, description="文件获取开始")
+    doc_sale_end: Timestamp | None = Field(default=None, description="文件获取截止")
+    submission_deadline: Timestamp | None = Field(default=None, description="投标截止")
+    bid_opening_at: Timestamp | None = Field(default=None, description="开标时间")
     bid_opening_place: Text | None = Field(default=None, description="开标地点")
 
     @model_validator(mode="after")
@@ -213,15 +231,28 @@ class Attachment(_Model):
     media_type: Annotated[str, StringConstraints(pattern=r"^[\w.+-]+/[\w.+-]+$")] = (
         "application/octet-stream"
     )
-    size: int | None = Field(default=None, ge=0)
-    url: AnyUrl | None = None
-    path: Annotated[str, StringConstraints(min_length=1, max_length=1000)] | None = None
+    size: Count | None = Field(default=None, ge=0)
+    url: HttpUrl | None = None
+    path: Annotated[str, StringConstraints(min_length=1, max_length=1000)] | None = Field(
+        default=None, description="relative to the attachments folder of the channels file"
+    )
 
     @field_validator("name")
     @classmethod
     def _not_dots(cls, value: str) -> str:
         if value in {".", ".."}:
             raise ValueError("not a file name")
+        return value
+
+    @field_validator("path")
+    @classmethod
+    def _inside(cls, value: str | None) -> str | None:
+        # The worker reads this file from its own disk: nothing absolute, nothing above.
+        if value is None:
+            return value
+        posix, windows = PurePosixPath(value), PureWindowsPath(value)
+        if windows.drive or windows.root or posix.is_absolute() or ".." in windows.parts:
+            raise ValueError("a relative path inside the attachments folder, without '..'")
         return value
 
     @model_validator(mode="after")
@@ -237,11 +268,11 @@ class Attachment(_Model):
 class Candidate(_Model):
     """中标候选人."""
 
-    rank: int = Field(ge=1, le=20, description="排名")
+    rank: Count = Field(ge=1, le=20, description="排名")
     name: ShortText = Field(description="候选人名称")
     credit_code: CreditCode | None = None
     bid_price: Amount | None = Field(default=None, description="投标报价")
-    duration_days: int | None = Field(default=None, ge=1, description="工期(日历天)")
+    duration_days: Count | None = Field(default=None, ge=1, description="工期(日历天)")
     project_manager: ShortText | None = Field(default=None, description="项目经理")
 
 
@@ -308,7 +339,7 @@ class Parcel(_Model):
     location: Text = Field(min_length=1, description="坐落")
     area_m2: Decimal = Field(gt=0, max_digits=16, decimal_places=4, description="面积(平方米)")
     use: ShortText = Field(description="用途")
-    term_years: int = Field(ge=1, le=70, description="出让年限")
+    term_years: Count = Field(ge=1, le=70, description="出让年限")
     plot_ratio: Annotated[str, StringConstraints(max_length=40)] | None = Field(
         default=None, description="容积率, e.g. '1.0≤容积率≤2.5'"
     )
@@ -337,8 +368,8 @@ class LandMineralBlock(_Model):
 
     method: LandMethod = Field(description="出让方式")
     parcels: list[Parcel] = Field(min_length=1, max_length=100)
-    listing_start: AwareDatetime | None = Field(default=None, description="挂牌起始时间")
-    listing_end: AwareDatetime | None = Field(default=None, description="挂牌截止时间")
+    listing_start: Timestamp | None = Field(default=None, description="挂牌起始时间")
+    listing_end: Timestamp | None = Field(default=None, description="挂牌截止时间")
 
     @model_validator(mode="after")
     def _window(self) -> Self:
@@ -355,8 +386,8 @@ class StatePropertyBlock(_Model):
 
     appraisal: Amount | None = Field(default=None, description="评估值")
     reserve_price: Amount | None = Field(default=None, description="转让底价")
-    disclosure_start: AwareDatetime | None = Field(default=None, description="披露开始")
-    disclosure_end: AwareDatetime | None = Field(default=None, description="披露截止")
+    disclosure_start: Timestamp | None = Field(default=None, description="披露开始")
+    disclosure_end: Timestamp | None = Field(default=None, description="披露截止")
     transferor: ShortText | None = Field(default=None, description="转让方")
     transferee: ShortText | None = Field(default=None, description="受让方")
     deal_price: Amount | None = Field(default=None, description="成交价")
@@ -392,7 +423,7 @@ class Notice(_Model):
     )
 
     id: NoticeId
-    version: int = Field(default=1, ge=1, le=10_000, description="版本")
+    version: Count = Field(default=1, ge=1, le=10_000, description="版本")
     nature: Nature = Field(default=Nature.original, description="公告性质")
     category: Category = Field(description="业务类别")
     notice_type: NoticeType = Field(description="公告类型")
@@ -412,8 +443,8 @@ class Notice(_Model):
     publisher: Party = Field(description="发布单位")
     tenderer: Party | None = Field(default=None, description="招标人/采购人/出让人")
     agency: Party | None = Field(default=None, description="代理机构")
-    publish_at: AwareDatetime = Field(description="发布时间: not published before this")
-    valid_until: AwareDatetime | None = Field(default=None, description="公示截止")
+    publish_at: Timestamp = Field(description="发布时间: not published before this")
+    valid_until: Timestamp | None = Field(default=None, description="公示截止")
     deadlines: Deadlines | None = None
     attachments: list[Attachment] = Field(default_factory=list, max_length=50)
     channels: (
@@ -497,10 +528,25 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number")
 
 
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # Two values for one field: other parsers on the way may read the other one.
+    data: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in data:
+            raise ValueError(f"duplicate key {key!r}")
+        data[key] = value
+    return data
+
+
 def loads_notice_json(text: str, *, source: str | None = None) -> Any:
     """Parse JSON the strict way: no NaN or Infinity, decimals kept as Decimal."""
     try:
-        return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+        return json.loads(
+            text,
+            parse_float=Decimal,
+            parse_constant=_reject_constant,
+            object_pairs_hook=_no_duplicate_keys,
+        )
     except RecursionError:
         raise NoticeError([Problem("", "JSON nested too deeply", source=source)]) from None
     except ValueError as exc:

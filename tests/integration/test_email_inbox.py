@@ -36,6 +36,12 @@ PDF = b"%PDF-1.4\n% tender documents\n" + bytes(range(256)) * 8
 TITLE = "河源市源城区某道路改造工程施工招标公告"
 
 
+@pytest.fixture(autouse=True)
+def _attachments_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Adapters read attachments relative to the current folder unless configured."""
+    monkeypatch.chdir(tmp_path)
+
+
 def make_notice(tmp_path: Path, **changes: Any) -> Notice:
     attachment = tmp_path / "招标文件.pdf"
     attachment.write_bytes(PDF)
@@ -55,7 +61,7 @@ def make_notice(tmp_path: Path, **changes: Any) -> Notice:
                 "name": "招标文件.pdf",
                 "sha256": hashlib.sha256(PDF).hexdigest(),
                 "media_type": "application/pdf",
-                "path": str(attachment),
+                "path": attachment.name,  # relative to the attachments folder: tmp_path
             },
             {
                 "name": "工程量清单.xlsx",
@@ -504,7 +510,7 @@ def test_check_names_missing_attachment_files(tmp_path: Path) -> None:
     assert adapter.check(notice) == []
     Path(str(notice.attachments[0].path)).unlink()
     assert adapter.check(notice) == [
-        f"attachment 招标文件.pdf: no file at {notice.attachments[0].path}"
+        f"attachment '招标文件.pdf': no file at {tmp_path / '招标文件.pdf'}"
     ]
     with pytest.raises(PermanentDeliveryError, match="no file at"):
         adapter.render(notice, ctx_for(notice))

@@ -37,6 +37,12 @@ CHANNEL = "nfdaily"
 SAFE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")
 
 
+@pytest.fixture(autouse=True)
+def _attachments_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Adapters read attachments relative to the current folder unless configured."""
+    monkeypatch.chdir(tmp_path)
+
+
 def make_notice(**changes: Any) -> Notice:
     data: dict[str, Any] = {
         "id": "HY-GC-2016-001",
@@ -155,7 +161,7 @@ def attachment(tmp_path: Path, name: str, content: bytes) -> dict[str, Any]:
         "sha256": hashlib.sha256(content).hexdigest(),
         "size": len(content),
         "media_type": "application/pdf",
-        "path": str(path),
+        "path": str(path.relative_to(tmp_path)),  # the attachments folder is tmp_path
     }
 
 

@@ -11,6 +11,7 @@ the end.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import tempfile
@@ -18,7 +19,6 @@ import time
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -95,6 +95,7 @@ class _Peers:
 def _run(registry: AdapterRegistry, notices_dir: Path, workdir: Path, console: Console) -> int:
     with contextlib.ExitStack() as stack:
         peers = _start_peers(workdir, stack)
+        peers.env["DEMO_ATTACHMENTS"] = str(attachments_root(notices_dir))
         text = files("syndicate.demo").joinpath("channels.yaml").read_text("utf-8")
         config = parse_config(text, "demo/channels.yaml", registry, base_dir=workdir, env=peers.env)
         _make_inboxes(config, peers.sftp)
@@ -233,8 +234,6 @@ def _enqueue(syndicator: Syndicator, folder: Path, console: Console) -> int:
     for path in paths:
         try:
             data = loads_notice_json(path.read_text(encoding="utf-8"), source=path.name)
-            if isinstance(data, dict):
-                _resolve_attachments(data, folder)
             accepted = syndicator.enqueue(Notice.parse(data, source=path.name))
         except (NoticeError, UnicodeDecodeError) as exc:
             refused += 1
@@ -249,23 +248,23 @@ def _enqueue(syndicator: Syndicator, folder: Path, console: Console) -> int:
     return refused
 
 
-def _resolve_attachments(data: dict[str, Any], folder: Path) -> None:
-    """Make relative attachment paths absolute, so the demo runs from any folder.
+def attachments_root(folder: Path) -> Path:
+    """The folder the notices' attachment paths are relative to.
 
     The examples name their files relative to the project's root
-    (``examples/attachments/...``); a path is looked up from the current
-    folder, then from the notice folder and each folder above it.
+    (``examples/attachments/...``): the first of the current folder, the
+    notice folder and each folder above it that holds them.
     """
-    attachments = data.get("attachments")
-    if not isinstance(attachments, list):
-        return
-    bases = [Path.cwd(), folder, *folder.parents]
-    for att in attachments:
-        path = att.get("path") if isinstance(att, dict) else None
-        if not isinstance(path, str) or not path or Path(path).is_absolute():
+    wanted = []
+    for path in sorted(folder.glob("*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError, OSError):
             continue
-        for base in bases:
-            candidate = base / path
-            if candidate.is_file():
-                att["path"] = str(candidate)
-                break
+        for att in data.get("attachments", []) if isinstance(data, dict) else []:
+            if isinstance(att, dict) and isinstance(att.get("path"), str):
+                wanted.append(att["path"])
+    for base in [Path.cwd(), folder, *folder.parents]:
+        if all((base / p).is_file() for p in wanted):
+            return base
+    return folder
