@@ -69,9 +69,15 @@ def test_a_full_disk_is_a_clear_error_and_the_worker_resumes_when_space_returns(
         for i in range(20):
             s.enqueue(make_notice(id=f"N-{i:03d}"))
         filler = fill(small_disk)
-        with pytest.raises(StoreError, match="disk is full"):
-            for i in range(20, 200):  # the WAL may still hold a page or two
+        refused: StoreError | None = None
+        for i in range(20, 200):  # the WAL may still hold a page or two
+            try:
                 s.enqueue(make_notice(id=f"N-{i:03d}"))
+            except StoreError as exc:
+                refused = exc
+                break
+        assert refused is not None
+        assert "disk is full" in str(refused)
         # The command line says the same in one line, exit code 4.
         cli = subprocess.run(
             [sys.executable, "-m", "syndicate", "-c", str(path), "enqueue", "-"],
