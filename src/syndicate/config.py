@@ -115,7 +115,7 @@ class AttachmentSettings(_Strict):
 class WorkerSettings(_Strict):
     lease: Duration = Field(default=120.0, gt=0)
     batch: int = Field(default=200, ge=1, le=10_000)
-    poll_interval: Duration = Field(default=0.2, gt=0, le=60)
+    poll_interval: Duration = Field(default=0.02, gt=0, le=60)
     grace: Duration = Field(default=30.0, ge=0)
 
 

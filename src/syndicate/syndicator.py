@@ -12,6 +12,7 @@ from typing import Any
 
 from .adapter import Adapter
 from .config import Config, load_config
+from .dispatcher import Dispatcher
 from .errors import NoticeError, Problem
 from .notice import Notice
 from .registry import AdapterRegistry
@@ -45,6 +46,7 @@ class Syndicator:
         self.registry = registry
         self.store = store if store is not None else open_store(config.store_url())
         self._adapters: dict[str, Adapter[Any]] | None = None
+        self._running: list[tuple[asyncio.AbstractEventLoop, Dispatcher]] = []
 
     @classmethod
     def from_config(
@@ -89,6 +91,9 @@ class Syndicator:
             publish_at=notice.publish_at.timestamp(),
         )
         result = self.store.accept(record, channels, record.accepted_at)
+        for loop, dispatcher in list(self._running):
+            # A worker of this process is woken at once; others notice the ledger changed.
+            loop.call_soon_threadsafe(dispatcher.wake)
         return Accepted(notice.id, notice.version, digest, result.channels, result.created)
 
     def load_notice(self, notice_id: str, version: int) -> Notice:
@@ -104,10 +109,13 @@ class Syndicator:
         asyncio.run(self.run_async(once=once, stop=stop))
 
     async def run_async(self, *, once: bool = False, stop: asyncio.Event | None = None) -> None:
-        from .dispatcher import Dispatcher
-
         dispatcher = Dispatcher(self.config, self.store, self.adapters)
-        await dispatcher.run(once=once, stop=stop)
+        entry = (asyncio.get_running_loop(), dispatcher)
+        self._running.append(entry)
+        try:
+            await dispatcher.run(once=once, stop=stop)
+        finally:
+            self._running.remove(entry)
 
     def drain(self, *, timeout: float = 60.0) -> bool:
         """Run the worker until every delivery has ended or ``timeout`` passes; True if all ended.
@@ -117,11 +125,8 @@ class Syndicator:
         return asyncio.run(self.drain_async(timeout=timeout))
 
     async def drain_async(self, *, timeout: float = 60.0) -> bool:
-        from .dispatcher import Dispatcher
-
         stop = asyncio.Event()
-        dispatcher = Dispatcher(self.config, self.store, self.adapters)
-        task = asyncio.create_task(dispatcher.run(stop=stop))
+        task = asyncio.create_task(self.run_async(stop=stop))
         deadline = time.monotonic() + timeout
         done = False
         try:

@@ -7,9 +7,11 @@ try of a delivery, append-only). Times are UTC seconds since the epoch.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+
+from ..errors import LeaseLost
 
 SCHEMA_VERSION = 1
 
@@ -173,17 +175,37 @@ class Store(ABC):
         """
 
     @abstractmethod
+    def claim_many(
+        self, worker: str, now: float, lease: float, limits: Mapping[str | None, int]
+    ) -> list[Claim]:
+        """Take due deliveries (pending and due, or leased and expired) in one transaction.
+
+        ``limits`` says how many at most per channel (``None``: any channel).
+        """
+
     def claim(
         self, worker: str, now: float, lease: float, limit: int, channel: str | None = None
     ) -> list[Claim]:
-        """Take up to ``limit`` due deliveries (pending and due, or leased and expired)."""
+        """Take up to ``limit`` due deliveries, of one channel or of any."""
+        return self.claim_many(worker, now, lease, {channel: limit})
 
     @abstractmethod
-    def record(self, claim: Claim, worker: str, attempt: AttemptRecord, next_: Next) -> None:
-        """Append an attempt and move the delivery on, if ``claim.fence`` is still current.
+    def record_many(
+        self, worker: str, results: Sequence[tuple[Claim, AttemptRecord, Next]]
+    ) -> list[bool]:
+        """Append attempts and move their deliveries on, in one transaction.
 
-        Raises LeaseLost when another worker has since claimed the delivery.
+        A result whose ``claim.fence`` is no longer current (another worker
+        has since claimed the delivery) is not written: False in its place.
         """
+
+    def record(self, claim: Claim, worker: str, attempt: AttemptRecord, next_: Next) -> None:
+        """Record one attempt; LeaseLost if another worker holds the delivery now."""
+        if not self.record_many(worker, [(claim, attempt, next_)])[0]:
+            raise LeaseLost(
+                f"delivery {claim.idempotency_key} was claimed by another worker; "
+                "this result is not recorded"
+            )
 
     @abstractmethod
     def release(self, claims: Sequence[Claim], worker: str, now: float) -> int:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from ..errors import LeaseLost, LedgerVersionError, NoticeConflict, Problem, StoreError
+from ..errors import LedgerVersionError, NoticeConflict, Problem, StoreError
 from .base import (
     SCHEMA_VERSION,
     AcceptResult,
@@ -190,96 +190,106 @@ class SqliteStore(Store):
             )
         return AcceptResult(True, list(channels), now)
 
-    def claim(
-        self, worker: str, now: float, lease: float, limit: int, channel: str | None = None
+    def claim_many(
+        self, worker: str, now: float, lease: float, limits: Mapping[str | None, int]
     ) -> list[Claim]:
-        if limit <= 0:
-            return []
-        where = "d.state IN ('pending', 'in_flight') AND d.next_attempt_at <= ?"
-        params: list[Any] = [now]
-        if channel is not None:
-            where += " AND d.channel = ?"
-            params.append(channel)
+        expires = now + lease
+        claims: list[Claim] = []
         with self._write() as db:
-            rows = db.execute(
-                "SELECT d.id, n.id, n.version, d.channel, d.idempotency_key, d.fence, "
-                "d.attempts, d.tries, d.cycle_started_at "
-                f"FROM deliveries d JOIN notices n ON n.pk = d.notice_pk WHERE {where} "
-                "ORDER BY d.next_attempt_at LIMIT ?",
-                [*params, limit],
-            ).fetchall()
-            expires = now + lease
-            db.executemany(
-                "UPDATE deliveries SET state = 'in_flight', lease_owner = ?, fence = fence + 1, "
-                "next_attempt_at = ?, updated_at = ? WHERE id = ?",
-                [(worker, expires, now, r[0]) for r in rows],
-            )
-        return [
-            Claim(
-                delivery_id=r[0],
-                notice_id=r[1],
-                notice_version=r[2],
-                channel=r[3],
-                idempotency_key=r[4],
-                fence=r[5] + 1,
-                attempts=r[6],
-                tries=r[7],
-                first_try_at=r[8],
-                lease_expires_at=expires,
-            )
-            for r in rows
-        ]
-
-    def record(self, claim: Claim, worker: str, attempt: AttemptRecord, next_: Next) -> None:
-        a = attempt
-        delivered = a.outcome is Outcome.delivered
-        error = None if delivered else f"{a.error_class}: {a.error_message}"
-        with self._write() as db:
-            cur = db.execute(
-                "UPDATE deliveries SET state = ?, next_attempt_at = ?, lease_owner = NULL, "
-                "attempts = attempts + 1, tries = tries + 1, "
-                "cycle_started_at = COALESCE(cycle_started_at, ?), "
-                "remote_id = COALESCE(?, remote_id), remote_url = COALESCE(?, remote_url), "
-                "last_error = ?, updated_at = ? "
-                "WHERE id = ? AND fence = ? AND state = 'in_flight'",
-                (
-                    next_.state.value,
-                    next_.at if next_.at is not None else a.finished_at,
-                    a.started_at,
-                    a.remote_id,
-                    a.remote_url,
-                    error,
-                    a.finished_at,
-                    claim.delivery_id,
-                    claim.fence,
-                ),
-            )
-            if cur.rowcount != 1:
-                raise LeaseLost(
-                    f"delivery {claim.idempotency_key} was claimed by another worker; "
-                    "this result is not recorded"
+            for channel, limit in limits.items():
+                if limit <= 0:
+                    continue
+                where = "d.state IN ('pending', 'in_flight') AND d.next_attempt_at <= ?"
+                params: list[Any] = [now]
+                if channel is not None:
+                    where += " AND d.channel = ?"
+                    params.append(channel)
+                rows = db.execute(
+                    "SELECT d.id, n.id, n.version, d.channel, d.idempotency_key, d.fence, "
+                    "d.attempts, d.tries, d.cycle_started_at "
+                    f"FROM deliveries d JOIN notices n ON n.pk = d.notice_pk WHERE {where} "
+                    "ORDER BY d.next_attempt_at LIMIT ?",
+                    [*params, limit],
+                ).fetchall()
+                db.executemany(
+                    "UPDATE deliveries SET state = 'in_flight', lease_owner = ?, "
+                    "fence = fence + 1, next_attempt_at = ?, updated_at = ? WHERE id = ?",
+                    [(worker, expires, now, r[0]) for r in rows],
                 )
-            db.execute(
-                "INSERT INTO attempts (delivery_id, number, worker, fence, started_at, "
-                "finished_at, outcome, error_class, error_message, status, remote_id, "
-                "remote_url, payload_sha256) VALUES (?, "
-                "(SELECT attempts FROM deliveries WHERE id = ?), ?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    claim.delivery_id,
-                    claim.delivery_id,
-                    worker,
-                    claim.fence,
-                    a.started_at,
-                    a.finished_at,
-                    a.outcome.value,
-                    a.error_class,
-                    a.error_message,
-                    a.status,
-                    a.remote_id,
-                    a.remote_url,
-                    a.payload_sha256,
-                ),
-            )
+                claims += [
+                    Claim(
+                        delivery_id=r[0],
+                        notice_id=r[1],
+                        notice_version=r[2],
+                        channel=r[3],
+                        idempotency_key=r[4],
+                        fence=r[5] + 1,
+                        attempts=r[6],
+                        tries=r[7],
+                        first_try_at=r[8],
+                        lease_expires_at=expires,
+                    )
+                    for r in rows
+                ]
+        return claims
+
+    def record_many(
+        self, worker: str, results: Sequence[tuple[Claim, AttemptRecord, Next]]
+    ) -> list[bool]:
+        recorded = []
+        with self._write() as db:
+            for claim, a, next_ in results:
+                error = (
+                    None
+                    if a.outcome is Outcome.delivered
+                    else f"{a.error_class}: {a.error_message}"
+                )
+                cur = db.execute(
+                    "UPDATE deliveries SET state = ?, next_attempt_at = ?, lease_owner = NULL, "
+                    "attempts = attempts + 1, tries = tries + 1, "
+                    "cycle_started_at = COALESCE(cycle_started_at, ?), "
+                    "remote_id = COALESCE(?, remote_id), remote_url = COALESCE(?, remote_url), "
+                    "last_error = ?, updated_at = ? "
+                    "WHERE id = ? AND fence = ? AND state = 'in_flight' "
+                    "RETURNING attempts",
+                    (
+                        next_.state.value,
+                        next_.at if next_.at is not None else a.finished_at,
+                        a.started_at,
+                        a.remote_id,
+                        a.remote_url,
+                        error,
+                        a.finished_at,
+                        claim.delivery_id,
+                        claim.fence,
+                    ),
+                )
+                row = cur.fetchone()
+                if row is None:  # another worker holds it now: this result is not ours to write
+                    recorded.append(False)
+                    continue
+                db.execute(
+                    "INSERT INTO attempts (delivery_id, number, worker, fence, started_at, "
+                    "finished_at, outcome, error_class, error_message, status, remote_id, "
+                    "remote_url, payload_sha256) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        claim.delivery_id,
+                        row[0],
+                        worker,
+                        claim.fence,
+                        a.started_at,
+                        a.finished_at,
+                        a.outcome.value,
+                        a.error_class,
+                        a.error_message,
+                        a.status,
+                        a.remote_id,
+                        a.remote_url,
+                        a.payload_sha256,
+                    ),
+                )
+                recorded.append(True)
+        return recorded
 
     def release(self, claims: Sequence[Claim], worker: str, now: float) -> int:
         with self._write() as db:
