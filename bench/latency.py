@@ -48,10 +48,23 @@ def _produce(config: str, rate: float, seconds: float, ready: float) -> None:
 
 
 def run(
-    folder: Path, base: str, rate: float, seconds: float, concurrency: int, poll: float
+    folder: Path,
+    base: str,
+    rate: float,
+    seconds: float,
+    concurrency: int,
+    poll: float,
+    *,
+    adapter: str = "cms_http",
 ) -> Latency:
+    """Offer ``rate`` notices/s for ``seconds``; ``adapter`` is for what-if rows."""
     config = workload.write_config(
-        folder, workload.channel_urls(base), concurrency=concurrency, poll_interval=poll, grace=5.0
+        folder,
+        workload.channel_urls(base),
+        concurrency=concurrency,
+        poll_interval=poll,
+        grace=5.0,
+        adapter=adapter,
     )
     total = int(rate * seconds) * workload.CHANNELS
     syn = Syndicator.from_config(config, registry=workload.registry())

@@ -139,17 +139,6 @@ class Bench:
                     "what-if: syndicate, httpx over aiohttp transport": lambda: tp.syndicate(
                         self.folder("tpa"), sink.url, n, c, adapter="cms_http_aiohttp"
                     ),
-                    "what-if: syndicate, ledger writes group-committed": lambda: tp.syndicate(
-                        self.folder("tpg"), sink.url, n, c, group_commit=True
-                    ),
-                    "what-if: group commit + aiohttp transport": lambda: tp.syndicate(
-                        self.folder("tpga"),
-                        sink.url,
-                        n,
-                        c,
-                        adapter="cms_http_aiohttp",
-                        group_commit=True,
-                    ),
                     "attribution: syndicate, ledger not fsynced": lambda: tp.syndicate(
                         self.folder("tpf"), sink.url, n, c, fsync=False
                     ),
@@ -219,10 +208,19 @@ class Bench:
             "(one durable commit per notice).\n"
         )
 
-    def latency(self, sink: SinkProcess, polls: list[float]) -> str:
+    def latency(self, sink: SinkProcess, polls: list[float], variants: bool) -> str:
         rows = []
         self.results["latency"] = {}
-        for poll in polls:
+        runs: list[tuple[str, float, dict[str, Any]]] = [("syndicate", poll, {}) for poll in polls]
+        if variants:
+            runs.append(
+                (
+                    "what-if: httpx over aiohttp transport",
+                    min(polls),
+                    {"adapter": "cms_http_aiohttp"},
+                )
+            )
+        for label, poll, extra in runs:
             lat = latency_mod.run(
                 self.folder("lat"),
                 sink.url,
@@ -230,11 +228,17 @@ class Bench:
                 self.size.seconds,
                 self.concurrency,
                 poll,
+                **extra,
             )
-            self.log(f"  poll {poll:g}s: p99 {lat.p99_ms:.1f} ms over {lat.deliveries} deliveries")
-            self.results["latency"][f"poll_{poll:g}s"] = asdict(lat)
+            self.log(
+                f"  {label}, poll {poll:g}s: p99 {lat.p99_ms:.1f} ms "
+                f"over {lat.deliveries} deliveries"
+            )
+            key = f"poll_{poll:g}s" + ("_what_if" if extra else "")
+            self.results["latency"][key] = asdict(lat)
             rows.append(
                 [
+                    label,
                     f"{poll * 1000:g} ms",
                     f"{lat.offered:.0f}/s × {workload.CHANNELS}",
                     f"{lat.deliveries:,}",
@@ -249,7 +253,8 @@ class Bench:
             f"× {workload.CHANNELS} channels for {self.size.seconds:g} s\n\n"
             + _table(
                 [
-                    "worker poll_interval",
+                    "worker",
+                    "poll_interval",
                     "offered",
                     "deliveries",
                     "p50 ms",
@@ -382,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=8, help="connections per channel")
     parser.add_argument(
         "--poll",
-        default="0.2",
+        default="0.02",
         help="worker poll_interval(s) for the latency run, comma-separated seconds",
     )
     parser.add_argument(
@@ -436,7 +441,7 @@ def main(argv: list[str] | None = None) -> int:
                     out.append(bench.throughput(sink, args.variants))
                 elif name == "latency":
                     polls = [float(p) for p in args.poll.split(",")]
-                    out.append(bench.latency(sink, polls))
+                    out.append(bench.latency(sink, polls, args.variants))
                 elif name == "isolation":
                     out.append(bench.isolation(sink))
                 elif name == "backlog":

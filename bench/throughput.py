@@ -18,7 +18,6 @@ from syndicate.store.sqlite import SqliteStore
 from syndicate.syndicator import Syndicator
 
 from . import workload
-from .variants import GroupCommitStore
 
 
 @dataclass(frozen=True)
@@ -57,7 +56,6 @@ def syndicate(
     hole: str | None = None,
     profile: Path | None = None,
     fsync: bool = True,
-    group_commit: bool = False,
 ) -> Run:
     """Enqueue ``count`` notices × 5 channels, then time the worker until they are delivered.
 
@@ -75,16 +73,11 @@ def syndicate(
         adapter=adapter,
     )
     syn = Syndicator.from_config(config, registry=workload.registry())
-    if not fsync or group_commit:
+    if not fsync:
         reg = syn.registry
         syn.close()
-        store = (
-            GroupCommitStore(folder / "ledger.db")
-            if group_commit
-            else SqliteStore(folder / "ledger.db")
-        )
-        if not fsync:
-            store._db.execute("PRAGMA synchronous=OFF")
+        store = SqliteStore(folder / "ledger.db")
+        store._db.execute("PRAGMA synchronous=OFF")
         syn = Syndicator(syn.config, reg, store)
     try:
         enqueue_seconds = enqueue_all(syn, count, folder.name)
@@ -105,14 +98,8 @@ def syndicate(
         async def go() -> float:
             nonlocal cpu
             dispatcher = Dispatcher(syn.config, syn.store, syn.adapters, listener=seen)
-            flusher = None
-            if isinstance(syn.store, GroupCommitStore):
-                flusher = asyncio.create_task(_flush_every(syn.store, 0.005))
             started, cpu0 = time.perf_counter(), time.process_time()
             await dispatcher.run(once=hole is None, stop=stop)
-            if flusher is not None:
-                flusher.cancel()
-                syn.store.flush()
             cpu = time.process_time() - cpu0
             return time.perf_counter() - started
 
@@ -136,12 +123,6 @@ def syndicate(
         return Run(delivered, seconds, enqueue_seconds, cpu)
     finally:
         syn.close()
-
-
-async def _flush_every(store: GroupCommitStore, seconds: float) -> None:
-    while True:
-        await asyncio.sleep(seconds)
-        store.flush()
 
 
 async def _pool(

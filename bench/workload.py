@@ -55,7 +55,7 @@ def write_config(
     urls: list[str],
     *,
     concurrency: int,
-    poll_interval: float = 0.2,
+    poll_interval: float = 0.02,
     grace: float = 30.0,
     timeout: float = 60.0,
     adapter: str = "cms_http",
