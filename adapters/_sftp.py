@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from paramiko.ssh_exception import IncompatiblePeer
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 
-from syndicate.adapter import Options
+from syndicate.adapter import Options, config_relative
 from syndicate.config import Duration
 from syndicate.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
 
@@ -64,9 +64,7 @@ class SftpSettings(Options):
     def _known_hosts_file(cls, value: Path | None, info: ValidationInfo) -> Path | None:
         if value is None:
             return None
-        base = (info.context or {}).get("base_dir")
-        if not value.is_absolute() and base is not None:
-            value = Path(base) / value
+        value = config_relative(value, info)
         try:
             keys = paramiko.HostKeys(str(value))
         except OSError as exc:

@@ -20,7 +20,6 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 from html.parser import HTMLParser
-from pathlib import Path
 from typing import Annotated, ClassVar, Literal, Self
 
 from pydantic import (
@@ -30,13 +29,19 @@ from pydantic import (
     PlainSerializer,
     SecretStr,
     StringConstraints,
-    ValidationInfo,
     WithJsonSchema,
     field_validator,
     model_validator,
 )
 
-from syndicate.adapter import BlockingAdapter, DeliveryContext, Options, Payload, Receipt
+from syndicate.adapter import (
+    BlockingAdapter,
+    ConfigFile,
+    DeliveryContext,
+    Options,
+    Payload,
+    Receipt,
+)
 from syndicate.config import Duration
 from syndicate.errors import PermanentDeliveryError, TransientDeliveryError
 from syndicate.notice import Notice
@@ -140,7 +145,7 @@ class EmailInboxOptions(Options):
     username: str | None = None
     password: SecretStr | None = None
     verify: bool = Field(default=True, description="verify the server's TLS certificate")
-    ca_file: Path | None = Field(default=None, description="trust only this CA bundle")
+    ca_file: ConfigFile | None = Field(default=None, description="trust only this CA bundle")
     helo_name: str | None = Field(default=None, description="EHLO name; the host's FQDN if unset")
     from_address: EmailAddress
     from_name: str | None = Field(default=None, max_length=100)
@@ -155,18 +160,6 @@ class EmailInboxOptions(Options):
     # ``timeout`` is the engine's limit for a whole delivery; this one bounds each socket
     # operation so a worker thread never hangs on a silent server.
     socket_timeout: Duration = Field(default=30.0, gt=0, le=600)
-
-    @field_validator("ca_file")
-    @classmethod
-    def _resolve_ca_file(cls, value: Path | None, info: ValidationInfo) -> Path | None:
-        if value is None:
-            return None
-        base = (info.context or {}).get("base_dir")
-        if not value.is_absolute() and base is not None:
-            value = Path(base) / value
-        if not value.is_file():
-            raise ValueError(f"no such file: {value}")
-        return value
 
     @field_validator("username", "password")
     @classmethod

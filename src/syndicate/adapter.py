@@ -19,12 +19,41 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, SecretStr, ValidationInfo, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    SecretStr,
+    ValidationInfo,
+    model_validator,
+)
 
 from .attachments import AttachmentFiles
 from .notice import Notice
+
+
+def config_relative(path: Path, info: ValidationInfo) -> Path:
+    """``path`` as channels.yaml means it: a relative path is relative to that file's folder."""
+    base_dir = (info.context or {}).get("base_dir")
+    if not path.is_absolute() and base_dir is not None:
+        return Path(base_dir) / path
+    return path
+
+
+def _existing_file(path: Path, info: ValidationInfo) -> Path:
+    path = config_relative(path, info)
+    if not path.is_file():
+        raise ValueError(f"no such file: {path}")
+    return path
+
+
+ConfigFile = Annotated[Path, AfterValidator(_existing_file)]
+"""A file named in channels.yaml (a CA bundle, a known_hosts file): relative to it, and there."""
+
+ConfigPath = Annotated[Path, AfterValidator(config_relative)]
+"""A path named in channels.yaml that need not exist yet (an output file): relative to it."""
 
 
 class Options(BaseModel):
@@ -50,10 +79,7 @@ class Options(BaseModel):
                 continue
             if name in data:
                 raise ValueError(f"give {name} or {file_key}, not both")
-            path = Path(str(data.pop(file_key)))
-            base_dir = (info.context or {}).get("base_dir")
-            if not path.is_absolute() and base_dir is not None:
-                path = Path(base_dir) / path
+            path = config_relative(Path(str(data.pop(file_key))), info)
             try:
                 data[name] = path.read_text(encoding="utf-8").rstrip("\r\n")
             except OSError as exc:
