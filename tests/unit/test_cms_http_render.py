@@ -1,4 +1,4 @@
-"""cms_http without a network: options, rendering, signatures, answer parsing."""
+"""cms_http and the shared HTTP transport, without a network: options, rendering, parsing."""
 
 from __future__ import annotations
 
@@ -11,16 +11,14 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import pytest
-from syndicate_adapters.cms_http import (
-    CmsHttpAdapter,
-    CmsHttpOptions,
+from syndicate_adapters._http import (
     HmacAuth,
-    form_encode,
     hmac_signature,
     lookup,
     parse_retry_after,
     server_message,
 )
+from syndicate_adapters.cms_http import CmsHttpAdapter, CmsHttpOptions, form_encode
 
 from syndicate.adapter import DeliveryContext
 from syndicate.errors import PermanentDeliveryError

@@ -1,0 +1,375 @@
+"""The HTTP push transport shared by the adapters that hand a notice to a web service.
+
+``HttpPushOptions`` is the options block (endpoint, auth, timeouts, TLS, proxy,
+where the receipt is in the answer); ``HttpPushAdapter`` sends a rendered body
+in one request per attempt over one pooled httpx client per channel, with the
+delivery's ``Idempotency-Key`` (set at render) identical on every attempt and
+the credentials applied at send time, never in the payload.
+
+How an answer is classified:
+
+    2xx with the expected JSON      Receipt(remote_id, url, status)
+    2xx with any other body         transient: the server may or may not have
+                                    taken it; the retry carries the same key
+    408 409 425 429, 5xx            transient, honouring Retry-After (seconds or
+      (but 501, 505)                an HTTP date); 409 is how the idempotency-key
+                                    draft says "a request with this key is in flight"
+    401 403                         permanent: the credentials were refused
+    3xx, other 4xx, 501, 505        permanent, with the server's own message
+    refused, reset, timeout         transient
+    certificate verify failed       permanent: a configuration problem (ca_file)
+
+Secrets never leave in a message: server text quoted in an error has every
+configured secret masked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import re
+import ssl
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit
+
+import httpx
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from syndicate import __version__
+from syndicate.adapter import Adapter, ConfigFile, DeliveryContext, Options, Payload, Receipt
+from syndicate.config import Duration
+from syndicate.errors import PermanentDeliveryError, TransientDeliveryError
+
+MAX_RESPONSE_BYTES = 1 << 20
+"""An answer larger than this is cut off: a receipt is a few hundred bytes."""
+
+HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$")
+"""An HTTP header name (RFC 9110 token), at most 100 characters."""
+
+_TRANSIENT_STATUSES = frozenset({408, 409, 425, 429})
+_PERMANENT_5XX = frozenset({501, 505})
+
+
+def _not_empty(value: SecretStr) -> SecretStr:
+    if not value.get_secret_value():
+        raise ValueError("is empty (is its environment variable set?)")
+    return value
+
+
+class BearerAuth(Options):
+    """``Authorization: Bearer <token>``."""
+
+    type: Literal["bearer"]
+    token: SecretStr
+
+    _token = field_validator("token")(_not_empty)
+
+
+class BasicAuth(Options):
+    """``Authorization: Basic``, user name and password."""
+
+    type: Literal["basic"]
+    username: str = Field(min_length=1)
+    password: SecretStr
+
+    _password = field_validator("password")(_not_empty)
+
+
+class HmacAuth(Options):
+    """HMAC-SHA256 over ``<timestamp>.<body>``; ``next_secret`` signs too, for key rotation."""
+
+    type: Literal["hmac"]
+    key_id: str = Field(pattern=r"^[\w.-]{1,100}$")
+    secret: SecretStr
+    next_secret: SecretStr | None = None
+    header: str = Field(default="X-Signature", pattern=HEADER_NAME.pattern)
+
+    _secret = field_validator("secret")(_not_empty)
+
+    @field_validator("next_secret")
+    @classmethod
+    def _no_next(cls, value: SecretStr | None) -> SecretStr | None:
+        # ``next_secret: ${NEXT}`` with NEXT empty means no rotation is under way.
+        return value if value is not None and value.get_secret_value() else None
+
+
+Auth = BearerAuth | BasicAuth | HmacAuth
+
+
+class Timeouts(Options):
+    """Connecting, reading the answer, writing the body, waiting for a pooled connection."""
+
+    connect: Duration = Field(default=5.0, gt=0)
+    read: Duration = Field(default=30.0, gt=0)
+    write: Duration = Field(default=30.0, gt=0)
+    pool: Duration = Field(default=5.0, gt=0)
+
+
+class HttpPushOptions(Options):
+    """Where a push goes, how we authenticate, how long we wait, whom we trust."""
+
+    url: str = Field(description="http:// or https:// endpoint the notice is pushed to")
+    auth: Auth | None = Field(default=None, discriminator="type")
+    timeouts: Timeouts = Timeouts()
+    verify: bool = True
+    ca_file: ConfigFile | None = Field(default=None, description="CA bundle (PEM) to verify")
+    proxy: str | None = Field(default=None, description="proxy URL; the environment is not used")
+    remote_id: str | None = Field(default="id", description="dotted path of the id in the answer")
+    remote_url: str | None = Field(default="url", description="dotted path of the URL")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL with a host")
+        if parts.username is not None or parts.password is not None:
+            raise ValueError("put credentials in auth, not in the URL")
+        return value
+
+    @model_validator(mode="after")
+    def _tls(self) -> HttpPushOptions:
+        if self.ca_file is not None and not self.verify:
+            raise ValueError("ca_file is given but verify is false; choose one")
+        return self
+
+
+OptionsT = TypeVar("OptionsT", bound=HttpPushOptions)
+
+
+class HttpPushAdapter(Adapter[OptionsT]):
+    """An adapter whose send is one HTTP request carrying ``payload.parts["body"]``.
+
+    Subclasses declare ``kind`` and ``Options``, render, and may set ``method``.
+    """
+
+    method: str = "POST"
+    concurrency: int | None = None
+    """Connections the channel may use at once; httpx's default pool when None."""
+
+    def __init__(self, channel: str, options: OptionsT) -> None:
+        super().__init__(channel, options)
+        self._client: httpx.AsyncClient | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        auth = options.auth
+        # Worked out once: only an HMAC signature depends on the body and the clock.
+        self._auth_headers = static_auth_headers(auth)
+        self._hmac = auth if isinstance(auth, HmacAuth) else None
+        self._secrets = [s for s in secrets_of(auth) if s]
+
+    async def send(self, payload: Payload, ctx: DeliveryContext) -> Receipt:
+        body = payload.parts["body"]
+        headers: Mapping[str, str] = payload.headers
+        if self._auth_headers:
+            headers = {**headers, **self._auth_headers}
+        if self._hmac is not None:
+            headers = {**headers, self._hmac.header: hmac_signature(self._hmac, body)}
+        try:
+            async with self._http().stream(
+                self.method, payload.target, content=body, headers=headers
+            ) as response:
+                answer = bytearray()
+                async for chunk in response.aiter_bytes():
+                    answer += chunk
+                    if len(answer) >= MAX_RESPONSE_BYTES:
+                        break
+        except httpx.TimeoutException as exc:
+            phase = type(exc).__name__.removesuffix("Timeout").lower() or "request"
+            raise TransientDeliveryError(f"{self.describe()}: timed out ({phase})") from None
+        except httpx.TransportError as exc:
+            problem = _certificate_problem(exc)
+            if problem is not None:
+                raise PermanentDeliveryError(
+                    f"{self.describe()}: TLS certificate verification failed ({problem}); "
+                    "set ca_file to the CA that signed the server's certificate"
+                ) from None
+            raise TransientDeliveryError(f"{self.describe()}: {_transport_reason(exc)}") from None
+        return self._classify(response, bytes(answer))
+
+    async def aclose(self) -> None:
+        client, self._client, self._loop = self._client, None, None
+        if client is not None:
+            await client.aclose()
+
+    # --- internals -----------------------------------------------------------
+
+    def _http(self) -> httpx.AsyncClient:
+        """The channel's client, made on first use in each event loop the worker runs in."""
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._loop is not loop:
+            # A client left from a loop that has ended holds connections that loop
+            # owned: unusable here, so it is dropped rather than reused.
+            self._client, self._loop = self._new_client(), loop
+        return self._client
+
+    def _new_client(self) -> httpx.AsyncClient:
+        opts = self.options
+        verify: ssl.SSLContext | bool = False
+        if opts.verify:
+            # The system trust store, or only the operator's CA: never the environment's.
+            cafile = str(opts.ca_file) if opts.ca_file is not None else None
+            verify = ssl.create_default_context(cafile=cafile)
+        t = opts.timeouts
+        limits = httpx.Limits()
+        if self.concurrency is not None:
+            limits = httpx.Limits(
+                max_connections=self.concurrency, max_keepalive_connections=self.concurrency
+            )
+        return httpx.AsyncClient(
+            timeout=httpx.Timeout(connect=t.connect, read=t.read, write=t.write, pool=t.pool),
+            limits=limits,
+            verify=verify,
+            proxy=opts.proxy,
+            trust_env=False,
+            follow_redirects=False,
+            headers={"User-Agent": f"syndicate/{__version__}"},
+        )
+
+    def _classify(self, response: httpx.Response, answer: bytes) -> Receipt:
+        status = response.status_code
+        code = str(status)
+        where = f"{self.describe()}: HTTP {status} {response.reason_phrase}"
+        if 200 <= status < 300:
+            return self._receipt(answer, code, where)
+        message = self._redact(server_message(answer))
+        if status in _TRANSIENT_STATUSES or (status >= 500 and status not in _PERMANENT_5XX):
+            raise TransientDeliveryError(
+                f"{where}: {message}",
+                status=code,
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+            )
+        if status in (401, 403):
+            what = "refused the credentials" if self.options.auth else "wants credentials"
+            raise PermanentDeliveryError(
+                f"{where}: the server {what} (check auth in channels.yaml): {message}",
+                status=code,
+            )
+        if 300 <= status < 400:
+            location = response.headers.get("Location", "?")
+            raise PermanentDeliveryError(
+                f"{where}: redirected to {location}; configure the final URL", status=code
+            )
+        raise PermanentDeliveryError(f"{where}: {message}", status=code)
+
+    def _receipt(self, answer: bytes, code: str, where: str) -> Receipt:
+        opts = self.options
+        try:
+            document = json.loads(answer)
+        except ValueError:
+            document = None
+        remote_id = lookup(document, opts.remote_id) if opts.remote_id else None
+        if opts.remote_id and remote_id is None:
+            raise TransientDeliveryError(
+                f"{where} but the answer is not JSON with {opts.remote_id!r} "
+                f"(set remote_id: null if this server answers without one): "
+                f"{self._redact(server_message(answer))}",
+                status=code,
+            )
+        url = lookup(document, opts.remote_url) if opts.remote_url else None
+        return Receipt(remote_id=remote_id, url=url, status=code)
+
+    def _redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+
+def static_auth_headers(auth: Auth | None) -> dict[str, str]:
+    """The ``Authorization`` header of bearer and basic auth; empty for HMAC or none."""
+    if isinstance(auth, BearerAuth):
+        return {"Authorization": f"Bearer {auth.token.get_secret_value()}"}
+    if isinstance(auth, BasicAuth):
+        pair = f"{auth.username}:{auth.password.get_secret_value()}".encode()
+        return {"Authorization": f"Basic {base64.b64encode(pair).decode('ascii')}"}
+    return {}
+
+
+def secrets_of(auth: Auth | None) -> list[str]:
+    """Every secret ``auth`` holds, in clear: what must never be quoted back."""
+    if isinstance(auth, BearerAuth):
+        return [auth.token.get_secret_value()]
+    if isinstance(auth, BasicAuth):
+        return [auth.password.get_secret_value()]
+    if isinstance(auth, HmacAuth):
+        extra = [auth.next_secret.get_secret_value()] if auth.next_secret else []
+        return [auth.secret.get_secret_value(), *extra]
+    return []
+
+
+def hmac_signature(auth: HmacAuth, body: bytes, timestamp: int | None = None) -> str:
+    """``keyId=<id>,t=<ts>,sha256=<hex>[,sha256=<hex>]``: one MAC per secret in force."""
+    if timestamp is None:
+        timestamp = int(time.time())
+    message = f"{timestamp}.".encode() + body
+    secrets = [auth.secret] + ([auth.next_secret] if auth.next_secret else [])
+    macs = [
+        hmac.new(s.get_secret_value().encode("utf-8"), message, hashlib.sha256).hexdigest()
+        for s in secrets
+    ]
+    return ",".join([f"keyId={auth.key_id}", f"t={timestamp}", *(f"sha256={m}" for m in macs)])
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds from a Retry-After header: delay-seconds or an HTTP date; None if unreadable."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def lookup(document: Any, path: str) -> str | None:
+    """The scalar at a dotted path (``data.id``, ``items.0.id``) as text, or None."""
+    value = document
+    for part in path.split("."):
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return None
+    if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
+        return None
+    return str(value)
+
+
+def server_message(answer: bytes, limit: int = 300) -> str:
+    """The first ``limit`` characters of what the server said, tags and control characters out."""
+    text = answer.decode("utf-8", errors="replace")
+    text = re.sub(r"<[^>]*>", " ", text)
+    text = " ".join(text.split())
+    return (text[:limit] + "…" if len(text) > limit else text) or "(empty body)"
+
+
+def _certificate_problem(exc: BaseException) -> str | None:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return str(seen.verify_message or seen.reason or "certificate not trusted")
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _transport_reason(exc: httpx.TransportError) -> str:
+    detail = str(exc) or type(exc).__name__
+    if isinstance(exc, httpx.ConnectError):
+        return f"cannot connect: {detail}"
+    if isinstance(exc, httpx.ReadError | httpx.RemoteProtocolError):
+        return f"connection broken before a complete answer: {detail}"
+    if isinstance(exc, httpx.WriteError):
+        return f"connection broken while sending: {detail}"
+    return detail
