@@ -309,3 +309,48 @@ def test_tls_with_the_ca_file_is_accepted(https_sink: HttpSink, tls_files: TlsFi
     receipt = deliver(CmsHttpAdapter("website", validated))
     assert receipt.status == "200"
     assert https_sink.requests[0].headers["idempotency-key"] == CTX.idempotency_key
+
+
+def test_the_same_adapter_delivers_in_one_event_loop_after_another(http_sink: HttpSink) -> None:
+    # The engine may run the worker several times (run(once=True), drain) with one
+    # adapter instance; each run ends with aclose and the next must open a new client.
+    a = adapter(f"{http_sink.url}/n")
+    first = deliver(a)
+    second = deliver(a)
+    assert first.remote_id == second.remote_id
+    assert len(http_sink.requests) == 2
+
+
+def test_a_client_left_open_by_another_event_loop_is_not_reused(http_sink: HttpSink) -> None:
+    # A run that ended without aclose leaves a client whose connections belong to
+    # its loop; reusing it from another loop fails ("Event loop is closed").
+    a = adapter(f"{http_sink.url}/n")
+    first_loop = asyncio.new_event_loop()
+    try:
+        first = first_loop.run_until_complete(a.send(a.render(notice(), CTX), CTX))
+        left_open = a._client
+        second = deliver(a)
+        assert left_open is not None
+        first_loop.run_until_complete(left_open.aclose())
+    finally:
+        first_loop.close()
+    assert first.remote_id == second.remote_id
+    assert len(http_sink.requests) == 2
+
+
+def test_many_sends_share_the_pool_and_sign_each_body(http_sink: HttpSink) -> None:
+    a = adapter(f"{http_sink.url}/n", auth={"type": "hmac", "key_id": "k", "secret": "s"})
+
+    async def burst(a: CmsHttpAdapter) -> list[Receipt]:
+        sends = []
+        for i in range(8):
+            ctx = DeliveryContext("website", f"HY-GC-2016-{i:03}.v1.website")
+            sends.append(a.send(a.render(notice(id=f"HY-GC-2016-{i:03}"), ctx), ctx))
+        return list(await asyncio.gather(*sends))
+
+    receipts = run(a, burst)
+    assert len({r.remote_id for r in receipts}) == 8
+    for request in http_sink.requests:
+        fields = dict(part.split("=", 1) for part in request.headers["x-signature"].split(","))
+        message = f"{fields['t']}.".encode() + request.body
+        assert fields["sha256"] == hmac.new(b"s", message, hashlib.sha256).hexdigest()

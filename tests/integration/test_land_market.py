@@ -4,16 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
+import hmac
 import json
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
+from pydantic import ValidationError
 from syndicate_adapters.land_market import LandMarketAdapter, LandMarketOptions
 
 from syndicate.adapter import DeliveryContext, Receipt
 from syndicate.demo.http_sink import HttpSink, Reply
 from syndicate.errors import PermanentDeliveryError, TransientDeliveryError
 from syndicate.notice import Notice
+
+if TYPE_CHECKING:
+    from tests.peers.http import TlsFiles
 
 pytest_plugins = ["tests.peers.http"]
 pytestmark = pytest.mark.integration
@@ -185,3 +194,61 @@ def test_connection_refused_is_transient(closed_port: int) -> None:
 def test_unverified_tls_is_permanent(https_sink: HttpSink) -> None:
     with pytest.raises(PermanentDeliveryError, match="certificate verification failed"):
         deliver(adapter(f"{https_sink.url}/report"), land_notice())
+
+
+def test_hmac_auth_signs_the_report(http_sink: HttpSink) -> None:
+    auth = {"type": "hmac", "key_id": "hy-td", "secret": "td-secret", "next_secret": "td-next"}
+    deliver(adapter(f"{http_sink.url}/report", auth=auth), land_notice())
+    request = http_sink.requests[0]
+    assert "authorization" not in request.headers
+    fields = [part.partition("=") for part in request.headers["x-signature"].split(",")]
+    assert fields[0] == ("keyId", "=", "hy-td")
+    message = f"{fields[1][2]}.".encode() + request.body
+    assert [value for _, _, value in fields[2:]] == [
+        hmac.new(key, message, hashlib.sha256).hexdigest() for key in (b"td-secret", b"td-next")
+    ]
+
+
+def test_retry_after_as_an_http_date_is_passed_on(http_sink: HttpSink) -> None:
+    later = datetime.now(UTC) + timedelta(minutes=10)
+    http_sink.script("/report", [Reply(429, headers={"Retry-After": format_datetime(later, True)})])
+    with pytest.raises(TransientDeliveryError) as caught:
+        deliver(adapter(f"{http_sink.url}/report"), land_notice())
+    assert caught.value.status == "429"
+    assert caught.value.retry_after is not None
+    assert 500 < caught.value.retry_after <= 600
+
+
+def test_a_secret_quoted_back_in_a_5xx_is_masked(http_sink: HttpSink) -> None:
+    auth = {"type": "basic", "username": "hy441600", "password": "土地-pw"}
+    http_sink.script("/report", [Reply(500, body="login hy441600/土地-pw failed".encode())])
+    with pytest.raises(TransientDeliveryError) as caught:
+        deliver(adapter(f"{http_sink.url}/report", auth=auth), land_notice())
+    assert "土地-pw" not in caught.value.message
+    assert "hy441600/***" in caught.value.message
+
+
+def test_a_redirect_is_permanent_and_names_the_target(http_sink: HttpSink) -> None:
+    http_sink.script("/report", [Reply(301, headers={"Location": "https://new.example/r"})])
+    with pytest.raises(PermanentDeliveryError, match=r"redirected to https://new\.example/r"):
+        deliver(adapter(f"{http_sink.url}/report"), land_notice())
+
+
+def test_the_ca_file_is_trusted_relative_to_the_config(
+    https_sink: HttpSink, tls_files: TlsFiles
+) -> None:
+    options = LandMarketOptions.model_validate(
+        {"url": f"{https_sink.url}/report", "ca_file": tls_files.ca_file.name},
+        context={"base_dir": tls_files.ca_file.parent},
+    )
+    assert options.ca_file == tls_files.ca_file
+    receipt = deliver(LandMarketAdapter("land-market", options), land_notice())
+    assert receipt.status == "200"
+
+
+def test_a_missing_ca_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="no such file"):
+        LandMarketOptions.model_validate(
+            {"url": "https://landchina.example/r", "ca_file": "missing.pem"},
+            context={"base_dir": tmp_path},
+        )
