@@ -24,7 +24,7 @@ from . import latency as latency_mod
 from . import ledger, throughput, workload
 from .sink import SinkProcess
 
-SCENARIOS = ("throughput", "latency", "isolation", "backlog", "ledger")
+SCENARIOS = ("throughput", "pool", "latency", "isolation", "backlog", "ledger")
 
 
 @dataclass(frozen=True)
@@ -208,6 +208,43 @@ class Bench:
             "(one durable commit per notice).\n"
         )
 
+    def pool(self, sink: SinkProcess) -> str:
+        """Connections per channel: where httpx's pool stops paying, next to syndicate."""
+        n = self.size.notices
+        bodies = [workload.body(i) for i in range(n)]
+        levels = (4, 8, 16, 32)
+        rows = []
+        self.results["pool"] = {}
+        for c in levels:
+            row = [str(c)]
+            for name, fn in (
+                ("bare httpx", lambda c=c: throughput.httpx_loop(sink.url, bodies, c)),
+                (
+                    "syndicate",
+                    lambda c=c: throughput.syndicate(self.folder("pool"), sink.url, n, c),
+                ),
+            ):
+                result = self._timed(sink, fn)
+                self.results["pool"][f"{name} c={c}"] = result
+                self.log(f"  {name}, {c} per channel: {result['rate']:.0f}/s")
+                row += [f"{result['rate']:,.0f}", f"{result['cpu_ms']:.2f}"]
+            rows.append(row)
+        return (
+            f"### Connections per channel: {n:,} notices × {workload.CHANNELS} channels, "
+            "one round\n\n"
+            + _table(
+                [
+                    "connections per channel",
+                    "bare httpx deliveries/s",
+                    "CPU ms",
+                    "syndicate deliveries/s",
+                    "CPU ms",
+                ],
+                rows,
+            )
+            + "\n"
+        )
+
     def latency(self, sink: SinkProcess, polls: list[float], variants: bool) -> str:
         rows = []
         self.results["latency"] = {}
@@ -384,6 +421,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--rounds", type=int, help="override the size's rounds")
     parser.add_argument("--notices", type=int, help="override the throughput notices")
+    parser.add_argument("--rate", type=float, help="override the latency run's notices/s")
     parser.add_argument("--concurrency", type=int, default=8, help="connections per channel")
     parser.add_argument(
         "--poll",
@@ -407,6 +445,8 @@ def main(argv: list[str] | None = None) -> int:
         size = Size(**{**asdict(size), "rounds": args.rounds})
     if args.notices:
         size = Size(**{**asdict(size), "notices": args.notices})
+    if args.rate:
+        size = Size(**{**asdict(size), "rate": args.rate})
 
     def log(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
@@ -439,6 +479,8 @@ def main(argv: list[str] | None = None) -> int:
                 log(f"{name} …")
                 if name == "throughput":
                     out.append(bench.throughput(sink, args.variants))
+                elif name == "pool":
+                    out.append(bench.pool(sink))
                 elif name == "latency":
                     polls = [float(p) for p in args.poll.split(",")]
                     out.append(bench.latency(sink, polls, args.variants))
