@@ -14,7 +14,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
@@ -26,7 +26,10 @@ from .registry import AdapterRegistry, UnknownAdapter
 from .yamlsource import YamlDocument, load_yaml
 
 DEFAULT_CONFIG = "channels.yaml"
+MAX_CONFIG_BYTES = 1_000_000
 CONFIG_ENV = "SYNDICATE_CONFIG"
+
+M = TypeVar("M", bound=BaseModel)
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
@@ -140,7 +143,7 @@ class _File(_Strict):
     worker: WorkerSettings = WorkerSettings()
     attachments: AttachmentSettings = AttachmentSettings()
     defaults: Defaults = Defaults()
-    channels: dict[ChannelName, dict[str, Any]] = Field(min_length=1)
+    channels: dict[ChannelName, Any] = Field(min_length=1)
     routes: list[Route] = Field(default_factory=list)
 
 
@@ -240,8 +243,14 @@ def _locate(
 
 def _as_written(doc: YamlDocument, path: tuple[str | int, ...]) -> tuple[str | int, ...]:
     """The path as the file spells it, without the union tags pydantic adds (auth.bearer.token)."""
-    if path in doc.lines or path[:-1] in doc.lines:
+    if path in doc.lines:
         return path
+    for i in range(len(path) - 1, 0, -1):
+        shorter = path[:i] + path[i + 1 :]
+        if shorter in doc.lines:
+            return shorter
+    if path[:-1] in doc.lines:
+        return path  # a missing key: named as it should be written
     for i in range(len(path) - 2, 0, -1):
         shorter = path[:i] + path[i + 1 :]
         if shorter in doc.lines or shorter[:-1] in doc.lines:
@@ -249,13 +258,23 @@ def _as_written(doc: YamlDocument, path: tuple[str | int, ...]) -> tuple[str | i
     return path
 
 
+def _maybe(model: type[M], raw: Any) -> M | None:
+    """``raw`` as ``model`` if valid (its problems are reported elsewhere), else None."""
+    try:
+        return model.model_validate(raw or {})
+    except ValidationError:
+        return None
+
+
 def _without_follow_ons(problems: list[Problem]) -> list[Problem]:
     """Drop what a missing environment variable caused: the empty value is not news."""
     missing = {p.path for p in problems if p.message.startswith("environment variable ")}
+    bad_keys = {p.path for p in problems if p.message == "mapping keys must be plain text"}
     return [
         p
         for p in problems
-        if p.path not in missing or p.message.startswith("environment variable ")
+        if (p.path not in missing or p.message.startswith("environment variable "))
+        and not (p.path in bad_keys and p.message.startswith("Dictionary should have at least"))
     ]
 
 
@@ -273,6 +292,15 @@ def load_config(
     path = Path(path)
     source = str(path)
     try:
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                [
+                    Problem(
+                        "", f"too large for a channels file ({size:,} bytes; at most 1 MB)", source
+                    )
+                ]
+            )
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError([Problem("", "file not found", source)]) from None
@@ -311,19 +339,15 @@ def parse_config(
     except ValidationError as exc:
         problems += _locate(doc, problems_from_validation(exc))
     raw_channels = data.get("channels") if isinstance(data.get("channels"), dict) else {}
-    if top is not None:
-        defaults = top.defaults
-    else:
-        try:
-            defaults = Defaults.model_validate(data.get("defaults") or {})
-        except ValidationError:
-            defaults = Defaults()
+    defaults = top.defaults if top is not None else _maybe(Defaults, data.get("defaults"))
+    defaults = defaults or Defaults()
     try:
         RetryPolicy.model_validate(defaults.retry)
     except ValidationError as exc:
         problems += _locate(doc, problems_from_validation(exc), ("defaults", "retry"))
 
     channels: dict[str, Channel] = {}
+    timeouts: list[float] = []
     attachments_root = (base_dir or Path.cwd()) / (top.attachments.root if top else ".")
     for name, raw in raw_channels.items():
         if not isinstance(name, str) or not _CHANNEL_NAME.match(name):
@@ -346,13 +370,18 @@ def parse_config(
             common.setdefault("rate_limit", defaults.rate_limit)
         retry = raw.get("retry", {})
         common["retry"] = {**defaults.retry, **retry} if isinstance(retry, dict) else retry
+        settings: ChannelSettings | None = None
         try:
             settings = ChannelSettings.model_validate(common)
         except ValidationError as exc:
             problems += _locate(doc, problems_from_validation(exc), ("channels", name))
-            continue
+        if settings is not None:
+            timeouts.append(settings.timeout)
+        adapter = raw.get("adapter")
+        if not isinstance(adapter, str):
+            continue  # reported with the settings
         try:
-            kind = registry.get(settings.adapter)
+            kind = registry.get(adapter)
         except UnknownAdapter as exc:
             problems.append(
                 Problem(
@@ -369,7 +398,8 @@ def parse_config(
         except ValidationError as exc:
             problems += _locate(doc, problems_from_validation(exc), ("channels", name))
             continue
-        channels[name] = Channel(name, settings, kind, options, attachments_root)
+        if settings is not None:
+            channels[name] = Channel(name, settings, kind, options, attachments_root)
 
     raw_routes = data.get("routes")
     for i, route in enumerate(raw_routes if isinstance(raw_routes, list) else []):
@@ -385,8 +415,9 @@ def parse_config(
                     )
                 )
 
-    longest = max((c.settings.timeout for c in channels.values()), default=0.0)
-    if top is not None and top.worker.lease <= longest:
+    longest = max(timeouts, default=0.0)
+    worker = top.worker if top is not None else _maybe(WorkerSettings, data.get("worker"))
+    if worker is not None and worker.lease <= longest:
         problems.append(
             Problem(
                 "worker.lease",

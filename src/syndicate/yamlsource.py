@@ -39,6 +39,12 @@ class YamlDocument:
         return self.lines.get((), None)
 
 
+_PLAIN_TAGS = frozenset(
+    f"tag:yaml.org,2002:{name}"
+    for name in ["map", "seq", "str", "int", "float", "bool", "null", "timestamp", "merge"]
+)
+
+
 class _Builder:
     def __init__(self, source: str) -> None:
         self.source = source
@@ -51,6 +57,9 @@ class _Builder:
         if self.count > MAX_NODES:
             raise _TooBig(node.start_mark.line + 1)
         self.lines.setdefault(path, node.start_mark.line + 1)
+        if node.tag not in _PLAIN_TAGS:
+            # The safe loader refuses python tags on scalars; on collections, so do we.
+            raise _Unsupported(node.start_mark.line + 1, f"the tag {node.tag} is not allowed", path)
         if isinstance(node, yaml.MappingNode):
             result: dict[Any, Any] = {}
             for key_node, value_node in node.value:
@@ -93,7 +102,7 @@ class _Builder:
         try:
             return constructor.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
-            raise _Unsupported(node.start_mark.line + 1, str(exc).splitlines()[0]) from None
+            raise _Unsupported(node.start_mark.line + 1, str(exc).splitlines()[0], path) from None
         finally:
             constructor.dispose()
 
@@ -104,9 +113,10 @@ class _TooBig(Exception):
 
 
 class _Unsupported(Exception):
-    def __init__(self, line: int, message: str) -> None:
+    def __init__(self, line: int, message: str, path: Path = ()) -> None:
         self.line = line
         self.message = message
+        self.path = path
 
 
 def _dotted(path: Path) -> str:
@@ -117,6 +127,8 @@ def load_yaml(text: str, source: str) -> tuple[YamlDocument | None, list[Problem
     """Parse ``text``; the document (or None) and every problem found."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError:
+        return None, [Problem("", "nested too deeply", source)]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -139,7 +151,7 @@ def load_yaml(text: str, source: str) -> tuple[YamlDocument | None, list[Problem
             )
         ]
     except _Unsupported as exc:
-        return None, [Problem("", exc.message, source, exc.line)]
+        return None, [Problem(_dotted(exc.path), exc.message, source, exc.line)]
     except RecursionError:
         return None, [Problem("", "nested too deeply", source)]
     return YamlDocument(source, data, builder.lines), builder.problems

@@ -98,3 +98,25 @@ def test_check_names_line_and_field_of_each_problem(name: str, tmp_path: Path) -
     assert f"{name}: {case['problems']} {noun}" in stderr
     # A refused file starts nothing: no ledger, no side effect of a tag.
     assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+
+
+def test_a_20_mb_file_is_refused_up_front(tmp_path: Path) -> None:
+    """No channels file is megabytes long: refuse it before parsing, not after 20 s and 500 MB."""
+    big = tmp_path / "huge.yaml"
+    with big.open("w", encoding="utf-8") as f:
+        f.write(
+            "store: {url: ledger.db}\nchannels:\n  site:\n    adapter: cms_http\n"
+            "    url: http://127.0.0.1:9/site\n    headers:\n"
+        )
+        i = 0
+        while f.tell() < 20_000_000:
+            f.write(f"      X-Header-{i}: {'v' * 40}\n")
+            i += 1
+
+    code, stdout, stderr = check(big.name, tmp_path)
+
+    assert "Traceback" not in stdout + stderr
+    assert code == 1
+    lines = [line for line in stdout.splitlines() if line.strip()]
+    assert len(lines) == 1, stdout
+    assert lines[0].startswith("huge.yaml") and "too large" in lines[0], stdout
