@@ -210,27 +210,30 @@ class HttpPushAdapter(Adapter[OptionsT]):
         return self._client
 
     def _new_client(self) -> httpx.AsyncClient:
-        opts = self.options
+        return httpx.AsyncClient(**self._client_settings())
+
+    def _client_settings(self) -> dict[str, Any]:
+        """``httpx.AsyncClient`` arguments: for a variant that swaps the transport underneath."""
+        opts, t = self.options, self.options.timeouts
         verify: ssl.SSLContext | bool = False
         if opts.verify:
             # The system trust store, or only the operator's CA: never the environment's.
             cafile = str(opts.ca_file) if opts.ca_file is not None else None
             verify = ssl.create_default_context(cafile=cafile)
-        t = opts.timeouts
         limits = httpx.Limits()
         if self.concurrency is not None:
             limits = httpx.Limits(
                 max_connections=self.concurrency, max_keepalive_connections=self.concurrency
             )
-        return httpx.AsyncClient(
-            timeout=httpx.Timeout(connect=t.connect, read=t.read, write=t.write, pool=t.pool),
-            limits=limits,
-            verify=verify,
-            proxy=opts.proxy,
-            trust_env=False,
-            follow_redirects=False,
-            headers={"User-Agent": f"syndicate/{__version__}"},
-        )
+        return {
+            "timeout": httpx.Timeout(connect=t.connect, read=t.read, write=t.write, pool=t.pool),
+            "limits": limits,
+            "verify": verify,
+            "proxy": opts.proxy,
+            "trust_env": False,
+            "follow_redirects": False,
+            "headers": {"User-Agent": f"syndicate/{__version__}"},
+        }
 
     def _classify(self, response: httpx.Response, answer: bytes) -> Receipt:
         status = response.status_code

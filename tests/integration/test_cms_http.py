@@ -354,3 +354,21 @@ def test_many_sends_share_the_pool_and_sign_each_body(http_sink: HttpSink) -> No
         fields = dict(part.split("=", 1) for part in request.headers["x-signature"].split(","))
         message = f"{fields['t']}.".encode() + request.body
         assert fields["sha256"] == hmac.new(b"s", message, hashlib.sha256).hexdigest()
+
+
+def test_concurrency_caps_the_connections_of_the_channel(http_sink: HttpSink) -> None:
+    http_sink.script("/n", [Reply(200, delay=1.0), Reply(200)])
+    a = adapter(f"{http_sink.url}/n", timeouts={"pool": "100ms"})
+    a.concurrency = 1
+
+    async def two_at_once(a: CmsHttpAdapter) -> list[Receipt | BaseException]:
+        slow = asyncio.create_task(a.send(a.render(notice(), CTX), CTX))
+        await asyncio.sleep(0.2)  # the slow request holds the only connection
+        waiting = a.send(a.render(notice(), CTX), CTX)
+        return list(await asyncio.gather(slow, waiting, return_exceptions=True))
+
+    slow, waiting = run(a, two_at_once)
+    assert isinstance(slow, Receipt)
+    assert isinstance(waiting, TransientDeliveryError)
+    assert "timed out (pool)" in waiting.message
+    assert len(http_sink.requests) == 1
