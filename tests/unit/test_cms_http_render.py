@@ -18,11 +18,22 @@ from syndicate_adapters._http import (
     parse_retry_after,
     server_message,
 )
-from syndicate_adapters.cms_http import CmsHttpAdapter, CmsHttpOptions, form_encode
+from syndicate_adapters.cms_http import (
+    CmsHttpAdapter,
+    CmsHttpOptions,
+    default_body,
+    default_document,
+    form_encode,
+)
 
 from syndicate.adapter import DeliveryContext
 from syndicate.errors import PermanentDeliveryError
 from syndicate.notice import Notice
+
+REPO = Path(__file__).resolve().parents[2]
+NOTICE_FILES = sorted((REPO / "examples" / "notices").glob("*.json")) + sorted(
+    (REPO / "tests" / "corpus" / "hostile-valid").glob("*.json")
+)
 
 CTX = DeliveryContext(channel="portal", idempotency_key="HY-CG-2016-007.v2.portal")
 
@@ -195,3 +206,13 @@ def test_secrets_stay_out_of_repr_and_preview(tmp_path: Path) -> None:
     assert "tok-from-file" not in repr(a.options)
     assert "tok-from-file" not in a.render(notice(), CTX).preview()
     assert a.describe() == "POST https://www.heyuan.gov.cn/api/notices"
+
+
+@pytest.mark.parametrize("path", NOTICE_FILES, ids=lambda p: p.name)
+@pytest.mark.parametrize("html", [None, '<p title="河源">"引号" \\ \u2028 \x7f</p>'])
+def test_default_body_is_the_default_document_as_compact_json(path: Path, html: str | None) -> None:
+    # The body is serialised by pydantic in one pass; it must be byte for byte what
+    # json.dumps makes of default_document, which the benchmark and receivers rely on.
+    n = Notice.parse(path.read_text(encoding="utf-8"))
+    expected = json.dumps(default_document(n, html), ensure_ascii=False, separators=(",", ":"))
+    assert default_body(n, html) == expected.encode("utf-8")
