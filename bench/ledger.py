@@ -104,8 +104,9 @@ def drain(folder: Path, base: str, deliveries: int, concurrency: int) -> Drain:
 def fill_history(path: Path, attempts: int, year: int = 2025) -> None:
     """SETUP: a year of history, ``attempts`` attempts over attempts × 0.95 deliveries.
 
-    Every notice goes to the five channels; 5% of deliveries needed a second
-    attempt after a transient error, 1% failed permanently.
+    Every notice goes to the five channels; about 5% of deliveries needed a
+    second attempt after a transient error, 1% failed permanently, spread
+    over every channel (the moduli are prime to 5).
     """
     _schema(path)
     start = time.mktime((year, 1, 1, 0, 0, 0, 0, 0, 0))
@@ -139,12 +140,12 @@ def fill_history(path: Path, attempts: int, year: int = 2025) -> None:
                                     tries, next_attempt_at, fence, remote_id, last_error,
                                     updated_at)
             SELECT i + 1, i / 5 + 1, 'ch' || (i % 5), printf('HIST-%07d.v1.ch%d', i / 5, i % 5),
-                   CASE WHEN i % 100 = 7 THEN 'failed' ELSE 'delivered' END,
-                   CASE WHEN i % 20 = 3 THEN 2 ELSE 1 END,
-                   CASE WHEN i % 20 = 3 THEN 2 ELSE 1 END,
+                   CASE WHEN i % 101 = 7 THEN 'failed' ELSE 'delivered' END,
+                   CASE WHEN i % 21 = 3 AND i % 101 != 7 THEN 2 ELSE 1 END,
+                   CASE WHEN i % 21 = 3 AND i % 101 != 7 THEN 2 ELSE 1 END,
                    {start} + (i / 5) * {span / notices} + 1, 1,
-                   CASE WHEN i % 100 = 7 THEN NULL ELSE printf('r%d', i) END,
-                   CASE WHEN i % 100 = 7 THEN 'PermanentDeliveryError: HTTP 422' END,
+                   CASE WHEN i % 101 = 7 THEN NULL ELSE printf('r%d', i) END,
+                   CASE WHEN i % 101 = 7 THEN 'PermanentDeliveryError: HTTP 422' END,
                    {start} + (i / 5) * {span / notices} + 1
             FROM k
             """
