@@ -8,13 +8,11 @@ would buy before anyone touches the adapter:
 
 from __future__ import annotations
 
-import ssl
 from typing import ClassVar
 
 import httpx
 from syndicate_adapters.cms_http import CmsHttpAdapter
 
-from syndicate import __version__
 from syndicate.registry import AdapterRegistry
 
 
@@ -23,24 +21,18 @@ class AiohttpTransportCms(CmsHttpAdapter):
 
     kind: ClassVar[str] = "cms_http_aiohttp"
 
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            from httpx_aiohttp import AiohttpTransport
+    def _new_client(self) -> httpx.AsyncClient:
+        from httpx_aiohttp import AiohttpTransport
 
-            opts = self.options
-            verify: ssl.SSLContext | bool = False
-            if opts.verify:
-                cafile = str(opts.ca_file) if opts.ca_file is not None else None
-                verify = ssl.create_default_context(cafile=cafile)
-            t = opts.timeouts
-            self._client = httpx.AsyncClient(
-                transport=AiohttpTransport(verify=verify, trust_env=False),
-                timeout=httpx.Timeout(connect=t.connect, read=t.read, write=t.write, pool=t.pool),
-                trust_env=False,
-                follow_redirects=False,
-                headers={"User-Agent": f"syndicate/{__version__}"},
-            )
-        return self._client
+        settings = self._client_settings()
+        proxy = settings.pop("proxy")
+        transport = AiohttpTransport(
+            verify=settings.pop("verify"),
+            trust_env=False,
+            limits=settings.pop("limits"),
+            proxy=httpx.Proxy(proxy) if proxy else None,
+        )
+        return httpx.AsyncClient(transport=transport, **settings)
 
 
 def register(registry: AdapterRegistry) -> None:
