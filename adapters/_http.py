@@ -151,8 +151,6 @@ class HttpPushAdapter(Adapter[OptionsT]):
     """
 
     method: str = "POST"
-    concurrency: int | None = None
-    """Connections the channel may use at once; httpx's default pool when None."""
 
     def __init__(self, channel: str, options: OptionsT) -> None:
         super().__init__(channel, options)

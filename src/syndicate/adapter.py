@@ -169,8 +169,10 @@ class Adapter(ABC, Generic[OptionsT]):
     def __init__(self, channel: str, options: OptionsT) -> None:
         self.channel = channel
         self.options = options
-        # Set by the engine from channels.yaml (attachments.root).
+        # Both set by the engine from channels.yaml: attachments.root, and the
+        # channel's concurrency (how many deliveries it may run at once).
         self.attachments = AttachmentFiles(Path.cwd())
+        self.concurrency: int | None = None
 
     def check(self, notice: Notice) -> list[str]:
         """Problems that make ``notice`` unsendable here; checked at enqueue."""
@@ -199,8 +201,6 @@ class BlockingAdapter(Adapter[OptionsT]):
     the threads another channel needs.
     """
 
-    threads: int = 4
-
     def __init__(self, channel: str, options: OptionsT) -> None:
         super().__init__(channel, options)
         self._pool: ThreadPoolExecutor | None = None
@@ -215,7 +215,7 @@ class BlockingAdapter(Adapter[OptionsT]):
     async def send(self, payload: Payload, ctx: DeliveryContext) -> Receipt:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(
-                max_workers=self.threads, thread_name_prefix=f"syndicate-{self.channel}"
+                max_workers=self.concurrency or 4, thread_name_prefix=f"syndicate-{self.channel}"
             )
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, self.send_blocking, payload, ctx)

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from .adapter import Adapter, BlockingAdapter, Options
+from .adapter import Adapter, Options
 from .attachments import AttachmentFiles
 from .errors import ConfigError, Problem
 from .notice import Category, NoticeType, problems_from_validation
@@ -160,9 +160,8 @@ class Channel:
     def build(self) -> Adapter[Any]:
         adapter = self.kind(self.name, self.options)
         adapter.attachments = AttachmentFiles(self.attachments_root)
-        if isinstance(adapter, BlockingAdapter):
-            # One thread per delivery the channel may run at once, no more.
-            adapter.threads = self.settings.concurrency
+        # A blocking adapter gets one thread, an HTTP one a connection, per delivery at once.
+        adapter.concurrency = self.settings.concurrency
         return adapter
 
 
@@ -236,24 +235,25 @@ def _locate(
         parts: list[str | int] = [*prefix]
         for part in p.path.split(".") if p.path else []:
             parts.append(int(part) if part.isdigit() else part)
-        path = _as_written(doc, tuple(parts))
+        path = _as_written(doc, tuple(parts), missing=p.message == "Field required")
         located.append(Problem(_dotted(path), p.message, doc.source, doc.line_of(path)))
     return located
 
 
-def _as_written(doc: YamlDocument, path: tuple[str | int, ...]) -> tuple[str | int, ...]:
-    """The path as the file spells it, without the union tags pydantic adds (auth.bearer.token)."""
+def _as_written(
+    doc: YamlDocument, path: tuple[str | int, ...], *, missing: bool = False
+) -> tuple[str | int, ...]:
+    """The path as the file spells it, without the union tags pydantic adds (auth.bearer.token).
+
+    For a missing key the last part is the key that should be there: it is kept.
+    """
+    if missing and path:
+        return (*_as_written(doc, path[:-1]), path[-1])
     if path in doc.lines:
         return path
     for i in range(len(path) - 1, 0, -1):
         shorter = path[:i] + path[i + 1 :]
         if shorter in doc.lines:
-            return shorter
-    if path[:-1] in doc.lines:
-        return path  # a missing key: named as it should be written
-    for i in range(len(path) - 2, 0, -1):
-        shorter = path[:i] + path[i + 1 :]
-        if shorter in doc.lines or shorter[:-1] in doc.lines:
             return shorter
     return path
 
