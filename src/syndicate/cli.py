@@ -32,6 +32,7 @@ from .config import CONFIG_ENV, DEFAULT_CONFIG, load_config, parse_duration
 from .errors import ConfigError, NoticeError, StoreError, SyndicateError
 from .notice import Notice, notice_schema
 from .registry import AdapterRegistry
+from .rendering import DISPLAY_TZ
 from .store.base import AttemptFilter, DeliveryState, Outcome
 from .syndicator import Syndicator
 
@@ -403,6 +404,61 @@ def _iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+# --- report ----------------------------------------------------------------------
+
+CATEGORY_LABELS = {
+    "construction": "工程建设",
+    "procurement": "政府采购",
+    "land_mineral": "土地矿产",
+    "state_property": "国有产权",
+    "work_news": "工作动态",
+}
+
+
+@main.command("report")
+@click.option(
+    "--year",
+    type=click.IntRange(2000, 2200),
+    default=lambda: datetime.now(DISPLAY_TZ).year,
+    show_default="this year",
+    help="The year of publication (Asia/Shanghai).",
+)
+@click.option("--json", "as_json", is_flag=True, help="The counts as JSON.")
+@click.pass_context
+@friendly
+def report_(ctx: click.Context, year: int, as_json: bool) -> None:
+    """Count what was published in a year, by category and channel (for the yearly report).
+
+    A notice counts in the year of its publish_at; a cell counts delivered
+    deliveries, and the last column the notices themselves.
+    """
+    syndicator = _open(ctx)
+    since = datetime(year, 1, 1, tzinfo=DISPLAY_TZ).timestamp()
+    until = datetime(year + 1, 1, 1, tzinfo=DISPLAY_TZ).timestamp()
+    counts = syndicator.store.counts_by_category(since, until)
+    notices = syndicator.store.notices_by_category(since, until)
+    channels = list(syndicator.config.channels)
+    channels += sorted({ch for (_, ch, _) in counts} - set(channels))
+    delivered = {
+        (cat, ch): n for (cat, ch, state), n in counts.items() if state == DeliveryState.delivered
+    }
+    unfinished = sum(n for (_, _, state), n in counts.items() if state != DeliveryState.delivered)
+    if as_json:
+        document = {
+            "year": year,
+            "notices": notices,
+            "delivered": {
+                cat: {ch: delivered.get((cat, ch), 0) for ch in channels} for cat in CATEGORY_LABELS
+            },
+            "not_delivered": unfinished,
+        }
+        sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=2) + "\n")
+        return
+    out.print(report.yearly(year, CATEGORY_LABELS, channels, delivered, notices))
+    if unfinished:
+        out.print(f"[yellow]{unfinished} deliveries of {year}'s notices have not been delivered[/]")
+
+
 # --- log -------------------------------------------------------------------------
 
 
@@ -420,8 +476,6 @@ def _since(value: str | None) -> float | None:
             "give a duration back from now (30m, 2h, 7d) or an ISO date/time", param_hint="--since"
         ) from None
     if moment.tzinfo is None:
-        from .rendering import DISPLAY_TZ
-
         moment = moment.replace(tzinfo=DISPLAY_TZ)
     return moment.timestamp()
 

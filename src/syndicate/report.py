@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from rich.markup import escape
@@ -84,4 +84,25 @@ def landings(rows: Sequence[DeliveryRow]) -> Table:
         table.add_row(
             f"{escape(r.notice_id)}.v{r.notice_version}", r.channel, CELL[r.state], escape(where)
         )
+    return table
+
+
+def yearly(
+    year: int,
+    categories: Mapping[str, str],
+    channels: Sequence[str],
+    delivered: Mapping[tuple[str, str], int],
+    notices: Mapping[str, int],
+) -> Table:
+    """The year's publications: notices by category, and what each channel carried."""
+    table = Table(title=f"{year}: published notices by category and channel")
+    table.add_column("category")
+    for ch in channels:
+        table.add_column(ch, justify="right")
+    table.add_column("notices", justify="right", style="bold")
+    for category, label in categories.items():
+        cells = [str(delivered.get((category, ch), 0)) for ch in channels]
+        table.add_row(f"{label} {category}", *cells, str(notices.get(category, 0)))
+    totals = [str(sum(delivered.get((c, ch), 0) for c in categories)) for ch in channels]
+    table.add_row("[bold]total[/]", *totals, str(sum(notices.values())), end_section=True)
     return table

@@ -277,3 +277,26 @@ def test_demo_runs_with_nothing_set_up(tmp_path: Path) -> None:
     assert "where each delivery landed" in result.stdout
     assert "dead" not in result.stdout
     assert "failed" not in result.stdout
+
+
+def test_report_counts_a_year_by_category_and_channel(site: Path, sink: HttpSink) -> None:
+    syndicate("enqueue", str(ROOT / "examples" / "notices"), cwd=site, env=ENV)
+    syndicate("run", "--once", cwd=site, env=ENV)
+    result = syndicate("report", "--year", "2026", "--json", cwd=site, env=ENV)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["notices"] == {
+        "construction": 3,
+        "procurement": 3,
+        "land_mineral": 2,
+        "state_property": 1,
+        "work_news": 1,
+    }
+    assert data["delivered"]["construction"] == {"trading-website": 3, "city-portal": 3}
+    assert data["delivered"]["land_mineral"] == {"trading-website": 2, "city-portal": 0}
+    assert data["not_delivered"] == 0
+    table = syndicate("report", "--year", "2026", cwd=site, env=ENV)
+    assert "工程建设 construction" in table.stdout
+    assert "published notices by category and channel" in table.stdout
+    empty = syndicate("report", "--year", "2016", "--json", cwd=site, env=ENV)
+    assert json.loads(empty.stdout)["notices"] == {}

@@ -243,6 +243,14 @@ class Store(ABC):
         """Deliveries by (channel, state)."""
 
     @abstractmethod
+    def counts_by_category(self, since: float, until: float) -> dict[tuple[str, str, str], int]:
+        """Deliveries by (category, channel, state) of notices published in [since, until)."""
+
+    @abstractmethod
+    def notices_by_category(self, since: float, until: float) -> dict[str, int]:
+        """Notice versions published in [since, until), by category."""
+
+    @abstractmethod
     def next_due(self) -> float | None:
         """When the earliest pending or leased delivery becomes claimable, if any."""
 

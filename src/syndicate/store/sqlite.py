@@ -424,6 +424,23 @@ class SqliteStore(Store):
         rows = self._read("SELECT channel, state, COUNT(*) FROM deliveries GROUP BY channel, state")
         return {(r[0], DeliveryState(r[1])): r[2] for r in rows}
 
+    def counts_by_category(self, since: float, until: float) -> dict[tuple[str, str, str], int]:
+        rows = self._read(
+            "SELECT n.category, d.channel, d.state, COUNT(*) FROM notices n "
+            "JOIN deliveries d ON d.notice_pk = n.pk "
+            "WHERE n.publish_at >= ? AND n.publish_at < ? GROUP BY 1, 2, 3",
+            (since, until),
+        )
+        return {(r[0], r[1], r[2]): r[3] for r in rows}
+
+    def notices_by_category(self, since: float, until: float) -> dict[str, int]:
+        rows = self._read(
+            "SELECT category, COUNT(*) FROM notices "
+            "WHERE publish_at >= ? AND publish_at < ? GROUP BY category",
+            (since, until),
+        )
+        return {r[0]: r[1] for r in rows}
+
     def next_due(self) -> float | None:
         rows = self._read(
             "SELECT MIN(next_attempt_at) FROM deliveries WHERE state IN ('pending', 'in_flight')"

@@ -19,6 +19,7 @@ CREATE TABLE IF NOT EXISTS notices (
     UNIQUE (id, version)
 );
 CREATE INDEX IF NOT EXISTS notices_accepted ON notices (accepted_at);
+CREATE INDEX IF NOT EXISTS notices_published ON notices (publish_at, category);
 
 CREATE TABLE IF NOT EXISTS deliveries (
     id               INTEGER PRIMARY KEY,
@@ -44,6 +45,7 @@ CREATE INDEX IF NOT EXISTS deliveries_due
     ON deliveries (channel, next_attempt_at) WHERE state IN ('pending', 'in_flight');
 CREATE INDEX IF NOT EXISTS deliveries_channel_state ON deliveries (channel, state, updated_at);
 CREATE INDEX IF NOT EXISTS deliveries_state ON deliveries (state, updated_at);
+CREATE INDEX IF NOT EXISTS deliveries_notice ON deliveries (notice_pk, channel, state);
 
 CREATE TABLE IF NOT EXISTS attempts (
     id             INTEGER PRIMARY KEY,
