@@ -384,7 +384,8 @@ def status(
         out.print("the ledger holds no deliveries yet")
     else:
         shown = lines[-limit:]
-        out.print(report.matrix(shown, channels))
+        compact = out.width < 40 + 14 * len(channels)
+        out.print(report.matrix(shown, channels, compact=compact))
         if len(lines) > len(shown):
             out.print(f"[dim]{len(lines) - len(shown)} older notices not shown (--limit)[/]")
         out.print(report.counts_table(counts, channels))

@@ -41,12 +41,27 @@ def group(rows: Sequence[DeliveryRow]) -> list[NoticeLine]:
     return list(lines.values())
 
 
-def matrix(lines: Sequence[NoticeLine], channels: Sequence[str]) -> Table:
-    table = Table(title="deliveries")
+SYMBOL = {
+    DeliveryState.delivered: "[green]✔[/]",
+    DeliveryState.pending: "[yellow]…[/]",
+    DeliveryState.in_flight: "[cyan]→[/]",
+    DeliveryState.failed: "[red]✘[/]",
+    DeliveryState.dead: "[bold red]☠[/]",
+}
+LEGEND = "✔ delivered  … pending  → in flight  ✘ failed  ☠ dead  (n) attempts  — not routed"
+
+
+def matrix(lines: Sequence[NoticeLine], channels: Sequence[str], *, compact: bool = False) -> Table:
+    """Notices down, channels across; ``compact`` cells are symbols (see LEGEND)."""
+    key = "  ".join(f"{i} {ch}" for i, ch in enumerate(channels, 1))
+    table = Table(title="deliveries", caption=f"{key}\n{LEGEND}" if compact else None)
     table.add_column("notice", no_wrap=True)
     table.add_column("title", max_width=28, overflow="ellipsis", no_wrap=True)
-    for ch in channels:
-        table.add_column(ch, no_wrap=True)
+    for i, ch in enumerate(channels, 1):
+        if compact:
+            table.add_column(str(i), justify="center", no_wrap=True)
+        else:
+            table.add_column(ch, no_wrap=True)
     for line in lines:
         cells = []
         for ch in channels:
@@ -54,7 +69,7 @@ def matrix(lines: Sequence[NoticeLine], channels: Sequence[str]) -> Table:
             if row is None:
                 cells.append("[dim]—[/]")
                 continue
-            text = CELL[row.state]
+            text = (SYMBOL if compact else CELL)[row.state]
             if row.state is not DeliveryState.delivered and row.attempts:
                 text += f" ({row.attempts})"
             cells.append(text)

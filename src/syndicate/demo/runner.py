@@ -119,7 +119,9 @@ def _run(registry: AdapterRegistry, notices_dir: Path, workdir: Path, console: C
                 if a.outcome is not Outcome.delivered
             ]
         console.print()
-        console.print(report.matrix(report.group(rows), list(config.channels)))
+        channels = list(config.channels)
+        compact = console.width < 40 + 14 * len(channels)
+        console.print(report.matrix(report.group(rows), channels, compact=compact))
         console.print(report.landings(rows))
         console.print(_artefacts(config, peers, workdir))
         for a in retried:
