@@ -32,6 +32,7 @@ def test_bench_tiny_produces_every_table(tmp_path: Path) -> None:
         "| bare aiohttp |",
         "syndicate / Apprise =",
         "syndicate / aiohttp =",
+        "| 32 |",
         "| syndicate | 20 ms |",
         "| ch4 black-holed |",
         "| one notice's deliveries |",
