@@ -123,7 +123,7 @@ class SinkProcess:
 
     def cpu_seconds(self) -> float:
         """User + system CPU the sink has used so far."""
-        import psutil
+        import psutil  # type: ignore[import-untyped]
 
         times = psutil.Process(self.proc.pid).cpu_times()
         return float(times.user + times.system)
