@@ -39,7 +39,9 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
+import aiohttp
 import httpx
+from httpx_aiohttp import AiohttpTransport
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from syndicate import __version__
@@ -178,9 +180,6 @@ class HttpPushAdapter(Adapter[OptionsT]):
                     answer += chunk
                     if len(answer) >= MAX_RESPONSE_BYTES:
                         break
-        except httpx.TimeoutException as exc:
-            phase = type(exc).__name__.removesuffix("Timeout").lower() or "request"
-            raise TransientDeliveryError(f"{self.describe()}: timed out ({phase})") from None
         except httpx.TransportError as exc:
             problem = _certificate_problem(exc)
             if problem is not None:
@@ -208,7 +207,17 @@ class HttpPushAdapter(Adapter[OptionsT]):
         return self._client
 
     def _new_client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(**self._client_settings())
+        # httpx's API over aiohttp's connection pool: on a busy loopback or LAN the
+        # pool is where httpx's own transport spends most of its time (bench/RESULTS.md).
+        settings = self._client_settings()
+        proxy = settings.pop("proxy")
+        transport = AiohttpTransport(
+            verify=settings.pop("verify"),
+            trust_env=False,
+            limits=settings.pop("limits"),
+            proxy=httpx.Proxy(proxy) if proxy else None,
+        )
+        return httpx.AsyncClient(transport=transport, **settings)
 
     def _client_settings(self) -> dict[str, Any]:
         """``httpx.AsyncClient`` arguments: for a variant that swaps the transport underneath."""
@@ -359,14 +368,35 @@ def server_message(answer: bytes, limit: int = 300) -> str:
 def _certificate_problem(exc: BaseException) -> str | None:
     seen: BaseException | None = exc
     while seen is not None:
+        if isinstance(seen, aiohttp.ClientConnectorCertificateError):
+            seen = seen.certificate_error
         if isinstance(seen, ssl.SSLCertVerificationError):
-            return str(seen.verify_message or seen.reason or "certificate not trusted")
+            message = getattr(seen, "verify_message", None) or getattr(seen, "reason", None)
+            return str(message or "certificate not trusted")
         seen = seen.__cause__ or seen.__context__
     return None
 
 
 def _transport_reason(exc: httpx.TransportError) -> str:
-    detail = str(exc) or type(exc).__name__
+    """What went wrong on the wire, from aiohttp's own exception where there is one.
+
+    (httpx-aiohttp maps every connection failure to ConnectTimeout; the cause says more.)
+    """
+    cause = exc.__cause__
+    detail = str(cause or exc) or type(cause or exc).__name__
+    if isinstance(cause, aiohttp.ConnectionTimeoutError):
+        return "timed out (connecting, or waiting for a free connection)"
+    if isinstance(cause, aiohttp.ServerTimeoutError | TimeoutError):
+        return "timed out (read)"
+    if isinstance(cause, aiohttp.ClientConnectorError):
+        reason = cause.os_error.strerror or str(cause.os_error)
+        return f"cannot connect to {cause.host}:{cause.port}: {reason}"
+    if isinstance(cause, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
+        return f"connection broken before a complete answer: {detail}"
+    if isinstance(cause, aiohttp.ClientOSError):
+        return f"connection broken: {detail}"
+    if isinstance(exc, httpx.TimeoutException):
+        return f"timed out ({type(exc).__name__.removesuffix('Timeout').lower() or 'request'})"
     if isinstance(exc, httpx.ConnectError):
         return f"cannot connect: {detail}"
     if isinstance(exc, httpx.ReadError | httpx.RemoteProtocolError):

@@ -370,5 +370,5 @@ def test_concurrency_caps_the_connections_of_the_channel(http_sink: HttpSink) ->
     slow, waiting = run(a, two_at_once)
     assert isinstance(slow, Receipt)
     assert isinstance(waiting, TransientDeliveryError)
-    assert "timed out (pool)" in waiting.message
+    assert "waiting for a free connection" in waiting.message
     assert len(http_sink.requests) == 1
