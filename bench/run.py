@@ -130,20 +130,11 @@ class Bench:
             tp = throughput
             contenders.update(
                 {
-                    "what-if: syndicate + sniffio installed": lambda: tp.with_sniffio(
-                        lambda: tp.syndicate(self.folder("tps"), sink.url, n, c)
-                    ),
-                    "what-if: bare httpx + sniffio installed": lambda: tp.with_sniffio(
-                        lambda: tp.httpx_loop(sink.url, bodies, c)
-                    ),
-                    "what-if: syndicate, httpx over aiohttp transport": lambda: tp.syndicate(
-                        self.folder("tpa"), sink.url, n, c, adapter="cms_http_aiohttp"
+                    "what-if: syndicate on httpx's own transport": lambda: tp.syndicate(
+                        self.folder("tph"), sink.url, n, c, adapter="cms_http_httpx"
                     ),
                     "attribution: syndicate, ledger not fsynced": lambda: tp.syndicate(
                         self.folder("tpf"), sink.url, n, c, fsync=False
-                    ),
-                    "attribution: aiohttp transport, ledger not fsynced": lambda: tp.syndicate(
-                        self.folder("tpaf"), sink.url, n, c, adapter="cms_http_aiohttp", fsync=False
                     ),
                 }
             )
@@ -252,9 +243,9 @@ class Bench:
         if variants:
             runs.append(
                 (
-                    "what-if: httpx over aiohttp transport",
+                    "what-if: httpx's own transport",
                     min(polls),
-                    {"adapter": "cms_http_aiohttp"},
+                    {"adapter": "cms_http_httpx"},
                 )
             )
         for label, poll, extra in runs:
@@ -429,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
         help="worker poll_interval(s) for the latency run, comma-separated seconds",
     )
     parser.add_argument(
-        "--variants", action="store_true", help="add what-if rows (httpx-aiohttp transport)"
+        "--variants", action="store_true", help="add what-if rows (httpx's own transport, no fsync)"
     )
     parser.add_argument("--profile", type=Path, help="profile one syndicate run to this .txt")
     parser.add_argument("--json", type=Path, help="write the results as JSON here")

@@ -227,29 +227,3 @@ def apprise_loop(base: str, count: int) -> Run:
         if ap.notify(title=title, body=message):
             ok += workload.CHANNELS
     return Run(ok, time.perf_counter() - started, cpu_seconds=time.process_time() - cpu0)
-
-
-class _Sniffio:
-    """What ``import sniffio`` gives httpcore, for the what-if row: the answer, no import."""
-
-    @staticmethod
-    def current_async_library() -> str:
-        return "asyncio"
-
-
-def with_sniffio(fn: Callable[[], Run]) -> Run:
-    """Run ``fn`` as if sniffio were installed.
-
-    Without it, httpcore's ``current_async_library()`` retries ``import
-    sniffio`` (a failed import searches sys.path every time) several times
-    per request; anyio >= 4.10 no longer pulls sniffio in.
-    """
-    import sys
-
-    if "sniffio" in sys.modules:
-        return fn()
-    sys.modules["sniffio"] = _Sniffio  # type: ignore[assignment]
-    try:
-        return fn()
-    finally:
-        del sys.modules["sniffio"]

@@ -1,9 +1,10 @@
 """What-if variants of cms_http, registered only in the benchmark's registry.
 
 They change one thing each, so a row in the table shows what that change
-would buy before anyone touches the adapter:
+buys or costs before anyone touches the adapter:
 
-    cms_http_aiohttp   the same httpx client API over the httpx-aiohttp transport
+    cms_http_httpx   the same adapter on httpx's own transport (httpcore's pool)
+                     instead of the aiohttp transport it ships with
 """
 
 from __future__ import annotations
@@ -16,26 +17,16 @@ from syndicate_adapters.cms_http import CmsHttpAdapter
 from syndicate.registry import AdapterRegistry
 
 
-class AiohttpTransportCms(CmsHttpAdapter):
-    """cms_http with httpx's API kept and aiohttp underneath (httpx-aiohttp)."""
+class HttpxTransportCms(CmsHttpAdapter):
+    """cms_http on httpx's own transport, as it was before the aiohttp transport."""
 
-    kind: ClassVar[str] = "cms_http_aiohttp"
+    kind: ClassVar[str] = "cms_http_httpx"
 
     def _new_client(self) -> httpx.AsyncClient:
-        from httpx_aiohttp import AiohttpTransport
-
-        settings = self._client_settings()
-        proxy = settings.pop("proxy")
-        transport = AiohttpTransport(
-            verify=settings.pop("verify"),
-            trust_env=False,
-            limits=settings.pop("limits"),
-            proxy=httpx.Proxy(proxy) if proxy else None,
-        )
-        return httpx.AsyncClient(transport=transport, **settings)
+        return httpx.AsyncClient(**self._client_settings())
 
 
 def register(registry: AdapterRegistry) -> None:
     """Add the variants to ``registry`` under their kind names."""
-    for kind in (AiohttpTransportCms,):
+    for kind in (HttpxTransportCms,):
         registry.register(kind, kind.kind)

@@ -434,28 +434,23 @@ def report_(ctx: click.Context, year: int, as_json: bool) -> None:
     deliveries, and the last column the notices themselves.
     """
     syndicator = _open(ctx)
-    since = datetime(year, 1, 1, tzinfo=DISPLAY_TZ).timestamp()
-    until = datetime(year + 1, 1, 1, tzinfo=DISPLAY_TZ).timestamp()
-    counts = syndicator.store.counts_by_category(since, until)
-    notices = syndicator.store.notices_by_category(since, until)
+    counts = syndicator.store.year_counts(year)
     channels = list(syndicator.config.channels)
-    channels += sorted({ch for (_, ch, _) in counts} - set(channels))
-    delivered = {
-        (cat, ch): n for (cat, ch, state), n in counts.items() if state == DeliveryState.delivered
-    }
-    unfinished = sum(n for (_, _, state), n in counts.items() if state != DeliveryState.delivered)
+    channels += sorted({ch for (_, ch) in counts.routed} - set(channels))
+    unfinished = sum(counts.routed.values()) - sum(counts.delivered.values())
     if as_json:
         document = {
             "year": year,
-            "notices": notices,
+            "notices": counts.notices,
             "delivered": {
-                cat: {ch: delivered.get((cat, ch), 0) for ch in channels} for cat in CATEGORY_LABELS
+                cat: {ch: counts.delivered.get((cat, ch), 0) for ch in channels}
+                for cat in CATEGORY_LABELS
             },
             "not_delivered": unfinished,
         }
         sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=2) + "\n")
         return
-    out.print(report.yearly(year, CATEGORY_LABELS, channels, delivered, notices))
+    out.print(report.yearly(year, CATEGORY_LABELS, channels, counts.delivered, counts.notices))
     if unfinished:
         out.print(f"[yellow]{unfinished} deliveries of {year}'s notices have not been delivered[/]")
 

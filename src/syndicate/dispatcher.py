@@ -18,6 +18,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,9 +80,12 @@ class Recorder:
     throughput; a lone attempt is written at once.
     """
 
-    def __init__(self, store: Store, worker: str, max_batch: int = 500) -> None:
+    def __init__(
+        self, store: Store, worker: str, writer: ThreadPoolExecutor, max_batch: int = 500
+    ) -> None:
         self.store = store
         self.worker = worker
+        self.writer = writer
         self.max_batch = max_batch
         self._queue: list[tuple[Claim, AttemptRecord, Next, asyncio.Future[bool]]] = []
         self._ready = asyncio.Event()
@@ -101,8 +105,11 @@ class Recorder:
             while self._queue:
                 batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
                 try:
-                    results = self.store.record_many(
-                        self.worker, [(c, a, n) for c, a, n, _ in batch]
+                    results = await asyncio.get_running_loop().run_in_executor(
+                        self.writer,
+                        self.store.record_many,
+                        self.worker,
+                        [(c, a, n) for c, a, n, _ in batch],
                     )
                 except StoreError as exc:
                     for *_, future in batch:
@@ -169,7 +176,10 @@ class Dispatcher:
             if ch.settings.enabled
         }
         self._wake = asyncio.Event()
-        self._recorder = Recorder(store, self.worker)
+        # The ledger's writes (and their fsync) run in one thread of their own, so
+        # deliveries in flight keep moving while a commit reaches the disk.
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="syndicate-ledger")
+        self._recorder = Recorder(store, self.worker, self._writer)
         self._tasks: dict[asyncio.Task[None], Claim] = {}
         self._notices: OrderedDict[tuple[str, int], Notice | NoticeError] = OrderedDict()
 
@@ -186,7 +196,7 @@ class Dispatcher:
         try:
             while not stop.is_set():
                 try:
-                    started = self._claim_all()
+                    started = await self._claim_all()
                     backoff = poll
                 except StoreError as exc:
                     log.error("cannot claim deliveries: %s; retrying in %.1fs", exc, backoff)
@@ -201,6 +211,7 @@ class Dispatcher:
             await self._shutdown()
             await self._recorder.close()
             await recorder
+            self._writer.shutdown(wait=True)
 
     async def _idle(self, stop: asyncio.Event, poll: float) -> None:
         """Wait for a finished attempt, a wake-up, a due time or another process's write.
@@ -242,7 +253,7 @@ class Dispatcher:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=seconds)
 
-    def _claim_all(self) -> int:
+    async def _claim_all(self) -> int:
         now = self.clock()
         limits: dict[str | None, int] = {}
         for lane in self.lanes.values():
@@ -251,7 +262,14 @@ class Dispatcher:
                 limits[lane.name] = allowed
         if not limits:
             return 0
-        claims = self.store.claim_many(self.worker, now, self.config.worker.lease, limits)
+        claims = await asyncio.get_running_loop().run_in_executor(
+            self._writer,
+            self.store.claim_many,
+            self.worker,
+            now,
+            self.config.worker.lease,
+            limits,
+        )
         claimed = {c.channel for c in claims}
         for name in limits:
             lane = self.lanes[str(name)]
@@ -302,14 +320,15 @@ class Dispatcher:
                 idempotency_key=claim.idempotency_key,
                 delivery_id=claim.delivery_id,
                 attempt=claim.attempts + 1,
-                notice_digest=notice.digest(),
+                notice_digest=claim.notice_digest,
             )
             payload = lane.adapter.render(notice, ctx)
             sha = payload.digest()
             if lane.limiter is not None:
                 await lane.limiter.acquire()
             started = self.clock()
-            receipt = await asyncio.wait_for(lane.adapter.send(payload, ctx), lane.timeout)
+            async with asyncio.timeout(lane.timeout):
+                receipt = await lane.adapter.send(payload, ctx)
         except asyncio.CancelledError:
             error = TransientDeliveryError("interrupted: the worker stopped during the attempt")
             await self._finish(lane, claim, started, sha, None, error, interrupted=True)

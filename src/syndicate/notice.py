@@ -15,6 +15,7 @@ from decimal import Decimal
 from enum import StrEnum
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import Annotated, Any, Literal, Self
+from zoneinfo import ZoneInfo
 
 from pydantic import (
     AfterValidator,
@@ -31,6 +32,9 @@ from pydantic import (
 )
 
 from .errors import NoticeError, Problem
+
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+"""The trading center's time: display, and the day a notice counts in."""
 
 MAX_BODY_CHARS = 2_000_000
 """A notice body larger than this is refused: no channel takes a 2 MB notice."""

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from jinja2 import StrictUndefined, TemplateError, nodes
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
 from .errors import PermanentDeliveryError
-from .notice import Notice
+from .notice import LOCAL_TZ, Notice
 
-DISPLAY_TZ = ZoneInfo("Asia/Shanghai")
+DISPLAY_TZ = LOCAL_TZ
 
 
 def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:

@@ -69,6 +69,7 @@ class Claim:
     channel: str
     idempotency_key: str
     fence: int
+    notice_digest: str
     attempts: int  # attempts recorded so far, all cycles
     tries: int  # attempts in the current cycle (since enqueue or the last replay)
     first_try_at: float | None  # start of the current cycle's first attempt
@@ -146,6 +147,15 @@ class CircuitRow:
     reopens_at: float | None
     worker: str | None
     updated_at: float
+
+
+@dataclass(frozen=True)
+class YearCounts:
+    """A year's publications: notice versions by category; deliveries by category and channel."""
+
+    notices: dict[str, int]
+    routed: dict[tuple[str, str], int]
+    delivered: dict[tuple[str, str], int]
 
 
 @dataclass(frozen=True)
@@ -243,12 +253,8 @@ class Store(ABC):
         """Deliveries by (channel, state)."""
 
     @abstractmethod
-    def counts_by_category(self, since: float, until: float) -> dict[tuple[str, str, str], int]:
-        """Deliveries by (category, channel, state) of notices published in [since, until)."""
-
-    @abstractmethod
-    def notices_by_category(self, since: float, until: float) -> dict[str, int]:
-        """Notice versions published in [since, until), by category."""
+    def year_counts(self, year: int) -> YearCounts:
+        """What the notices published in ``year`` (Asia/Shanghai) came to."""
 
     @abstractmethod
     def next_due(self) -> float | None:

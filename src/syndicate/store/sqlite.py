@@ -11,11 +11,13 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 from ..errors import LedgerVersionError, NoticeConflict, Problem, StoreError
+from ..notice import LOCAL_TZ
 from .base import (
     SCHEMA_VERSION,
     AcceptResult,
@@ -30,6 +32,7 @@ from .base import (
     NoticeRecord,
     Outcome,
     Store,
+    YearCounts,
     idempotency_key,
 )
 
@@ -60,7 +63,9 @@ class SqliteStore(Store):
                 raise StoreError(
                     f"cannot create the ledger folder {parent}: {exc.strerror}"
                 ) from None
+        # Two connections: in WAL mode a reader never waits for a writer's fsync.
         self._lock = threading.RLock()
+        self._read_lock = threading.Lock()
         try:
             self._db = sqlite3.connect(
                 self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
@@ -69,6 +74,9 @@ class SqliteStore(Store):
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
+            self._rdb = sqlite3.connect(
+                self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+            )
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open the ledger {self.path}: {_describe(exc)}") from None
         self._data_version = self._pragma_data_version()
@@ -124,15 +132,15 @@ class SqliteStore(Store):
                 raise
 
     def _read(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Any]:
-        with self._lock:
+        with self._read_lock:
             try:
-                return self._db.execute(sql, params).fetchall()
+                return self._rdb.execute(sql, params).fetchall()
             except sqlite3.Error as exc:
                 raise StoreError(_describe(exc)) from None
 
     def _pragma_data_version(self) -> int:
-        with self._lock:
-            return int(self._db.execute("PRAGMA data_version").fetchone()[0])
+        with self._read_lock:
+            return int(self._rdb.execute("PRAGMA data_version").fetchone()[0])
 
     # --- writes --------------------------------------------------------------
 
@@ -162,9 +170,11 @@ class SqliteStore(Store):
                     )
                 ]
                 return AcceptResult(False, routed, accepted_at)
+            day = datetime.fromtimestamp(notice.publish_at, LOCAL_TZ).date().isoformat()
             cur = db.execute(
                 "INSERT INTO notices (id, version, category, notice_type, region_code, title, "
-                "digest, content, publish_at, accepted_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                "digest, content, publish_at, publish_day, accepted_at) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     notice.id,
                     notice.version,
@@ -175,10 +185,16 @@ class SqliteStore(Store):
                     notice.digest,
                     notice.content,
                     notice.publish_at,
+                    day,
                     now,
                 ),
             )
             pk = cur.lastrowid
+            db.executemany(
+                "INSERT INTO tallies (day, category, channel, routed) VALUES (?, ?, ?, 1) "
+                "ON CONFLICT DO UPDATE SET routed = routed + 1",
+                [(day, notice.category, ch) for ch in ["", *channels]],
+            )
             due = max(now, notice.publish_at)
             db.executemany(
                 "INSERT INTO deliveries (notice_pk, channel, idempotency_key, state, "
@@ -206,7 +222,7 @@ class SqliteStore(Store):
                     params.append(channel)
                 rows = db.execute(
                     "SELECT d.id, n.id, n.version, d.channel, d.idempotency_key, d.fence, "
-                    "d.attempts, d.tries, d.cycle_started_at "
+                    "d.attempts, d.tries, d.cycle_started_at, n.digest "
                     f"FROM deliveries d JOIN notices n ON n.pk = d.notice_pk WHERE {where} "
                     "ORDER BY d.next_attempt_at LIMIT ?",
                     [*params, limit],
@@ -224,6 +240,7 @@ class SqliteStore(Store):
                         channel=r[3],
                         idempotency_key=r[4],
                         fence=r[5] + 1,
+                        notice_digest=r[9],
                         attempts=r[6],
                         tries=r[7],
                         first_try_at=r[8],
@@ -251,7 +268,7 @@ class SqliteStore(Store):
                     "remote_id = COALESCE(?, remote_id), remote_url = COALESCE(?, remote_url), "
                     "last_error = ?, updated_at = ? "
                     "WHERE id = ? AND fence = ? AND state = 'in_flight' "
-                    "RETURNING attempts",
+                    "RETURNING attempts, notice_pk, channel",
                     (
                         next_.state.value,
                         next_.at if next_.at is not None else a.finished_at,
@@ -268,6 +285,13 @@ class SqliteStore(Store):
                 if row is None:  # another worker holds it now: this result is not ours to write
                     recorded.append(False)
                     continue
+                if next_.state is DeliveryState.delivered:
+                    db.execute(
+                        "UPDATE tallies SET delivered = delivered + 1 WHERE channel = ? AND "
+                        "(day, category) = "
+                        "(SELECT publish_day, category FROM notices WHERE pk = ?)",
+                        (row[2], row[1]),
+                    )
                 db.execute(
                     "INSERT INTO attempts (delivery_id, number, worker, fence, started_at, "
                     "finished_at, outcome, error_class, error_message, status, remote_id, "
@@ -424,28 +448,24 @@ class SqliteStore(Store):
         rows = self._read("SELECT channel, state, COUNT(*) FROM deliveries GROUP BY channel, state")
         return {(r[0], DeliveryState(r[1])): r[2] for r in rows}
 
-    def counts_by_category(self, since: float, until: float) -> dict[tuple[str, str, str], int]:
+    def year_counts(self, year: int) -> YearCounts:
         rows = self._read(
-            "SELECT n.category, d.channel, d.state, COUNT(*) FROM notices n "
-            "JOIN deliveries d ON d.notice_pk = n.pk "
-            "WHERE n.publish_at >= ? AND n.publish_at < ? GROUP BY 1, 2, 3",
-            (since, until),
+            "SELECT category, channel, SUM(routed), SUM(delivered) FROM tallies "
+            "WHERE day >= ? AND day < ? GROUP BY category, channel",
+            (f"{year:04d}-01-01", f"{year + 1:04d}-01-01"),
         )
-        return {(r[0], r[1], r[2]): r[3] for r in rows}
-
-    def notices_by_category(self, since: float, until: float) -> dict[str, int]:
-        rows = self._read(
-            "SELECT category, COUNT(*) FROM notices "
-            "WHERE publish_at >= ? AND publish_at < ? GROUP BY category",
-            (since, until),
+        return YearCounts(
+            notices={r[0]: r[2] for r in rows if r[1] == ""},
+            routed={(r[0], r[1]): r[2] for r in rows if r[1] != ""},
+            delivered={(r[0], r[1]): r[3] for r in rows if r[1] != ""},
         )
-        return {r[0]: r[1] for r in rows}
 
     def next_due(self) -> float | None:
         rows = self._read(
-            "SELECT MIN(next_attempt_at) FROM deliveries WHERE state IN ('pending', 'in_flight')"
+            "SELECT next_attempt_at FROM deliveries INDEXED BY deliveries_next "
+            "WHERE state IN ('pending', 'in_flight') ORDER BY next_attempt_at LIMIT 1"
         )
-        return rows[0][0] if rows and rows[0][0] is not None else None
+        return rows[0][0] if rows else None
 
     def changed(self) -> bool:
         version = self._pragma_data_version()
@@ -475,7 +495,8 @@ class SqliteStore(Store):
         return str(self._read("PRAGMA integrity_check")[0][0])
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._read_lock:
+            self._rdb.close()
             self._db.close()
 
 

@@ -15,11 +15,11 @@ CREATE TABLE IF NOT EXISTS notices (
     digest      TEXT    NOT NULL,
     content     TEXT    NOT NULL,
     publish_at  REAL    NOT NULL,
+    publish_day TEXT    NOT NULL,  -- YYYY-MM-DD in Asia/Shanghai: the day it counts in
     accepted_at REAL    NOT NULL,
     UNIQUE (id, version)
 );
 CREATE INDEX IF NOT EXISTS notices_accepted ON notices (accepted_at);
-CREATE INDEX IF NOT EXISTS notices_published ON notices (publish_at, category);
 
 CREATE TABLE IF NOT EXISTS deliveries (
     id               INTEGER PRIMARY KEY,
@@ -43,9 +43,12 @@ CREATE TABLE IF NOT EXISTS deliveries (
 );
 CREATE INDEX IF NOT EXISTS deliveries_due
     ON deliveries (channel, next_attempt_at) WHERE state IN ('pending', 'in_flight');
-CREATE INDEX IF NOT EXISTS deliveries_channel_state ON deliveries (channel, state, updated_at);
-CREATE INDEX IF NOT EXISTS deliveries_state ON deliveries (state, updated_at);
-CREATE INDEX IF NOT EXISTS deliveries_notice ON deliveries (notice_pk, channel, state);
+-- (channel, state) rows come out in id order: a dashboard's page of a channel's failures.
+CREATE INDEX IF NOT EXISTS deliveries_channel_state ON deliveries (channel, state);
+CREATE INDEX IF NOT EXISTS deliveries_state ON deliveries (state);
+-- The next due time, whatever the backlog: the first entry of a small index.
+CREATE INDEX IF NOT EXISTS deliveries_next
+    ON deliveries (next_attempt_at) WHERE state IN ('pending', 'in_flight');
 
 CREATE TABLE IF NOT EXISTS attempts (
     id             INTEGER PRIMARY KEY,
@@ -82,3 +85,14 @@ CREATE TABLE IF NOT EXISTS circuits (
     worker     TEXT,
     updated_at REAL NOT NULL
 );
+
+-- Running counts for the yearly report, kept as notices are accepted and delivered,
+-- so a year's figures never scan the ledger. channel '' counts the notices themselves.
+CREATE TABLE IF NOT EXISTS tallies (
+    day       TEXT    NOT NULL,
+    category  TEXT    NOT NULL,
+    channel   TEXT    NOT NULL,
+    routed    INTEGER NOT NULL DEFAULT 0,
+    delivered INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (day, category, channel)
+) WITHOUT ROWID;
