@@ -13,6 +13,7 @@ import multiprocessing
 import resource
 import sqlite3
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -79,8 +80,19 @@ def _drain_child(config: str, out: Any) -> None:
     syn = Syndicator.from_config(config, registry=workload.registry())
     started = time.perf_counter()
     syn.run(once=True)
+    # A retry scheduled for later is waited for: the drain ends when nothing is left.
+    while (due := syn.store.next_due()) is not None and time.perf_counter() - started < 600:
+        time.sleep(max(0.0, due - time.time()))
+        syn.run(once=True)
     seconds = time.perf_counter() - started
     delivered = sum(n for (_, s), n in syn.store.counts().items() if s is DeliveryState.delivered)
+    failures = {
+        f"{a.error_class}: {a.error_message}"
+        for a in syn.store.attempts(AttemptFilter(outcome=Outcome.transient, limit=20))
+    }
+    if failures:
+        # A drain that did not deliver everything says why, rather than a lower number.
+        print("drain: transient failures: " + "; ".join(sorted(failures)), file=sys.stderr)
     syn.close()
     # ru_maxrss is in KiB on Linux.
     out.send((delivered, seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))

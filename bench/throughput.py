@@ -99,7 +99,9 @@ def syndicate(
             nonlocal cpu
             dispatcher = Dispatcher(syn.config, syn.store, syn.adapters, listener=seen)
             started, cpu0 = time.perf_counter(), time.process_time()
-            await dispatcher.run(once=hole is None, stop=stop)
+            # Until every delivery has landed (retries included), or ten minutes at most.
+            asyncio.get_running_loop().call_later(600, stop.set)
+            await dispatcher.run(stop=stop)
             cpu = time.process_time() - cpu0
             return time.perf_counter() - started
 

@@ -205,6 +205,11 @@ class BlockingAdapter(Adapter[OptionsT]):
         super().__init__(channel, options)
         self._pool: ThreadPoolExecutor | None = None
 
+    @property
+    def threads(self) -> int:
+        """Threads the sends run in: one per delivery the channel may run at once."""
+        return self.concurrency or 4
+
     @abstractmethod
     def send_blocking(self, payload: Payload, ctx: DeliveryContext) -> Receipt:
         """Deliver ``payload`` from a worker thread."""
@@ -215,7 +220,7 @@ class BlockingAdapter(Adapter[OptionsT]):
     async def send(self, payload: Payload, ctx: DeliveryContext) -> Receipt:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(
-                max_workers=self.concurrency or 4, thread_name_prefix=f"syndicate-{self.channel}"
+                max_workers=self.threads, thread_name_prefix=f"syndicate-{self.channel}"
             )
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, self.send_blocking, payload, ctx)

@@ -31,7 +31,6 @@ from syndicate.store.base import DeliveryState
 from syndicate.syndicator import Syndicator
 from tests.conftest import BASE_NOTICE
 
-pytest_plugins = ["tests.peers.http"]
 pytestmark = pytest.mark.integration
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "notices"

@@ -24,7 +24,6 @@ from syndicate.notice import Notice
 if TYPE_CHECKING:
     from tests.peers.http import TlsFiles
 
-pytest_plugins = ["tests.peers.http"]
 pytestmark = pytest.mark.integration
 
 BEARER = {"type": "bearer", "token": "tok-tdsc"}

@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from tests.peers.sshd import KeyPair, SshServer
 
 pytestmark = pytest.mark.integration
-pytest_plugins = ["tests.peers.sshd"]
 
 CHANNEL = "led"
 LINK = "https://ggzy.heyuan.gov.cn/"

@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from tests.peers.smtp import SmtpPeer
     from tests.peers.sshd import KeyPair, SshServer
 
-pytest_plugins = ["tests.peers.http", "tests.peers.sshd", "tests.peers.smtp"]
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 MakeKey = Callable[[str], "KeyPair"]
 
 pytestmark = pytest.mark.integration
-pytest_plugins = ["tests.peers.sshd"]
 
 CHANNEL = "nfdaily"
 SAFE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")
