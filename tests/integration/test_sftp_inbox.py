@@ -10,6 +10,7 @@ import os
 import re
 import socket
 import threading
+import time
 import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -552,6 +553,37 @@ def test_a_reader_never_sees_a_partial_file(
     assert any(temp.fullmatch(name) for s in watcher.snapshots for name in s)
     assert not [n for n in listing(inbox) if n.startswith(".")]
     assert (inbox / final).read_bytes() == big
+
+
+def test_a_connection_dropped_mid_upload_is_transient_and_leaves_no_visible_file(
+    sshd: SshServer, ssh_client_key: KeyPair, inbox: Path, tmp_path: Path
+) -> None:
+    big = os.urandom(64 * 1024 * 1024)
+    notice = make_notice(attachments=[attachment(tmp_path, "big.bin", big)])
+    adapter = SftpInboxAdapter(CHANNEL, options(sshd, ssh_client_key, inbox))
+    temp = re.compile(r"\..*\.tmp")
+
+    def drop_when_the_upload_is_under_way() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if any(temp.fullmatch(n) for n in listing(inbox)):
+                sshd.stop()  # ends every session: the upload loses its connection
+                return
+            time.sleep(0.005)
+
+    dropper = threading.Thread(target=drop_when_the_upload_is_under_way)
+    dropper.start()
+    with pytest.raises(TransientDeliveryError):
+        deliver_one(adapter, notice)
+    dropper.join()
+    # What is visible is whole (files that finished before the drop); the big file
+    # exists only under its hidden temporary name, and without a manifest the
+    # newspaper knows the submission is not complete.
+    visible = [n for n in listing(inbox) if not n.startswith(".")]
+    parts = adapter.render(notice, context(notice)).parts
+    assert all((inbox / n).read_bytes() == parts[n] for n in visible)
+    assert "HY-GC-2016-001.v1.a1.big.bin" not in visible
+    assert not [n for n in visible if n.endswith("manifest.json")]
 
 
 def test_attachment_with_a_wrong_digest_is_permanent(
