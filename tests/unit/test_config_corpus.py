@@ -119,4 +119,5 @@ def test_a_20_mb_file_is_refused_up_front(tmp_path: Path) -> None:
     assert code == 1
     lines = [line for line in stdout.splitlines() if line.strip()]
     assert len(lines) == 1, stdout
-    assert lines[0].startswith("huge.yaml") and "too large" in lines[0], stdout
+    assert lines[0].startswith("huge.yaml"), stdout
+    assert "too large" in lines[0], stdout
