@@ -33,6 +33,8 @@ from .errors import (
     TransientDeliveryError,
 )
 from .notice import Notice
+from .ratelimit import RateLimiter
+from .recorder import Recorder
 from .retry import Schedule
 from .store.base import AttemptRecord, CircuitRow, Claim, DeliveryState, Next, Outcome, Store
 
@@ -52,80 +54,6 @@ class AttemptEvent:
     next_at: float | None
     remote_id: str | None = None
     remote_url: str | None = None
-
-
-class RateLimiter:
-    """At most ``rate`` starts per second: two starts are never closer than 1/rate."""
-
-    def __init__(self, rate: float) -> None:
-        self.interval = 1.0 / rate
-        self._last = -float("inf")
-        self._lock = asyncio.Lock()
-
-    async def acquire(self) -> None:
-        # The lock is held while waiting, so the spacing is between real starts,
-        # not between slots handed out (a late wake-up cannot bunch two together).
-        async with self._lock:
-            wait = self._last + self.interval - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            self._last = time.monotonic()
-
-
-class Recorder:
-    """Writes finished attempts in batches: one transaction, one fsync, for many attempts.
-
-    Attempts that finish while a batch is being written wait for the next one,
-    so under load the ledger's cost per attempt falls instead of capping
-    throughput; a lone attempt is written at once.
-    """
-
-    def __init__(
-        self, store: Store, worker: str, writer: ThreadPoolExecutor, max_batch: int = 500
-    ) -> None:
-        self.store = store
-        self.worker = worker
-        self.writer = writer
-        self.max_batch = max_batch
-        self._queue: list[tuple[Claim, AttemptRecord, Next, asyncio.Future[bool]]] = []
-        self._ready = asyncio.Event()
-        self._closed = False
-
-    async def record(self, claim: Claim, attempt: AttemptRecord, next_: Next) -> bool:
-        """True once written; False if another worker holds the delivery; StoreError if not."""
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._queue.append((claim, attempt, next_, future))
-        self._ready.set()
-        return await future
-
-    async def run(self) -> None:
-        while True:
-            await self._ready.wait()
-            self._ready.clear()
-            while self._queue:
-                batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
-                try:
-                    results = await asyncio.get_running_loop().run_in_executor(
-                        self.writer,
-                        self.store.record_many,
-                        self.worker,
-                        [(c, a, n) for c, a, n, _ in batch],
-                    )
-                except StoreError as exc:
-                    for *_, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
-                else:
-                    for (*_, future), ok in zip(batch, results, strict=True):
-                        if not future.done():
-                            future.set_result(ok)
-                await asyncio.sleep(0)  # let the attempts just written move on
-            if self._closed and not self._queue:
-                return
-
-    async def close(self) -> None:
-        self._closed = True
-        self._ready.set()
 
 
 class _Lane:
