@@ -7,6 +7,7 @@ and never a secret, and a script in a notice never comes out as markup.
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.policy
 import json
@@ -14,10 +15,13 @@ from html import escape
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from syndicate.adapter import Adapter, DeliveryContext, Options
 from syndicate.config import Channel
+from syndicate.errors import DeliveryError, NoticeError
 from syndicate.notice import Notice
 from syndicate.registry import AdapterRegistry
 from syndicate.store.base import idempotency_key
@@ -117,3 +121,51 @@ def test_markup_in_a_notice_never_comes_out_as_markup(
                 assert notice.title not in document, f"{channel.name} copies the title raw"
                 assert escape(notice.title) in document or "&lt;script" in document
     assert checked >= 1
+
+
+TEXT = st.text(
+    st.characters(blacklist_categories=("Cs", "Cc")) | st.sampled_from("<>&\"'{}%\n\t"),
+    min_size=1,
+    max_size=120,
+)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(title=TEXT, summary=TEXT, body=TEXT, publisher=TEXT)
+def test_every_renderer_takes_any_valid_notice(
+    tmp_path_factory: pytest.TempPathFactory,
+    registry: AdapterRegistry,
+    title: str,
+    summary: str,
+    body: str,
+    publisher: str,
+) -> None:
+    """Whatever text a valid notice holds, a renderer answers a payload or a delivery error."""
+    base = json.loads((ROOT / "examples" / "notices" / "land-transfer.json").read_text("utf-8"))
+    base.update(title=title[:300], summary=summary[:500], body_html=body)
+    base["publisher"]["name"] = publisher[:200]
+    try:
+        notice = Notice.parse(base)
+    except NoticeError:
+        return  # not a valid notice: the model's business, tested on its own
+    for channel in _channels_once(tmp_path_factory, registry):
+        adapter = channel.build()
+        if adapter.check(notice):
+            continue
+        # A delivery error (e.g. a character the screen's encoding lacks) is a refusal
+        # with a reason; anything else escaping is a bug in the renderer.
+        with contextlib.suppress(DeliveryError):
+            render(adapter, notice)
+
+
+_CACHE: dict[str, list[Channel]] = {}
+
+
+def _channels_once(factory: pytest.TempPathFactory, registry: AdapterRegistry) -> list[Channel]:
+    if "channels" not in _CACHE:
+        _CACHE["channels"] = channels(factory.mktemp("readme"), registry)
+    return _CACHE["channels"]
