@@ -131,7 +131,7 @@ class Syndicator:
         done = False
         try:
             while not task.done():
-                # Nothing pending or in flight: one look at a small index, whatever the ledger's size.
+                # Nothing pending or in flight: one look at a small index, whatever the size.
                 done = self.store.next_due() is None
                 if done or time.monotonic() > deadline:
                     break
