@@ -241,6 +241,7 @@ class Dispatcher:
         sha: str | None = None
         receipt = None
         error: BaseException | None = None
+        deadline: asyncio.Timeout | None = None
         try:
             notice = self._notice(claim)
             ctx = DeliveryContext(
@@ -255,14 +256,18 @@ class Dispatcher:
             if lane.limiter is not None:
                 await lane.limiter.acquire()
             started = self.clock()
-            async with asyncio.timeout(lane.timeout):
+            async with asyncio.timeout(lane.timeout) as deadline:
                 receipt = await lane.adapter.send(payload, ctx)
         except asyncio.CancelledError:
             error = TransientDeliveryError("interrupted: the worker stopped during the attempt")
             await self._finish(lane, claim, started, sha, None, error, interrupted=True)
             raise
-        except TimeoutError:
-            error = TransientDeliveryError(f"no answer within {lane.timeout:g}s")
+        except TimeoutError as exc:
+            # Ours (the channel's timeout) or one an adapter let through: both transient.
+            ours = deadline is not None and deadline.expired()
+            error = TransientDeliveryError(
+                f"no answer within {lane.timeout:g}s" if ours else f"timed out: {exc}"
+            )
         except Exception as exc:  # the worker must outlive any adapter
             error = exc
         await self._finish(lane, claim, started, sha, receipt, error)

@@ -323,3 +323,28 @@ def test_every_delivery_ends_in_exactly_one_terminal_state(
         if r.state is DeliveryState.delivered:
             assert mine[-1].outcome is Outcome.delivered
             assert all(a.outcome is Outcome.transient for a in mine[:-1])
+
+
+def test_the_channel_timeout_bounds_a_whole_attempt(
+    sink: HttpSink, write_config: Callable[[str], Path], make_notice: Callable[..., dict[str, Any]]
+) -> None:
+    sink.script("/slow", [Reply(200, delay=3)])
+    path = write_config(
+        f"""
+store: {{url: ledger.db}}
+defaults: {{retry: {{max_attempts: 1}}}}
+channels:
+  city-portal:
+    adapter: cms_http
+    url: {sink.url}/slow
+    timeout: 300ms
+    timeouts: {{read: 30s}}
+routes: [{{channels: [city-portal]}}]
+"""
+    )
+    with Syndicator.from_config(path) as s:
+        s.enqueue(make_notice())
+        s.run(once=True)
+        (attempt,) = attempts_of(s)
+    assert attempt.outcome is Outcome.transient
+    assert attempt.error_message == "no answer within 0.3s"
