@@ -12,6 +12,7 @@ Exit codes:
 from __future__ import annotations
 
 import asyncio
+import csv
 import json
 import os
 import signal
@@ -392,7 +393,11 @@ def status(
     for name, c in sorted(syndicator.store.circuits().items()):
         if c.state == "closed" or name not in channels:
             continue
-        when = datetime.fromtimestamp(c.reopens_at).strftime("%H:%M:%S") if c.reopens_at else "now"
+        when = (
+            datetime.fromtimestamp(c.reopens_at, DISPLAY_TZ).strftime("%H:%M:%S")
+            if c.reopens_at
+            else "now"
+        )
         out.print(
             f"[bold red]circuit {c.state.replace('_', '-')}:[/] {name} — "
             f"{c.failures} transient failures in a row; next probe at {when}"
@@ -488,6 +493,7 @@ def _since(value: str | None) -> float | None:
 @click.option("--since", help="Only attempts since: a duration back (2h, 7d) or an ISO time.")
 @click.option("--limit", type=int, help="At most this many (the newest).")
 @click.option("--json", "as_json", is_flag=True, help="JSON lines, one attempt a line.")
+@click.option("--csv", "as_csv", is_flag=True, help="CSV with a header line, for spreadsheets.")
 @click.pass_context
 @friendly
 def log(
@@ -498,8 +504,14 @@ def log(
     since: str | None,
     limit: int | None,
     as_json: bool,
+    as_csv: bool,
 ) -> None:
-    """Show the attempt log: every try of every delivery, oldest first."""
+    """Show the attempt log: every try of every delivery, oldest first.
+
+    Times are shown in Asia/Shanghai; --json and --csv give them in UTC (ISO 8601).
+    """
+    if as_json and as_csv:
+        raise click.UsageError("choose --json or --csv, not both")
     syndicator = _open(ctx)
     flt = AttemptFilter(
         notice_id=notice_id,
@@ -511,34 +523,35 @@ def log(
     )
     rows = list(syndicator.store.attempts(flt)) if limit is not None else None
     it = reversed(rows) if rows is not None else syndicator.store.attempts(flt)
+    writer = csv.DictWriter(sys.stdout, fieldnames=ATTEMPT_FIELDS) if as_csv else None
+    if writer is not None:
+        writer.writeheader()
     for a in it:
-        if as_json:
-            sys.stdout.write(
-                json.dumps(
-                    {
-                        "attempt": a.id,
-                        "delivery": a.delivery_id,
-                        "notice": a.notice_id,
-                        "version": a.notice_version,
-                        "channel": a.channel,
-                        "number": a.number,
-                        "worker": a.worker,
-                        "started_at": _iso(a.started_at),
-                        "finished_at": _iso(a.finished_at),
-                        "outcome": a.outcome.value,
-                        "error_class": a.error_class,
-                        "error_message": a.error_message,
-                        "status": a.status,
-                        "remote_id": a.remote_id,
-                        "remote_url": a.remote_url,
-                        "payload_sha256": a.payload_sha256,
-                    },
-                    ensure_ascii=False,
-                )
-                + "\n"
-            )
+        if as_json or writer is not None:
+            row = {
+                "attempt": a.id,
+                "delivery": a.delivery_id,
+                "notice": a.notice_id,
+                "version": a.notice_version,
+                "channel": a.channel,
+                "number": a.number,
+                "worker": a.worker,
+                "started_at": _iso(a.started_at),
+                "finished_at": _iso(a.finished_at),
+                "outcome": a.outcome.value,
+                "error_class": a.error_class,
+                "error_message": a.error_message,
+                "status": a.status,
+                "remote_id": a.remote_id,
+                "remote_url": a.remote_url,
+                "payload_sha256": a.payload_sha256,
+            }
+            if writer is not None:
+                writer.writerow(row)
+            else:
+                sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
         else:
-            when = datetime.fromtimestamp(a.started_at).strftime("%Y-%m-%d %H:%M:%S")
+            when = datetime.fromtimestamp(a.started_at, DISPLAY_TZ).strftime("%Y-%m-%d %H:%M:%S")
             colour = {"delivered": "green", "transient": "yellow", "permanent": "red"}[a.outcome]
             detail = (
                 a.remote_url or a.remote_id or ""
@@ -550,6 +563,57 @@ def log(
                 f"{when} #{a.number} {_escape(a.notice_id)}.v{a.notice_version} → {a.channel} "
                 f"[{colour}]{a.outcome.value}[/]{_escape(code)} {_escape(detail or '')}"
             )
+
+
+ATTEMPT_FIELDS = [
+    "attempt",
+    "delivery",
+    "notice",
+    "version",
+    "channel",
+    "number",
+    "worker",
+    "started_at",
+    "finished_at",
+    "outcome",
+    "error_class",
+    "error_message",
+    "status",
+    "remote_id",
+    "remote_url",
+    "payload_sha256",
+]
+
+
+# --- metrics ---------------------------------------------------------------------
+
+
+@main.command()
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file (atomically), e.g. for node_exporter's textfile collector.",
+)
+@click.pass_context
+@friendly
+def metrics(ctx: click.Context, output: Path | None) -> None:
+    """Print the ledger's state as Prometheus metrics.
+
+    syndicate_deliveries{channel,state} and syndicate_circuit_open{channel}.
+    """
+    syndicator = _open(ctx)
+    counts = syndicator.store.counts()
+    channels = list(syndicator.config.channels)
+    channels += sorted({ch for (ch, _) in counts} - set(channels))
+    circuits = {name: c.state for name, c in syndicator.store.circuits().items()}
+    text = report.prometheus(counts, circuits, channels)
+    if output is None:
+        sys.stdout.write(text)
+        return
+    temporary = output.with_name(f".{output.name}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, output)  # a scraper never reads half a file
 
 
 # --- replay ----------------------------------------------------------------------

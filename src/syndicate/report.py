@@ -121,3 +121,31 @@ def yearly(
     totals = [str(sum(delivered.get((c, ch), 0) for c in categories)) for ch in channels]
     table.add_row("[bold]total[/]", *totals, str(sum(notices.values())), end_section=True)
     return table
+
+
+def prometheus(
+    counts: Mapping[tuple[str, DeliveryState], int],
+    circuits: Mapping[str, str],
+    channels: Sequence[str],
+) -> str:
+    """The ledger's state in Prometheus' text format, for a textfile collector."""
+
+    def label(value: str) -> str:
+        return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+    lines = [
+        "# HELP syndicate_deliveries Deliveries in the ledger, by channel and state.",
+        "# TYPE syndicate_deliveries gauge",
+    ]
+    for ch in channels:
+        for state in DeliveryState:
+            n = counts.get((ch, state), 0)
+            lines.append(f'syndicate_deliveries{{channel="{label(ch)}",state="{state.value}"}} {n}')
+    lines += [
+        "# HELP syndicate_circuit_open 1 while the channel's circuit breaker is open or probing.",
+        "# TYPE syndicate_circuit_open gauge",
+    ]
+    for ch in channels:
+        is_open = int(circuits.get(ch, "closed") != "closed")
+        lines.append(f'syndicate_circuit_open{{channel="{label(ch)}"}} {is_open}')
+    return "\n".join(lines) + "\n"

@@ -300,3 +300,33 @@ def test_report_counts_a_year_by_category_and_channel(site: Path, sink: HttpSink
     assert "published notices by category and channel" in table.stdout
     empty = syndicate("report", "--year", "2016", "--json", cwd=site, env=ENV)
     assert json.loads(empty.stdout)["notices"] == {}
+
+
+def test_log_as_csv_and_metrics_for_dashboards(
+    site: Path, sink: HttpSink, make_notice: Any, tmp_path: Path
+) -> None:
+    import csv
+    import io
+
+    sink.script("/portal", [Reply(503)])
+    syndicate("enqueue", "-", cwd=site, env=ENV, stdin=notice(make_notice, 3).encode())
+    syndicate("run", "--once", cwd=site, env=ENV)
+    result = syndicate("log", "--csv", cwd=site, env=ENV)
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert sorted((r["channel"], r["outcome"], r["status"]) for r in rows) == [
+        ("city-portal", "transient", "503"),
+        ("trading-website", "delivered", "200"),
+    ]
+    assert all(r["started_at"].endswith("Z") for r in rows)
+    both = syndicate("log", "--csv", "--json", cwd=site, env=ENV)
+    assert both.returncode == 2
+
+    target = tmp_path / "syndicate.prom"
+    metrics = syndicate("metrics", "--output", str(target), cwd=site, env=ENV)
+    assert metrics.returncode == 0, metrics.stderr
+    text = target.read_text()
+    assert 'syndicate_deliveries{channel="trading-website",state="delivered"} 1' in text
+    assert 'syndicate_deliveries{channel="city-portal",state="pending"} 1' in text
+    assert 'syndicate_circuit_open{channel="city-portal"} 0' in text
+    assert not list(tmp_path.glob(".*.tmp"))
