@@ -59,6 +59,8 @@ def friendly(fn: Callable[P, R]) -> Callable[P, R]:
 
     @wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        if os.environ.get("SYNDICATE_DEBUG"):
+            return fn(*args, **kwargs)  # the whole traceback, for a bug report
         try:
             return fn(*args, **kwargs)
         except ConfigError as exc:
