@@ -279,9 +279,25 @@ def test_demo_runs_with_nothing_set_up(tmp_path: Path) -> None:
     assert "failed" not in result.stdout
 
 
+def run_until_delivered(site: Path) -> None:
+    """`run --once` until nothing is pending: a retry falls due after the first run ends."""
+    for _ in range(10):
+        syndicate("run", "--once", cwd=site, env=ENV)
+        status = json.loads(syndicate("status", "--json", cwd=site, env=ENV).stdout)
+        if all(
+            cell["state"] == "delivered"
+            for n in status["notices"]
+            for cell in n["channels"].values()
+        ):
+            return
+        time.sleep(0.2)
+    log = syndicate("log", "--status", "transient", cwd=site, env=ENV)
+    raise AssertionError(f"not everything was delivered:\n{log.stdout}")
+
+
 def test_report_counts_a_year_by_category_and_channel(site: Path, sink: HttpSink) -> None:
     syndicate("enqueue", str(ROOT / "examples" / "notices"), cwd=site, env=ENV)
-    syndicate("run", "--once", cwd=site, env=ENV)
+    run_until_delivered(site)
     result = syndicate("report", "--year", "2026", "--json", cwd=site, env=ENV)
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
@@ -314,10 +330,9 @@ def test_log_as_csv_and_metrics_for_dashboards(
     result = syndicate("log", "--csv", cwd=site, env=ENV)
     assert result.returncode == 0, result.stderr
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
-    assert sorted((r["channel"], r["outcome"], r["status"]) for r in rows) == [
-        ("city-portal", "transient", "503"),
-        ("trading-website", "delivered", "200"),
-    ]
+    seen = {(r["channel"], r["outcome"], r["status"]) for r in rows}
+    assert ("city-portal", "transient", "503") in seen
+    assert ("trading-website", "delivered", "200") in seen
     assert all(r["started_at"].endswith("Z") for r in rows)
     both = syndicate("log", "--csv", "--json", cwd=site, env=ENV)
     assert both.returncode == 2
