@@ -148,6 +148,8 @@ class HttpSink:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog is 5; a worker opens a channel's whole pool at once.
+    request_queue_size = 128
 
     def __init__(
         self,
