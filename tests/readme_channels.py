@@ -22,10 +22,8 @@ def adapter_section() -> str:
     return README[start : README.index("\n## ", start + 1)]
 
 
-def readme_configs(tmp_path: Path, registry: AdapterRegistry) -> list[Config]:
-    """Each YAML example of the adapter guide as a validated config, secrets from tmp_path."""
-    blocks = re.findall(r"```yaml\n(.*?)```", adapter_section(), re.S)
-    secrets = tmp_path / "secrets"
+def write_ssh_secrets(secrets: Path, key_names: list[str]) -> None:
+    """A real private key under each name and a known_hosts file, in ``secrets``."""
     secrets.mkdir(exist_ok=True)
     key = ed25519.Ed25519PrivateKey.generate()
     pem = key.private_bytes(
@@ -36,9 +34,16 @@ def readme_configs(tmp_path: Path, registry: AdapterRegistry) -> list[Config]:
     public = key.public_key().public_bytes(
         serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
     )
-    for name in ["nanfang_ed25519", "led_ed25519"]:
+    for name in key_names:
         (secrets / name).write_bytes(pem)
     (secrets / "known_hosts").write_text(f"ftp.heyuan.cn {public.decode()}\n")
+
+
+def readme_configs(tmp_path: Path, registry: AdapterRegistry) -> list[Config]:
+    """Each YAML example of the adapter guide as a validated config, secrets from tmp_path."""
+    blocks = re.findall(r"```yaml\n(.*?)```", adapter_section(), re.S)
+    secrets = tmp_path / "secrets"
+    write_ssh_secrets(secrets, ["nanfang_ed25519", "led_ed25519"])
     (secrets / "portal.token").write_text(SECRET + "\n")
     tls = make_tls_files(tmp_path)
     (tmp_path / "certs").mkdir(exist_ok=True)

@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from syndicate.config import load_config, parse_config, parse_duration
 from syndicate.errors import ConfigError
 from syndicate.registry import AdapterRegistry
+from tests.readme_channels import write_ssh_secrets
 
 GOOD = """\
 version: 1
@@ -162,18 +161,7 @@ def test_bad_durations(text: object) -> None:
 
 def test_the_shipped_channels_yaml_is_valid(tmp_path: Path, registry: AdapterRegistry) -> None:
     root = Path(__file__).resolve().parents[2]
-    (tmp_path / "secrets").mkdir()
-    key = ed25519.Ed25519PrivateKey.generate()
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.OpenSSH,
-        serialization.NoEncryption(),
-    )
-    host = key.public_key().public_bytes(
-        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
-    )
-    (tmp_path / "secrets" / "nanfang_ed25519").write_bytes(pem)
-    (tmp_path / "secrets" / "known_hosts").write_text(f"ftp.heyuan.cn {host.decode()}\n")
+    write_ssh_secrets(tmp_path / "secrets", ["nanfang_ed25519"])
     (tmp_path / "channels.yaml").write_text((root / "channels.yaml").read_text("utf-8"))
     env = {
         name: "secret-value"
