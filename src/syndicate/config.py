@@ -23,6 +23,7 @@ from .attachments import AttachmentFiles
 from .errors import ConfigError, Problem
 from .notice import Category, NoticeType, problems_from_validation
 from .registry import AdapterRegistry, UnknownAdapter
+from .workdays import WorkdayCalendar, load_overrides
 from .yamlsource import YamlDocument, load_yaml
 
 DEFAULT_CONFIG = "channels.yaml"
@@ -115,6 +116,12 @@ class AttachmentSettings(_Strict):
     root: str = "."
 
 
+class CalendarSettings(_Strict):
+    """The working-day calendar: ``overrides`` names a schedule file, relative to this file."""
+
+    overrides: str | None = None
+
+
 class WorkerSettings(_Strict):
     lease: Duration = Field(default=120.0, gt=0)
     batch: int = Field(default=200, ge=1, le=10_000)
@@ -143,6 +150,7 @@ class _File(_Strict):
     worker: WorkerSettings = WorkerSettings()
     attachments: AttachmentSettings = AttachmentSettings()
     defaults: Defaults = Defaults()
+    calendar: CalendarSettings = CalendarSettings()
     channels: dict[ChannelName, Any] = Field(min_length=1)
     routes: list[Route] = Field(default_factory=list)
 
@@ -175,6 +183,7 @@ class Config:
     worker: WorkerSettings
     channels: dict[str, Channel]
     routes: list[Route] = field(default_factory=list)
+    calendar: WorkdayCalendar = field(default_factory=WorkdayCalendar)
 
     def store_url(self) -> str:
         """The store URL with a relative SQLite path made absolute against the config's folder."""
@@ -427,6 +436,13 @@ def parse_config(
             )
         )
 
+    calendar = WorkdayCalendar()
+    if top is not None and top.calendar.overrides is not None:
+        try:
+            calendar = load_overrides((base_dir or Path.cwd()) / top.calendar.overrides)
+        except ConfigError as exc:
+            problems += exc.problems
+
     if problems or top is None:
         raise ConfigError(_without_follow_ons(problems))
     return Config(
@@ -436,4 +452,5 @@ def parse_config(
         worker=top.worker,
         channels=channels,
         routes=list(top.routes),
+        calendar=calendar,
     )

@@ -103,6 +103,8 @@ class _Builder:
             return constructor.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
             raise _Unsupported(node.start_mark.line + 1, str(exc).splitlines()[0], path) from None
+        except ValueError as exc:  # a timestamp that matches the pattern but not the calendar
+            raise _Unsupported(node.start_mark.line + 1, f"not a date: {exc}", path) from None
         finally:
             constructor.dispose()
 
