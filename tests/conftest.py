@@ -12,8 +12,14 @@ import pytest
 from syndicate.demo.http_sink import HttpSink
 from syndicate.registry import AdapterRegistry
 
-# The real peers (HTTP(S) server, OpenSSH sshd, aiosmtpd), as fixtures for every test.
-pytest_plugins = ["tests.peers.http", "tests.peers.smtp", "tests.peers.sshd"]
+# The real peers (HTTP(S) server, OpenSSH sshd, aiosmtpd, WordPress, Postfix), as fixtures.
+pytest_plugins = [
+    "tests.peers.http",
+    "tests.peers.smtp",
+    "tests.peers.sshd",
+    "tests.peers.wordpress",
+    "tests.peers.postfix",
+]
 
 BASE_NOTICE: dict[str, Any] = {
     "id": "HYZB-2026-0001",
