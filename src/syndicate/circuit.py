@@ -64,5 +64,13 @@ class CircuitBreaker:
             return True
         return False
 
+    def apply(self, effect: str, now: float) -> bool:
+        """Record an attempt's effect (``success``, ``failure`` or ``none``); True if it turned."""
+        if effect == "success":
+            return self.success()
+        if effect == "failure":
+            return self.failure(now)
+        return False
+
     def reopens_at(self) -> float | None:
         return self.opened_at + self.cool_down if self.state is CircuitState.open else None

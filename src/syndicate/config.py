@@ -16,13 +16,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 from .adapter import Adapter, Options
 from .attachments import AttachmentFiles
-from .errors import ConfigError, Problem
+from .errors import ConfigError, Problem, StoreError
 from .notice import Category, NoticeType, problems_from_validation
 from .registry import AdapterRegistry, UnknownAdapter
+from .store.url import parse_store_url
 from .workdays import WorkdayCalendar, load_overrides
 from .yamlsource import YamlDocument, load_yaml
 
@@ -105,9 +113,21 @@ class Defaults(_Strict):
 
 
 class StoreSettings(_Strict):
-    """Where the ledger lives: ``sqlite:///path`` (relative to this file) or a plain path."""
+    """Where the ledger lives: ``sqlite:///path`` (relative to this file), a plain path,
+    or ``postgresql://user@host/database``; ``notify: false`` makes PostgreSQL workers poll only.
+    """
 
     url: str = "sqlite:///syndicate.db"
+    notify: bool = True
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, url: str) -> str:
+        try:
+            parse_store_url(url)
+        except StoreError as exc:
+            raise ValueError(str(exc)) from None
+        return url
 
 
 class AttachmentSettings(_Strict):
@@ -187,16 +207,7 @@ class Config:
 
     def store_url(self) -> str:
         """The store URL with a relative SQLite path made absolute against the config's folder."""
-        url = self.store.url
-        if url.startswith("sqlite:///"):
-            path = Path(url[len("sqlite:///") :])
-        elif "://" in url:
-            return url
-        else:
-            path = Path(url)
-        if not path.is_absolute() and str(path) != ":memory:":
-            path = self.base_dir / path
-        return f"sqlite:///{path}"
+        return str(parse_store_url(self.store.url, self.base_dir))
 
 
 _ENV = re.compile(r"\$(\$)?\{([A-Za-z_][A-Za-z0-9_]*)\}")

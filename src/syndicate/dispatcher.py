@@ -22,25 +22,18 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from .adapter import Adapter, DeliveryContext
+from .adapter import Adapter, DeliveryContext, Receipt
 from .circuit import CircuitBreaker, CircuitState
 from .config import Config
-from .errors import (
-    DeliveryError,
-    NoticeError,
-    PermanentDeliveryError,
-    StoreError,
-    TransientDeliveryError,
-)
+from .errors import NoticeError, PermanentDeliveryError, StoreError, TransientDeliveryError
 from .notice import Notice
+from .outcome import decide
 from .ratelimit import RateLimiter
 from .recorder import Recorder
 from .retry import Schedule
 from .store.base import AttemptRecord, CircuitRow, Claim, DeliveryState, Next, Outcome, Store
 
 log = logging.getLogger("syndicate.worker")
-
-MAX_ERROR_CHARS = 2000
 
 
 @dataclass(frozen=True)
@@ -278,66 +271,34 @@ class Dispatcher:
         claim: Claim,
         started: float,
         sha: str | None,
-        receipt: Any,
+        receipt: Receipt | None,
         error: BaseException | None,
         *,
         interrupted: bool = False,
     ) -> None:
-        finished = self.clock()
-        tries = claim.tries + 1
-        first = claim.first_try_at if claim.first_try_at is not None else started
-        if error is None:
-            outcome, next_ = Outcome.delivered, Next(DeliveryState.delivered)
-            record = AttemptRecord(
-                started,
-                finished,
-                outcome,
-                status=receipt.status,
-                remote_id=receipt.remote_id,
-                remote_url=receipt.url,
-                payload_sha256=sha,
-            )
-            message = receipt.url or receipt.remote_id or "delivered"
-            if lane.circuit.success():
-                self._circuit_changed(lane, finished)
-        else:
-            status = retry_after = None
-            if isinstance(error, DeliveryError):
-                status, retry_after = error.status, error.retry_after
-            message = getattr(error, "message", None) or str(error) or type(error).__name__
-            message = message[:MAX_ERROR_CHARS]
-            if isinstance(error, PermanentDeliveryError):
-                outcome, next_ = Outcome.permanent, Next(DeliveryState.failed)
-            elif interrupted:
-                # Not the channel's fault: due again at once, for the next worker.
-                outcome, next_ = Outcome.transient, Next(DeliveryState.pending, finished)
-            else:
-                outcome = Outcome.transient
-                if lane.circuit.failure(finished):
-                    self._circuit_changed(lane, finished)
-                delay = lane.schedule.next_delay(tries, finished - first, retry_after)
-                if delay is None:
-                    next_ = Next(DeliveryState.dead)
-                else:
-                    next_ = Next(DeliveryState.pending, finished + delay)
-            record = AttemptRecord(
-                started,
-                finished,
-                outcome,
-                error_class=type(error).__name__,
-                error_message=message,
-                status=status,
-                payload_sha256=sha,
-            )
+        now = self.clock()
+        result: Receipt | BaseException = error if error is not None else receipt or Receipt()
+        decision = decide(
+            result,
+            claim,
+            lane.schedule,
+            now,
+            started=started,
+            payload_sha256=sha,
+            interrupted=interrupted,
+        )
+        if lane.circuit.apply(decision.circuit, now):
+            self._circuit_changed(lane, now)
+        record, next_ = decision.record, decision.next
         if not await self._save(claim, record, next_, patient=not interrupted):
             return
         if self.listener is not None:
             self.listener(
                 AttemptEvent(
                     claim,
-                    outcome,
+                    record.outcome,
                     next_.state,
-                    message,
+                    decision.message,
                     next_.at,
                     record.remote_id,
                     record.remote_url,

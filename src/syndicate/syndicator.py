@@ -44,7 +44,11 @@ class Syndicator:
     ) -> None:
         self.config = config
         self.registry = registry
-        self.store = store if store is not None else open_store(config.store_url())
+        self.store = (
+            store
+            if store is not None
+            else open_store(config.store_url(), notify=config.store.notify)
+        )
         self._adapters: dict[str, Adapter[Any]] | None = None
         self._running: list[tuple[asyncio.AbstractEventLoop, Dispatcher]] = []
 

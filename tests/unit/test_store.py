@@ -105,15 +105,6 @@ def test_retry_schedule_and_replay_keep_history(store: Store) -> None:
     assert numbers == [(1, Outcome.transient), (2, Outcome.transient), (3, Outcome.delivered)]
 
 
-def test_release_gives_work_back_without_an_attempt(store: Store) -> None:
-    store.accept(record(), ["a"], 100.0)
-    claims = store.claim("w", 100.0, 30, 10)
-    assert store.release(claims, "w", 105.0) == 1
-    assert store.deliveries()[0].state is DeliveryState.pending
-    assert list(store.attempts(AttemptFilter())) == []
-    assert len(store.claim("w2", 105.0, 30, 10)) == 1
-
-
 def test_attempts_filter_and_page(store: Store) -> None:
     for i in range(2500 // 100):
         store.accept(record(f"N-{i}"), ["a", "b"], 100.0)
@@ -121,6 +112,8 @@ def test_attempts_filter_and_page(store: Store) -> None:
     for c in store.claim("w", now, 30, 10_000):
         store.record(c, "w", ok(now), Next(DeliveryState.delivered))
     assert len(list(store.attempts(AttemptFilter()))) == 50
+    assert len(list(store.attempts(AttemptFilter(notice_id="N-3")))) == 2
+    assert list(store.attempts(AttemptFilter(outcome=Outcome.transient))) == []
     assert len(list(store.attempts(AttemptFilter(channel="a")))) == 25
     newest = list(store.attempts(AttemptFilter(limit=3, newest_first=True)))
     assert [a.id for a in newest] == [50, 49, 48]
@@ -143,3 +136,15 @@ def test_attempts_are_append_only(tmp_path: Path) -> None:
         pytest.raises(sqlite3.DatabaseError, match="append-only"),
     ):
         db.execute("DELETE FROM attempts")
+
+
+def test_attempts_come_in_keyset_pages(store: Store) -> None:
+    for i in range(1100):
+        store.accept(record(f"N-{i}"), ["a"], 100.0)
+    claims = store.claim("w", 100.0, 30, 2000)
+    store.record_many("w", [(c, ok(101.0), Next(DeliveryState.delivered)) for c in claims])
+    ids = [a.id for a in store.attempts(AttemptFilter())]
+    assert len(ids) == 1100
+    assert ids == sorted(set(ids))
+    newest = [a.id for a in store.attempts(AttemptFilter(newest_first=True, limit=1050))]
+    assert newest == sorted(ids, reverse=True)[:1050]

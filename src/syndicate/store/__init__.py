@@ -4,16 +4,21 @@ from __future__ import annotations
 
 from ..errors import StoreError
 from .base import Store
+from .url import StoreUrl, parse_store_url
 
 
-def open_store(url: str) -> Store:
-    """Open the store at ``url`` (``sqlite:///path``)."""
-    if url.startswith("sqlite:///"):
-        from .sqlite import SqliteStore
+def open_store(url: str | StoreUrl, *, notify: bool = True) -> Store:
+    """Open the store at ``url``: ``sqlite:///path`` or ``postgresql://…``.
 
-        return SqliteStore(url[len("sqlite:///") :])
-    scheme = url.split("://", 1)[0] if "://" in url else url
-    raise StoreError(f"unsupported store URL scheme {scheme!r} (use sqlite:///path)")
+    ``notify`` False: PostgreSQL workers find new work by polling alone
+    (for servers without LISTEN/NOTIFY).
+    """
+    parsed = url if isinstance(url, StoreUrl) else parse_store_url(url)
+    if parsed.scheme == "postgresql":
+        raise StoreError("the PostgreSQL store is not available in this build")
+    from .sqlite import SqliteStore
+
+    return SqliteStore(parsed.path)
 
 
-__all__ = ["Store", "open_store"]
+__all__ = ["Store", "StoreUrl", "open_store", "parse_store_url"]

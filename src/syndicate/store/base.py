@@ -174,7 +174,13 @@ def idempotency_key(notice_id: str, version: int, channel: str) -> str:
 
 
 class Store(ABC):
-    """The outbox and the ledger."""
+    """The outbox and the ledger.
+
+    Synchronous on purpose: the worker already runs every ledger write in one
+    thread of its own (so deliveries keep moving during an fsync or a network
+    round trip), and the CLI, the report and the read models are synchronous;
+    both drivers (sqlite3, psycopg) block well in a thread.
+    """
 
     @abstractmethod
     def accept(self, notice: NoticeRecord, channels: Sequence[str], now: float) -> AcceptResult:
@@ -218,10 +224,6 @@ class Store(ABC):
             )
 
     @abstractmethod
-    def release(self, claims: Sequence[Claim], worker: str, now: float) -> int:
-        """Give deliveries back, due now, without an attempt (a shutdown before they started)."""
-
-    @abstractmethod
     def replay(
         self,
         now: float,
@@ -262,7 +264,12 @@ class Store(ABC):
 
     @abstractmethod
     def changed(self) -> bool:
-        """True if another connection wrote to the store since the last call (cheap)."""
+        """The wake-up hook: True if the ledger may have new work since the last call.
+
+        Cheap and non-blocking, asked every poll interval. SQLite answers from
+        ``PRAGMA data_version``; PostgreSQL from LISTEN/NOTIFY, where a lost
+        notification only delays work until the next poll finds it.
+        """
 
     @abstractmethod
     def set_circuit(self, row: CircuitRow) -> None:

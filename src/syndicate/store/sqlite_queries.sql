@@ -1,0 +1,161 @@
+-- The SQLite ledger's queries, by name. Parameters are :named; times are UTC
+-- seconds since the epoch. Filter fragments (filter_*) are ANDed into the
+-- queries that carry a {where} slot.
+
+-- name: schema_version
+SELECT value FROM meta WHERE key = 'schema_version'
+
+-- name: has_meta
+SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'
+
+-- name: find_notice
+SELECT pk, digest, accepted_at FROM notices WHERE id = :id AND version = :version
+
+-- name: routed_channels
+SELECT channel FROM deliveries WHERE notice_pk = :pk ORDER BY id
+
+-- name: insert_notice
+INSERT INTO notices (id, version, category, notice_type, region_code, title,
+                     digest, content, publish_at, publish_day, accepted_at)
+VALUES (:id, :version, :category, :notice_type, :region_code, :title,
+        :digest, :content, :publish_at, :publish_day, :accepted_at)
+
+-- name: tally_routed
+INSERT INTO tallies (day, category, channel, routed) VALUES (:day, :category, :channel, 1)
+ON CONFLICT DO UPDATE SET routed = routed + 1
+
+-- name: insert_delivery
+INSERT INTO deliveries (notice_pk, channel, idempotency_key, state, next_attempt_at, updated_at)
+VALUES (:notice_pk, :channel, :idempotency_key, 'pending', :due, :now)
+
+-- name: due_deliveries
+-- Pending and due, or in flight with the lease run out: a dead worker's
+-- deliveries come back with no sweeper.
+SELECT d.id AS delivery_id, n.id AS notice_id, n.version AS notice_version, d.channel,
+       d.idempotency_key, d.fence, d.attempts, d.tries, d.cycle_started_at, n.digest
+FROM deliveries d JOIN notices n ON n.pk = d.notice_pk
+WHERE d.state IN ('pending', 'in_flight') AND d.next_attempt_at <= :now
+ORDER BY d.next_attempt_at
+LIMIT :limit
+
+-- name: due_deliveries_of_channel
+SELECT d.id AS delivery_id, n.id AS notice_id, n.version AS notice_version, d.channel,
+       d.idempotency_key, d.fence, d.attempts, d.tries, d.cycle_started_at, n.digest
+FROM deliveries d JOIN notices n ON n.pk = d.notice_pk
+WHERE d.channel = :channel AND d.state IN ('pending', 'in_flight') AND d.next_attempt_at <= :now
+ORDER BY d.next_attempt_at
+LIMIT :limit
+
+-- name: take_lease
+UPDATE deliveries SET state = 'in_flight', lease_owner = :worker, fence = fence + 1,
+       next_attempt_at = :expires, updated_at = :now
+WHERE id = :delivery_id
+
+-- name: finish_delivery
+-- Only the current lease holder (its fence) may move the delivery on.
+UPDATE deliveries
+SET state = :state, next_attempt_at = :next_at, lease_owner = NULL,
+    attempts = attempts + 1, tries = tries + 1,
+    cycle_started_at = COALESCE(cycle_started_at, :started_at),
+    remote_id = COALESCE(:remote_id, remote_id), remote_url = COALESCE(:remote_url, remote_url),
+    last_error = :last_error, updated_at = :finished_at
+WHERE id = :delivery_id AND fence = :fence AND state = 'in_flight'
+RETURNING attempts, notice_pk, channel
+
+-- name: tally_delivered
+UPDATE tallies SET delivered = delivered + 1
+WHERE channel = :channel
+  AND (day, category) = (SELECT publish_day, category FROM notices WHERE pk = :notice_pk)
+
+-- name: insert_attempt
+INSERT INTO attempts (delivery_id, number, worker, fence, started_at, finished_at, outcome,
+                      error_class, error_message, status, remote_id, remote_url, payload_sha256)
+VALUES (:delivery_id, :number, :worker, :fence, :started_at, :finished_at, :outcome,
+        :error_class, :error_message, :status, :remote_id, :remote_url, :payload_sha256)
+
+-- name: replay
+UPDATE deliveries SET state = 'pending', next_attempt_at = :now, tries = 0,
+       cycle_started_at = NULL, updated_at = :now
+WHERE {where}
+
+-- name: filter_states
+state IN (SELECT value FROM json_each(:states))
+
+-- name: filter_replay_notice
+notice_pk IN (SELECT pk FROM notices WHERE id = :notice_id)
+
+-- name: filter_replay_channel
+channel = :channel
+
+-- name: notice
+SELECT id, version, category, notice_type, region_code, title, digest, content,
+       accepted_at, publish_at
+FROM notices WHERE id = :id AND version = :version
+
+-- name: deliveries
+SELECT d.id, n.id AS notice_id, n.version AS notice_version, d.channel, d.state, d.attempts,
+       d.next_attempt_at, d.idempotency_key, d.remote_id, d.remote_url, d.last_error,
+       d.updated_at, n.title, n.category
+FROM deliveries d JOIN notices n ON n.pk = d.notice_pk
+WHERE {where}
+ORDER BY d.id
+LIMIT :limit
+
+-- name: filter_notice
+n.id = :notice_id
+
+-- name: filter_channel
+d.channel = :channel
+
+-- name: filter_state
+d.state = :state
+
+-- name: filter_outcome
+a.outcome = :outcome
+
+-- name: filter_since
+a.started_at >= :since
+
+-- name: filter_after
+a.id > :cursor
+
+-- name: filter_before
+a.id < :cursor
+
+-- name: attempts
+-- One keyset page: a long export never holds the whole log in memory.
+SELECT a.id, a.delivery_id, n.id AS notice_id, n.version AS notice_version, d.channel,
+       a.number, a.worker, a.started_at, a.finished_at, a.outcome, a.error_class,
+       a.error_message, a.status, a.remote_id, a.remote_url, a.payload_sha256
+FROM attempts a JOIN deliveries d ON d.id = a.delivery_id JOIN notices n ON n.pk = d.notice_pk
+WHERE {where}
+ORDER BY a.id {order}
+LIMIT :limit
+
+-- name: counts
+SELECT channel, state, COUNT(*) AS n FROM deliveries GROUP BY channel, state
+
+-- name: year_counts
+SELECT category, channel, SUM(routed) AS routed, SUM(delivered) AS delivered
+FROM tallies WHERE day >= :first_day AND day < :next_year
+GROUP BY category, channel
+
+-- name: next_due
+SELECT next_attempt_at FROM deliveries INDEXED BY deliveries_next
+WHERE state IN ('pending', 'in_flight') ORDER BY next_attempt_at LIMIT 1
+
+-- name: data_version
+PRAGMA data_version
+
+-- name: set_circuit
+INSERT INTO circuits (channel, state, failures, reopens_at, worker, updated_at)
+VALUES (:channel, :state, :failures, :reopens_at, :worker, :updated_at)
+ON CONFLICT (channel) DO UPDATE SET
+    state = excluded.state, failures = excluded.failures, reopens_at = excluded.reopens_at,
+    worker = excluded.worker, updated_at = excluded.updated_at
+
+-- name: circuits
+SELECT channel, state, failures, reopens_at, worker, updated_at FROM circuits
+
+-- name: integrity_check
+PRAGMA integrity_check
