@@ -734,6 +734,37 @@ def demo(ctx: click.Context, notices: Path | None, keep: Path | None) -> None:
     sys.exit(code)
 
 
+# --- migrate -------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--store", "store_url", help="The ledger's URL (default: the config's store).")
+@click.pass_context
+@friendly
+def migrate(ctx: click.Context, store_url: str | None) -> None:
+    """Bring the ledger's schema up to this version of syndicate.
+
+    `run` does this too when it starts; a ledger written by a newer syndicate
+    is refused (exit 4), never changed.
+    """
+    from .store import open_store, parse_store_url
+
+    if store_url is None:
+        config = load_config(ctx.obj["config"], ctx.obj["registry"])
+        url = parse_store_url(config.store_url())
+    else:
+        url = parse_store_url(store_url, Path.cwd())
+    store = open_store(url, notify=False)
+    try:
+        found, now = store.schema_found, store.schema_version
+    finally:
+        store.close()
+    if found == now:
+        out.print(f"{_escape(url.redacted())}: schema version {now}, up to date")
+    else:
+        out.print(f"{_escape(url.redacted())}: schema version {found} → {now}")
+
+
 def entry() -> None:
     """Console entry point; hides Python's traceback for the errors users cause."""
     if os.environ.get("SYNDICATE_DEBUG"):

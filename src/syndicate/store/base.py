@@ -13,7 +13,7 @@ from enum import StrEnum
 
 from ..errors import LeaseLost
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # the newest migration of every backend
 
 
 class DeliveryState(StrEnum):
@@ -181,6 +181,9 @@ class Store(ABC):
     round trip), and the CLI, the report and the read models are synchronous;
     both drivers (sqlite3, psycopg) block well in a thread.
     """
+
+    schema_found: int = SCHEMA_VERSION  # the ledger's version when opened, before migrating
+    schema_version: int = SCHEMA_VERSION  # its version now
 
     @abstractmethod
     def accept(self, notice: NoticeRecord, channels: Sequence[str], now: float) -> AcceptResult:

@@ -13,16 +13,14 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from ..errors import LedgerVersionError, StoreError
+from ..errors import StoreError
 from ..notice import LOCAL_TZ
+from . import migrate, sql
 from . import rows as R
-from . import sql
 from .base import (
-    SCHEMA_VERSION,
     AcceptResult,
     AttemptFilter,
     AttemptRecord,
@@ -51,6 +49,21 @@ def _describe(exc: sqlite3.Error) -> str:
     if "readonly" in text:
         return "the ledger is read-only"
     return text
+
+
+def _statements(script: str) -> Iterator[str]:
+    """The statements of ``script`` one by one (a trigger's body stays whole)."""
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip():
+                yield buffer
+            buffer = ""
+    if buffer.strip() and not all(
+        ln.strip().startswith("--") or not ln.strip() for ln in buffer.splitlines()
+    ):
+        raise StoreError(f"an unfinished statement at the end of a migration: {buffer[:60]!r}")
 
 
 def _where(conditions: Sequence[str]) -> str:
@@ -94,30 +107,28 @@ class SqliteStore(Store):
     # --- plumbing ------------------------------------------------------------
 
     def _migrate(self) -> None:
+        """Bring the ledger to this code's schema version, one transaction per version."""
         db = self._db
-        if db.execute(Q["has_meta"]).fetchone():
-            row = db.execute(Q["schema_version"]).fetchone()
-            found = int(row["value"]) if row else 0
-            if found > SCHEMA_VERSION:
-                raise LedgerVersionError(
-                    f"the ledger {self.path} has schema version {found}, newer than this "
-                    f"syndicate understands ({SCHEMA_VERSION}); upgrade syndicate"
-                )
-            if found == SCHEMA_VERSION:
-                return
-        script = files("syndicate.store").joinpath("sqlite_schema.sql").read_text("utf-8")
-        # One transaction: a crash half-way leaves the old schema, never half a new one.
-        try:
-            db.executescript(
-                f"BEGIN IMMEDIATE; {script}; "
-                "INSERT INTO meta (key, value) VALUES ('schema_version', "
-                f"'{SCHEMA_VERSION}') ON CONFLICT (key) DO UPDATE SET value = excluded.value; "
-                "COMMIT;"
-            )
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
+        self.schema_found = self._schema_version()
+        for migration in migrate.pending("sqlite", self.schema_found, self.path):
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                # Another process may have migrated while we waited for the lock.
+                if self._schema_version() < migration.version:
+                    for statement in _statements(migration.sql):
+                        db.execute(statement)
+                    db.execute(Q["set_schema_version"], {"version": str(migration.version)})
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+
+    def _schema_version(self) -> int:
+        if not self._db.execute(Q["has_meta"]).fetchone():
+            return 0
+        row = self._db.execute(Q["schema_version"]).fetchone()
+        return int(row["value"]) if row else 0
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:

@@ -5,6 +5,10 @@
 -- name: schema_version
 SELECT value FROM meta WHERE key = 'schema_version'
 
+-- name: set_schema_version
+INSERT INTO meta (key, value) VALUES ('schema_version', :version)
+ON CONFLICT (key) DO UPDATE SET value = excluded.value
+
 -- name: has_meta
 SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'
 

@@ -1,4 +1,4 @@
--- The SQLite ledger. Times are UTC seconds since the epoch (REAL).
+-- Version 1: the SQLite ledger. Times are UTC seconds since the epoch (REAL).
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
