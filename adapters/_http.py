@@ -9,14 +9,17 @@ the credentials applied at send time, never in the payload.
 How an answer is classified:
 
     2xx with the expected JSON      Receipt(remote_id, url, status)
-    2xx with any other body         transient: the server may or may not have
-                                    taken it; the retry carries the same key
+    2xx with any other body         in doubt: the server may or may not have
+                                    taken it; the retry looks it up first (where
+                                    the channel can) and carries the same key
     408 409 425 429, 5xx            transient, honouring Retry-After (seconds or
       (but 501, 505)                an HTTP date); 409 is how the idempotency-key
                                     draft says "a request with this key is in flight"
     401 403                         permanent: the credentials were refused
     3xx, other 4xx, 501, 505        permanent, with the server's own message
-    refused, reset, timeout         transient
+    refused, connect timeout        transient: the request never left
+    reset, read timeout after       in doubt (InDoubtDeliveryError)
+      the request was written
     certificate verify failed       permanent: a configuration problem (ca_file)
 
 Secrets never leave in a message: server text quoted in an error has every
@@ -47,7 +50,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from syndicate import __version__
 from syndicate.adapter import Adapter, ConfigFile, DeliveryContext, Options, Payload, Receipt
 from syndicate.config import Duration
-from syndicate.errors import PermanentDeliveryError, TransientDeliveryError
+from syndicate.errors import InDoubtDeliveryError, PermanentDeliveryError, TransientDeliveryError
 
 MAX_RESPONSE_BYTES = 1 << 20
 """An answer larger than this is cut off: a receipt is a few hundred bytes."""
@@ -165,16 +168,23 @@ class HttpPushAdapter(Adapter[OptionsT]):
         self._secrets = [s for s in secrets_of(auth) if s]
 
     async def send(self, payload: Payload, ctx: DeliveryContext) -> Receipt:
-        body = payload.parts["body"]
-        headers: Mapping[str, str] = payload.headers
+        # A render may choose another request than the channel's own (an update, a retraction).
+        method = str(payload.data.get("method", self.method))
+        response, answer = await self._exchange(
+            method, payload.target, payload.parts["body"], payload.headers
+        )
+        return self._classify(response, answer, payload.data.get("receipt"))
+
+    async def _exchange(
+        self, method: str, url: str, body: bytes, headers: Mapping[str, str]
+    ) -> tuple[httpx.Response, bytes]:
+        """One request with the channel's credentials; the answer, its body cut at the limit."""
         if self._auth_headers:
             headers = {**headers, **self._auth_headers}
         if self._hmac is not None:
             headers = {**headers, self._hmac.header: hmac_signature(self._hmac, body)}
         try:
-            async with self._http().stream(
-                self.method, payload.target, content=body, headers=headers
-            ) as response:
+            async with self._http().stream(method, url, content=body, headers=headers) as response:
                 answer = bytearray()
                 async for chunk in response.aiter_bytes():
                     answer += chunk
@@ -187,8 +197,9 @@ class HttpPushAdapter(Adapter[OptionsT]):
                     f"{self.describe()}: TLS certificate verification failed ({problem}); "
                     "set ca_file to the CA that signed the server's certificate"
                 ) from None
-            raise TransientDeliveryError(f"{self.describe()}: {_transport_reason(exc)}") from None
-        return self._classify(response, bytes(answer))
+            kind = InDoubtDeliveryError if _maybe_sent(exc) else TransientDeliveryError
+            raise kind(f"{self.describe()}: {_transport_reason(exc)}") from None
+        return response, bytes(answer)
 
     async def aclose(self) -> None:
         client, self._client, self._loop = self._client, None, None
@@ -242,12 +253,12 @@ class HttpPushAdapter(Adapter[OptionsT]):
             "headers": {"User-Agent": f"syndicate/{__version__}"},
         }
 
-    def _classify(self, response: httpx.Response, answer: bytes) -> Receipt:
+    def _classify(self, response: httpx.Response, answer: bytes, paths: Any = None) -> Receipt:
         status = response.status_code
         code = str(status)
         where = f"{self.describe()}: HTTP {status} {response.reason_phrase}"
         if 200 <= status < 300:
-            return self._receipt(answer, code, where)
+            return self._receipt(answer, code, where, paths)
         message = self._redact(server_message(answer))
         if status in _TRANSIENT_STATUSES or (status >= 500 and status not in _PERMANENT_5XX):
             raise TransientDeliveryError(
@@ -268,21 +279,24 @@ class HttpPushAdapter(Adapter[OptionsT]):
             )
         raise PermanentDeliveryError(f"{where}: {message}", status=code)
 
-    def _receipt(self, answer: bytes, code: str, where: str) -> Receipt:
+    def _receipt(self, answer: bytes, code: str, where: str, paths: Any = None) -> Receipt:
+        """The receipt in a 2xx answer, at the channel's paths or ``paths`` (an id and a URL)."""
         opts = self.options
+        id_path, url_path = paths if paths is not None else (opts.remote_id, opts.remote_url)
         try:
             document = json.loads(answer)
         except ValueError:
             document = None
-        remote_id = lookup(document, opts.remote_id) if opts.remote_id else None
-        if opts.remote_id and remote_id is None:
-            raise TransientDeliveryError(
-                f"{where} but the answer is not JSON with {opts.remote_id!r} "
+        remote_id = lookup(document, id_path) if id_path else None
+        if id_path and remote_id is None:
+            # Taken or not, nobody can say: the next attempt looks before it sends.
+            raise InDoubtDeliveryError(
+                f"{where} but the answer is not JSON with {id_path!r} "
                 f"(set remote_id: null if this server answers without one): "
                 f"{self._redact(server_message(answer))}",
                 status=code,
             )
-        url = lookup(document, opts.remote_url) if opts.remote_url else None
+        url = lookup(document, url_path) if url_path else None
         return Receipt(remote_id=remote_id, url=url, status=code)
 
     def _redact(self, text: str) -> str:
@@ -375,6 +389,16 @@ def _certificate_problem(exc: BaseException) -> str | None:
             return str(message or "certificate not trusted")
         seen = seen.__cause__ or seen.__context__
     return None
+
+
+def _maybe_sent(exc: httpx.TransportError) -> bool:
+    """False only when the request surely never left: no connection was made."""
+    cause = exc.__cause__
+    if isinstance(cause, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError):
+        return False
+    if isinstance(cause, aiohttp.ClientError | TimeoutError):
+        return True
+    return not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
 
 
 def _transport_reason(exc: httpx.TransportError) -> str:

@@ -5,6 +5,11 @@ One request per attempt, ``POST`` (or ``PUT``) of a JSON or form body, with
 so a CMS that de-duplicates never publishes a notice twice. The transport —
 auth (bearer, basic, HMAC with key rotation), timeouts, TLS, and how an answer
 becomes a receipt or a transient or permanent error — is ``_http``'s.
+
+A CMS that ignores the key can still be published to exactly once: configure
+``lookup`` (how to find a post by something we send and it stores, such as a
+slug derived from the key), and ``update`` and ``retract`` (how to change or
+take down the post an earlier version made); see ``_requests``.
 """
 
 from __future__ import annotations
@@ -16,12 +21,20 @@ from urllib.parse import urlencode
 
 from pydantic import Field, PlainValidator, field_validator
 
-from syndicate.adapter import DeliveryContext, Payload
-from syndicate.errors import PermanentDeliveryError
+from syndicate.adapter import DeliveryContext, Payload, Receipt
+from syndicate.errors import PermanentDeliveryError, TransientDeliveryError
 from syndicate.notice import Notice
 from syndicate.rendering import Template, template_validator
 
-from ._http import HEADER_NAME, HttpPushAdapter, HttpPushOptions
+from ._http import HEADER_NAME, HttpPushAdapter, HttpPushOptions, lookup, server_message
+from ._requests import (
+    ChannelRequest,
+    LookupRequest,
+    choose,
+    context,
+    render_json,
+    render_url,
+)
 
 _RESERVED_HEADERS = frozenset({"idempotency-key", "content-length", "host", "transfer-encoding"})
 _MEDIA_TYPES = {"json": "application/json", "form": "application/x-www-form-urlencoded"}
@@ -45,6 +58,15 @@ class CmsHttpOptions(HttpPushOptions):
         )
     )
     headers: dict[str, str] = Field(default_factory=dict, description="extra, non-secret headers")
+    lookup: LookupRequest | None = Field(
+        default=None, description="finds a delivery whose last attempt is in doubt"
+    )
+    update: ChannelRequest | None = Field(
+        default=None, description="replaces what an earlier version of the notice published"
+    )
+    retract: ChannelRequest | None = Field(
+        default=None, description="takes down what an earlier version published (termination)"
+    )
 
     @field_validator("headers")
     @classmethod
@@ -77,28 +99,91 @@ class CmsHttpAdapter(HttpPushAdapter[CmsHttpOptions]):
     def render(self, notice: Notice, ctx: DeliveryContext) -> Payload:
         opts = self.options
         html = opts.html_template.render(notice) if opts.html_template is not None else None
-        text: str | None = None
-        document: Any = None
-        if opts.template is not None:
-            text = opts.template.render(notice, html=html, idempotency_key=ctx.idempotency_key)
-            try:
-                document = json.loads(text, parse_float=Decimal)
-            except ValueError as exc:
-                raise PermanentDeliveryError(f"template output is not valid JSON: {exc}") from None
-        if opts.format == "json":
-            body = default_body(notice, html) if text is None else text.encode("utf-8")
+        extra = context(notice, ctx, html)
+        action = choose(notice, ctx, opts.update, opts.retract)
+        request = {"create": None, "update": opts.update, "retract": opts.retract}[action]
+        method: str = opts.method
+        if request is None:
+            target, paths = opts.url, None
+            body = self._body(notice, opts.template, html, extra)
         else:
-            if text is None:
-                document = default_document(notice, html)
-            if not isinstance(document, dict):
-                raise PermanentDeliveryError("a form template must render a JSON object")
-            body = form_encode(document)
-        headers = {
-            "Content-Type": self._content_type,
-            "Idempotency-Key": ctx.idempotency_key,
-            **opts.headers,
-        }
-        return Payload(self._media_type, {"body": body}, headers=headers, target=opts.url)
+            target = render_url(request, notice, extra)
+            method = request.method
+            paths = (request.remote_id or opts.remote_id, request.remote_url or opts.remote_url)
+            if request.template is not None or action == "update":
+                body = self._body(notice, request.template or opts.template, html, extra)
+            else:
+                body = b""
+        headers = {"Idempotency-Key": ctx.idempotency_key, **opts.headers}
+        if body:
+            headers = {"Content-Type": self._content_type, **headers}
+        return Payload(
+            self._media_type,
+            {"body": body},
+            headers=headers,
+            target=target,
+            data={"method": method, "receipt": paths, "action": action},
+        )
+
+    def _body(
+        self,
+        notice: Notice,
+        template: Template | None,
+        html: str | None,
+        extra: dict[str, Any],
+    ) -> bytes:
+        if template is None:
+            if self.options.format == "json":
+                return default_body(notice, html)
+            return form_encode(default_document(notice, html))
+        text, document = render_json(template, notice, extra)
+        if self.options.format == "json":
+            return text.encode("utf-8")
+        if not isinstance(document, dict):
+            raise PermanentDeliveryError("a form template must render a JSON object")
+        return form_encode(document)
+
+    async def look_up(self, notice: Notice, ctx: DeliveryContext) -> Receipt | None:
+        """The post an in-doubt attempt may have made, found by the ``lookup`` request.
+
+        Only a creation is looked up: an update or a retraction sent twice
+        leaves the post as once.
+        """
+        request = self.options.lookup
+        opts = self.options
+        if request is None or choose(notice, ctx, opts.update, opts.retract) != "create":
+            return None
+        html = opts.html_template.render(notice) if opts.html_template is not None else None
+        extra = context(notice, ctx, html)
+        url = render_url(request, notice, extra)
+        body = b""
+        headers = {"Accept": "application/json"}
+        if request.template is not None:
+            body = render_json(request.template, notice, extra)[0].encode("utf-8")
+            headers["Content-Type"] = "application/json; charset=utf-8"
+        response, answer = await self._exchange(request.method, url, body, headers)
+        if response.status_code == 404:
+            return None
+        if not 200 <= response.status_code < 300:
+            self._classify(response, answer)  # raises: the lookup itself failed
+        try:
+            document = json.loads(answer)
+        except ValueError:
+            raise TransientDeliveryError(
+                f"lookup {url}: the answer is not JSON: {self._redact(server_message(answer))}",
+                status=str(response.status_code),
+            ) from None
+        id_path = request.remote_id or opts.remote_id or "id"
+        remote_id = lookup(document, id_path)
+        if remote_id is None:
+            return None
+        url_path = request.remote_url or opts.remote_url
+        return Receipt(
+            remote_id=remote_id,
+            url=lookup(document, url_path) if url_path else None,
+            status=str(response.status_code),
+            detail="found by lookup",
+        )
 
 
 def default_document(notice: Notice, html: str | None = None) -> dict[str, Any]:

@@ -7,7 +7,16 @@ and ``send``. It is registered under the entry-point group
 
 ``send`` returns a ``Receipt`` or raises ``TransientDeliveryError`` /
 ``PermanentDeliveryError``; any other exception is recorded as transient, so
-a bug in an adapter costs retries, never the worker.
+a bug in an adapter costs retries, never the worker. ``send`` raises
+``InDoubtDeliveryError`` when the request may have reached the channel but its
+answer was lost (the connection broke after the request was written).
+
+Optional: ``look_up``. A delivery whose last attempt is in doubt (that error,
+or a worker that died holding it) is looked up before it is sent again: a
+receipt found there records the delivery as delivered without sending; None
+sends. The default finds nothing, so a channel that cannot be asked is sent
+to again (and then only a receiver that honours the idempotency key avoids a
+duplicate).
 """
 
 from __future__ import annotations
@@ -32,6 +41,7 @@ from pydantic import (
 
 from .attachments import AttachmentFiles
 from .notice import Notice
+from .store.base import EarlierDelivery
 
 
 def config_relative(path: Path, info: ValidationInfo) -> Path:
@@ -97,13 +107,20 @@ def _is_secret(annotation: Any) -> bool:
 
 @dataclass(frozen=True)
 class DeliveryContext:
-    """Who a payload is for: the delivery it belongs to and its stable idempotency key."""
+    """Who a payload is for: the delivery it belongs to and its stable idempotency key.
+
+    ``previous`` is the newest earlier version of the notice on this channel
+    (its receipt says what to update or retract); ``in_doubt`` says the last
+    attempt's outcome is unknown.
+    """
 
     channel: str
     idempotency_key: str
     delivery_id: int = 0
     attempt: int = 1
     notice_digest: str = ""
+    previous: EarlierDelivery | None = None
+    in_doubt: bool = False
 
 
 @dataclass(frozen=True)
@@ -185,6 +202,14 @@ class Adapter(ABC, Generic[OptionsT]):
     @abstractmethod
     async def send(self, payload: Payload, ctx: DeliveryContext) -> Receipt:
         """Deliver ``payload``; a Receipt or a DeliveryError."""
+
+    async def look_up(self, notice: Notice, ctx: DeliveryContext) -> Receipt | None:
+        """The receipt of this delivery if the channel already has it; None if it has not.
+
+        Asked only when the last attempt is in doubt, before sending again. An
+        error raised here leaves the delivery in doubt for the next attempt.
+        """
+        return None
 
     async def aclose(self) -> None:
         """Release connections; called once when the worker stops."""

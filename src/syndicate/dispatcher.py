@@ -25,7 +25,13 @@ from typing import Any
 from .adapter import Adapter, DeliveryContext, Receipt
 from .circuit import CircuitBreaker, CircuitState
 from .config import Config
-from .errors import NoticeError, PermanentDeliveryError, StoreError, TransientDeliveryError
+from .errors import (
+    InDoubtDeliveryError,
+    NoticeError,
+    PermanentDeliveryError,
+    StoreError,
+    TransientDeliveryError,
+)
 from .notice import Notice
 from .outcome import decide
 from .ratelimit import RateLimiter
@@ -235,35 +241,70 @@ class Dispatcher:
         receipt = None
         error: BaseException | None = None
         deadline: asyncio.Timeout | None = None
+        # Once the request may have gone out (or an earlier one's outcome is still
+        # unknown), an interruption or a timeout leaves the delivery in doubt.
+        doubt = claim.in_doubt
         try:
             notice = self._notice(claim)
-            ctx = DeliveryContext(
-                channel=lane.name,
-                idempotency_key=claim.idempotency_key,
-                delivery_id=claim.delivery_id,
-                attempt=claim.attempts + 1,
-                notice_digest=claim.notice_digest,
-            )
+            ctx = self._context(lane, claim)
             payload = lane.adapter.render(notice, ctx)
             sha = payload.digest()
             if lane.limiter is not None:
                 await lane.limiter.acquire()
             started = self.clock()
             async with asyncio.timeout(lane.timeout) as deadline:
-                receipt = await lane.adapter.send(payload, ctx)
+                if claim.in_doubt:
+                    receipt = await self._look_up(lane, notice, ctx)
+                if receipt is None:
+                    doubt = True
+                    receipt = await lane.adapter.send(payload, ctx)
         except asyncio.CancelledError:
-            error = TransientDeliveryError("interrupted: the worker stopped during the attempt")
+            kind = InDoubtDeliveryError if doubt else TransientDeliveryError
+            error = kind("interrupted: the worker stopped during the attempt")
             await self._finish(lane, claim, started, sha, None, error, interrupted=True)
             raise
         except TimeoutError as exc:
             # Ours (the channel's timeout) or one an adapter let through: both transient.
             ours = deadline is not None and deadline.expired()
-            error = TransientDeliveryError(
-                f"no answer within {lane.timeout:g}s" if ours else f"timed out: {exc}"
-            )
+            kind = InDoubtDeliveryError if doubt else TransientDeliveryError
+            error = kind(f"no answer within {lane.timeout:g}s" if ours else f"timed out: {exc}")
         except Exception as exc:  # the worker must outlive any adapter
             error = exc
         await self._finish(lane, claim, started, sha, receipt, error)
+
+    def _context(self, lane: _Lane, claim: Claim) -> DeliveryContext:
+        previous = None
+        if claim.notice_version > 1:
+            previous = self.store.earlier_delivery(
+                claim.notice_id, claim.notice_version, claim.channel
+            )
+        return DeliveryContext(
+            channel=lane.name,
+            idempotency_key=claim.idempotency_key,
+            delivery_id=claim.delivery_id,
+            attempt=claim.attempts + 1,
+            notice_digest=claim.notice_digest,
+            previous=previous,
+            in_doubt=claim.in_doubt,
+        )
+
+    async def _look_up(self, lane: _Lane, notice: Notice, ctx: DeliveryContext) -> Receipt | None:
+        """Ask the channel whether an earlier attempt reached it; failing to ask stays in doubt."""
+        try:
+            found = await lane.adapter.look_up(notice, ctx)
+        except Exception as exc:
+            reason = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+            raise InDoubtDeliveryError(
+                f"an earlier attempt may have reached the channel, and looking it up failed: "
+                f"{reason}"
+            ) from None
+        if found is not None:
+            log.info(
+                "delivery %s: the channel already has it (%s); not sent again",
+                ctx.idempotency_key,
+                found.url or found.remote_id,
+            )
+        return found
 
     async def _finish(
         self,

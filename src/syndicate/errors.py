@@ -10,6 +10,7 @@
     │   └── LeaseLost            a stale owner tried to write a delivery it no longer holds
     └── DeliveryError            a channel did not take a delivery
         ├── TransientDeliveryError   try again later (timeouts, 5xx, 429, SMTP 4xx, ...)
+        │   └── InDoubtDeliveryError the request may have reached the channel; look before resending
         └── PermanentDeliveryError   trying again cannot help (4xx, SMTP 5xx, bad host key, ...)
 
 The CLI turns each into one line and an exit code (see ``syndicate.cli``).
@@ -104,6 +105,15 @@ class DeliveryError(SyndicateError):
 
 class TransientDeliveryError(DeliveryError):
     """The channel may take the delivery if we try again later."""
+
+
+class InDoubtDeliveryError(TransientDeliveryError):
+    """The request may have reached the channel and its answer was lost.
+
+    The next attempt first asks the adapter to look the delivery up (see
+    ``Adapter.look_up``) and only sends again if the channel does not have it.
+    The ledger keeps the class name: the store finds in-doubt deliveries by it.
+    """
 
 
 class PermanentDeliveryError(DeliveryError):

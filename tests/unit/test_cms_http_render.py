@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import pytest
+from pydantic import ValidationError
 from syndicate_adapters._http import (
     HmacAuth,
     hmac_signature,
@@ -27,8 +28,9 @@ from syndicate_adapters.cms_http import (
 )
 
 from syndicate.adapter import DeliveryContext
-from syndicate.errors import PermanentDeliveryError
+from syndicate.errors import PermanentDeliveryError, TransientDeliveryError
 from syndicate.notice import Notice
+from syndicate.store.base import DeliveryState, EarlierDelivery
 
 REPO = Path(__file__).resolve().parents[2]
 NOTICE_FILES = sorted((REPO / "examples" / "notices").glob("*.json")) + sorted(
@@ -216,3 +218,97 @@ def test_default_body_is_the_default_document_as_compact_json(path: Path, html: 
     n = Notice.parse(path.read_text(encoding="utf-8"))
     expected = json.dumps(default_document(n, html), ensure_ascii=False, separators=(",", ":"))
     assert default_body(n, html) == expected.encode("utf-8")
+
+
+# --- update, retract and lookup requests -------------------------------------------
+
+IN_PLACE = {
+    "url": "https://cms.example/api/posts",
+    "update": {
+        "method": "PUT",
+        "url": "https://cms.example/api/posts/{{ previous.remote_id }}",
+        "template": '{"title": {{ notice.title | tojson }}, "was": {{ previous.version }}}',
+    },
+    "retract": {
+        "method": "DELETE",
+        "url": "https://cms.example/api/posts/{{ previous.remote_id }}",
+    },
+    "lookup": {"url": "https://cms.example/api/posts?key={{ key | urlencode }}"},
+}
+
+
+def earlier(state: str = "delivered", remote_id: str | None = "812") -> EarlierDelivery:
+    return EarlierDelivery(1, DeliveryState(state), remote_id, "https://cms.example/p/812")
+
+
+def in_place_adapter(**changes: Any) -> CmsHttpAdapter:
+    return CmsHttpAdapter("portal", CmsHttpOptions.model_validate(IN_PLACE | changes))
+
+
+def test_a_first_version_is_created_with_the_channels_own_request() -> None:
+    payload = in_place_adapter().render(notice(version=1, nature="original"), CTX)
+    assert payload.target == "https://cms.example/api/posts"
+    assert payload.data["method"] == "POST"
+    assert payload.data["action"] == "create"
+
+
+def test_a_later_version_updates_the_earlier_versions_post() -> None:
+    ctx = DeliveryContext("portal", "HY-CG-2016-007.v2.portal", previous=earlier())
+    payload = in_place_adapter().render(notice(), ctx)
+    assert (payload.data["method"], payload.target) == ("PUT", "https://cms.example/api/posts/812")
+    assert json.loads(payload.parts["body"]) == {
+        "title": "河源市第一中学教学设备采购项目更正公告",
+        "was": 1,
+    }
+    assert payload.headers["Idempotency-Key"] == "HY-CG-2016-007.v2.portal"
+
+
+def test_a_termination_retracts_and_sends_no_body_unless_templated() -> None:
+    ctx = DeliveryContext("portal", "HY-CG-2016-007.v2.portal", previous=earlier())
+    payload = in_place_adapter().render(notice(nature="termination"), ctx)
+    assert (payload.data["method"], payload.target) == (
+        "DELETE",
+        "https://cms.example/api/posts/812",
+    )
+    assert payload.parts["body"] == b""
+    assert "Content-Type" not in payload.headers
+
+
+def test_a_version_waits_for_the_earlier_one_and_refuses_one_without_an_id() -> None:
+    waiting = DeliveryContext("portal", "k", previous=earlier(state="pending"))
+    with pytest.raises(
+        TransientDeliveryError, match="version 1 of HY-CG-2016-007 is not delivered"
+    ):
+        in_place_adapter().render(notice(), waiting)
+    no_id = DeliveryContext("portal", "k", previous=earlier(remote_id=None))
+    with pytest.raises(PermanentDeliveryError, match="without a remote id"):
+        in_place_adapter().render(notice(), no_id)
+
+
+def test_without_update_or_retract_every_version_is_created() -> None:
+    ctx = DeliveryContext("portal", "k", previous=earlier(state="pending"))
+    payload = CmsHttpAdapter("portal", CmsHttpOptions(url="https://cms.example/api/posts")).render(
+        notice(), ctx
+    )
+    assert payload.data["action"] == "create"
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"update": {"url": "https://x/{{ previous.remote_id }}", "verb": "PUT"}}, "verb"),
+        ({"retract": {"method": "TRACE", "url": "https://x/"}}, "method"),
+        ({"lookup": {"url": "https://x/{{ key"}}, "does not parse"),
+        ({"lookup": {"url": "https://x/{{ key.__class__ }}"}}, "private attribute"),
+    ],
+)
+def test_request_options_are_checked(options: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        CmsHttpOptions.model_validate({"url": "https://cms.example/api/posts"} | options)
+
+
+def test_a_url_template_must_give_an_http_url() -> None:
+    adapter = in_place_adapter(update={"url": "{{ previous.remote_id }}"})
+    ctx = DeliveryContext("portal", "k", previous=earlier())
+    with pytest.raises(PermanentDeliveryError, match="not an http"):
+        adapter.render(notice(), ctx)

@@ -148,3 +148,43 @@ def test_attempts_come_in_keyset_pages(store: Store) -> None:
     assert ids == sorted(set(ids))
     newest = [a.id for a in store.attempts(AttemptFilter(newest_first=True, limit=1050))]
     assert newest == sorted(ids, reverse=True)[:1050]
+
+
+def test_a_claim_is_in_doubt_after_a_dead_owner_or_a_lost_answer(store: Store) -> None:
+    store.accept(record("N-1"), ["a"], 100.0)
+    (first,) = store.claim("w1", 100.0, 30, 10)
+    assert not first.in_doubt
+    # w1 died holding it: whoever takes it next cannot know whether it went out.
+    (second,) = store.claim("w2", 131.0, 30, 10)
+    assert second.in_doubt
+    lost = AttemptRecord(
+        131.0, 132.0, Outcome.transient, "InDoubtDeliveryError", "connection reset"
+    )
+    store.record(second, "w2", lost, Next(DeliveryState.pending, 140.0))
+    (third,) = store.claim("w2", 140.0, 30, 10)
+    assert third.in_doubt
+    refused = AttemptRecord(
+        140.0, 141.0, Outcome.transient, "TransientDeliveryError", "connection refused"
+    )
+    store.record(third, "w2", refused, Next(DeliveryState.pending, 150.0))
+    (fourth,) = store.claim("w2", 150.0, 30, 10)
+    assert not fourth.in_doubt
+
+
+def test_earlier_delivery_is_the_newest_lower_version_on_the_channel(store: Store) -> None:
+    def version(v: int) -> NoticeRecord:
+        return NoticeRecord(**{**record("N-1").__dict__, "version": v, "digest": str(v) * 64})
+
+    store.accept(version(1), ["a", "b"], 100.0)
+    assert store.earlier_delivery("N-1", 1, "a") is None
+    for claim in store.claim("w", 100.0, 30, 10, channel="a"):
+        store.record(claim, "w", ok(100.0), Next(DeliveryState.delivered))
+    store.accept(version(2), ["a", "b"], 110.0)
+    store.accept(version(3), ["a"], 120.0)
+    on_a = store.earlier_delivery("N-1", 3, "a")
+    assert on_a is not None
+    assert (on_a.version, on_a.state) == (2, DeliveryState.pending)
+    v1 = store.earlier_delivery("N-1", 2, "a")
+    assert v1 is not None
+    assert (v1.version, v1.state, v1.remote_id) == (1, DeliveryState.delivered, "r")
+    assert store.earlier_delivery("N-1", 3, "c") is None

@@ -74,6 +74,23 @@ class Claim:
     tries: int  # attempts in the current cycle (since enqueue or the last replay)
     first_try_at: float | None  # start of the current cycle's first attempt
     lease_expires_at: float
+    # The last attempt's outcome is unknown: its worker died holding the lease, or the
+    # channel's answer was lost after the request went out (InDoubtDeliveryError).
+    in_doubt: bool = False
+
+
+@dataclass(frozen=True)
+class EarlierDelivery:
+    """The latest earlier version of a notice on the same channel, and its receipt.
+
+    What an adapter needs to update or retract in place what that version
+    published (``previous`` in a channel's templates).
+    """
+
+    version: int
+    state: DeliveryState
+    remote_id: str | None
+    remote_url: str | None
 
 
 @dataclass(frozen=True)
@@ -239,6 +256,15 @@ class Store(ABC):
 
     @abstractmethod
     def notice(self, notice_id: str, version: int) -> NoticeRecord | None: ...
+
+    @abstractmethod
+    def earlier_delivery(
+        self, notice_id: str, version: int, channel: str
+    ) -> EarlierDelivery | None:
+        """The newest version below ``version`` of the notice routed to ``channel``, if any.
+
+        Failed and dead deliveries are passed over: they published nothing.
+        """
 
     @abstractmethod
     def deliveries(

@@ -66,6 +66,7 @@ def claim(r: Row, expires: float) -> Claim:
         tries=r["tries"],
         first_try_at=r["cycle_started_at"],
         lease_expires_at=expires,
+        in_doubt=bool(r["in_doubt"]),
     )
 
 

@@ -29,6 +29,7 @@ from .base import (
     Claim,
     DeliveryRow,
     DeliveryState,
+    EarlierDelivery,
     Next,
     NoticeRecord,
     Store,
@@ -278,6 +279,20 @@ class SqliteStore(Store):
     def notice(self, notice_id: str, version: int) -> NoticeRecord | None:
         found = self._read(Q["notice"], {"id": notice_id, "version": version})
         return R.notice_record(found[0]) if found else None
+
+    def earlier_delivery(
+        self, notice_id: str, version: int, channel: str
+    ) -> EarlierDelivery | None:
+        found = self._read(
+            Q["earlier_delivery"],
+            {"notice_id": notice_id, "version": version, "channel": channel},
+        )
+        if not found:
+            return None
+        r = found[0]
+        return EarlierDelivery(
+            r["version"], DeliveryState(r["state"]), r["remote_id"], r["remote_url"]
+        )
 
     def deliveries(
         self,

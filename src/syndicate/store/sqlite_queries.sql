@@ -34,9 +34,13 @@ VALUES (:notice_pk, :channel, :idempotency_key, 'pending', :due, :now)
 
 -- name: due_deliveries
 -- Pending and due, or in flight with the lease run out: a dead worker's
--- deliveries come back with no sweeper.
+-- deliveries come back with no sweeper. Such a one is in doubt (the dead worker
+-- may have sent it), and so is one whose last attempt lost the channel's answer.
 SELECT d.id AS delivery_id, n.id AS notice_id, n.version AS notice_version, d.channel,
-       d.idempotency_key, d.fence, d.attempts, d.tries, d.cycle_started_at, n.digest
+       d.idempotency_key, d.fence, d.attempts, d.tries, d.cycle_started_at, n.digest,
+       d.state = 'in_flight' OR EXISTS (
+           SELECT 1 FROM attempts a WHERE a.delivery_id = d.id AND a.number = d.attempts
+           AND a.error_class = 'InDoubtDeliveryError') AS in_doubt
 FROM deliveries d JOIN notices n ON n.pk = d.notice_pk
 WHERE d.state IN ('pending', 'in_flight') AND d.next_attempt_at <= :now
 ORDER BY d.next_attempt_at
@@ -44,7 +48,10 @@ LIMIT :limit
 
 -- name: due_deliveries_of_channel
 SELECT d.id AS delivery_id, n.id AS notice_id, n.version AS notice_version, d.channel,
-       d.idempotency_key, d.fence, d.attempts, d.tries, d.cycle_started_at, n.digest
+       d.idempotency_key, d.fence, d.attempts, d.tries, d.cycle_started_at, n.digest,
+       d.state = 'in_flight' OR EXISTS (
+           SELECT 1 FROM attempts a WHERE a.delivery_id = d.id AND a.number = d.attempts
+           AND a.error_class = 'InDoubtDeliveryError') AS in_doubt
 FROM deliveries d JOIN notices n ON n.pk = d.notice_pk
 WHERE d.channel = :channel AND d.state IN ('pending', 'in_flight') AND d.next_attempt_at <= :now
 ORDER BY d.next_attempt_at
@@ -104,6 +111,14 @@ FROM deliveries d JOIN notices n ON n.pk = d.notice_pk
 WHERE {where}
 ORDER BY d.id
 LIMIT :limit
+
+-- name: earlier_delivery
+SELECT n.version, d.state, d.remote_id, d.remote_url
+FROM deliveries d JOIN notices n ON n.pk = d.notice_pk
+WHERE n.id = :notice_id AND n.version < :version AND d.channel = :channel
+  AND d.state NOT IN ('failed', 'dead')
+ORDER BY n.version DESC
+LIMIT 1
 
 -- name: filter_notice
 n.id = :notice_id

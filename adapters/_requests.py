@@ -1,0 +1,117 @@
+"""Requests beside an HTTP channel's own: look a delivery up, update it, retract it.
+
+A CMS does not honour ``Idempotency-Key`` as a rule, and a correction must
+replace what the original published, not sit beside it. So an HTTP channel may
+name three more requests, each a method, a URL template, an optional body
+template and where the receipt is in the answer:
+
+``lookup``   asked when the last attempt is in doubt: does the site already
+             have this delivery (found by something we sent and it stores, e.g.
+             a slug derived from the idempotency key)?
+``update``   sent instead of the channel's own request when the channel already
+             carries an earlier version of the notice
+``retract``  sent for a termination (and for a withdrawal) of a notice whose
+             earlier version the channel carries
+
+Templates see ``notice``, ``html``, ``key`` (the delivery's idempotency key,
+also as ``idempotency_key``) and ``previous``: the earlier version on this
+channel (``previous.version``, ``previous.remote_id``, ``previous.remote_url``),
+or None.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, PlainValidator
+
+from syndicate.adapter import DeliveryContext, Options
+from syndicate.errors import PermanentDeliveryError, TransientDeliveryError
+from syndicate.notice import Nature, Notice
+from syndicate.rendering import Template, template_validator
+from syndicate.store.base import DeliveryState
+
+TextTemplate = Annotated[Template, PlainValidator(template_validator(html=False))]
+Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+
+class ChannelRequest(Options):
+    """One request beside the channel's own: method, URL, body, where the receipt is."""
+
+    method: Method = "POST"
+    url: TextTemplate = Field(description="URL template, e.g. …/posts/{{ previous.remote_id }}")
+    template: TextTemplate | None = Field(
+        default=None,
+        description="body as JSON text (use |tojson); for update, the channel's own body if unset; "
+        "for retract and lookup, no body if unset",
+    )
+    remote_id: str | None = Field(
+        default=None, description="dotted path of the id in the answer; the channel's if unset"
+    )
+    remote_url: str | None = Field(
+        default=None, description="dotted path of the URL in the answer; the channel's if unset"
+    )
+
+
+class LookupRequest(ChannelRequest):
+    """How to ask the site whether it already has a delivery (a 404 or no id: it has not)."""
+
+    method: Method = "GET"
+
+
+Action = Literal["create", "update", "retract"]
+
+
+def choose(
+    notice: Notice,
+    ctx: DeliveryContext,
+    update: ChannelRequest | None,
+    retract: ChannelRequest | None,
+) -> Action:
+    """Create, or update or retract in place what an earlier version published here."""
+    previous = ctx.previous
+    if previous is None or (update is None and retract is None):
+        return "create"
+    if previous.state is not DeliveryState.delivered:
+        raise TransientDeliveryError(
+            f"version {previous.version} of {notice.id} is not delivered on this channel yet; "
+            f"version {notice.version} follows it"
+        )
+    if previous.remote_id is None:
+        raise PermanentDeliveryError(
+            f"version {previous.version} of {notice.id} was delivered without a remote id: "
+            "there is nothing to update or retract in place"
+        )
+    if notice.nature is Nature.termination and retract is not None:
+        return "retract"
+    return "update" if update is not None else "create"
+
+
+def context(notice: Notice, ctx: DeliveryContext, html: str | None) -> dict[str, Any]:
+    """What every template of the channel sees beside ``notice``."""
+    return {
+        "html": html,
+        "key": ctx.idempotency_key,
+        "idempotency_key": ctx.idempotency_key,
+        "previous": ctx.previous,
+    }
+
+
+def render_url(request: ChannelRequest, notice: Notice, extra: dict[str, Any]) -> str:
+    url = request.url.render(notice, **extra).strip()
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise PermanentDeliveryError(f"the url template gave {url[:200]!r}, not an http(s) URL")
+    return url
+
+
+def render_json(template: Template, notice: Notice, extra: dict[str, Any]) -> tuple[str, Any]:
+    """A body template's text and the JSON document it is."""
+    text = template.render(notice, **extra)
+    try:
+        return text, json.loads(text, parse_float=Decimal)
+    except ValueError as exc:
+        raise PermanentDeliveryError(f"template output is not valid JSON: {exc}") from None
