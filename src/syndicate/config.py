@@ -26,7 +26,7 @@ from pydantic import (
 )
 
 from .adapter import Adapter, Options
-from .attachments import AttachmentFiles
+from .attachments import AttachmentFiles, file_identity
 from .errors import ConfigError, Problem, StoreError
 from .notice import Category, NoticeType, problems_from_validation
 from .registry import AdapterRegistry, UnknownAdapter
@@ -131,9 +131,12 @@ class StoreSettings(_Strict):
 
 
 class AttachmentSettings(_Strict):
-    """Where notices' local attachment files are: ``root``, relative to this file."""
+    """Where notices' local attachment files are: ``root``, relative to this file.
 
-    root: str = "."
+    A folder of its own: never the folder of channels.yaml, which holds its secrets.
+    """
+
+    root: str = "attachments"
 
 
 class CalendarSettings(_Strict):
@@ -184,10 +187,11 @@ class Channel:
     kind: type[Adapter[Any]]
     options: Options
     attachments_root: Path = field(default_factory=Path.cwd)
+    secret_files: frozenset[tuple[int, int]] = frozenset()
 
     def build(self) -> Adapter[Any]:
         adapter = self.kind(self.name, self.options)
-        adapter.attachments = AttachmentFiles(self.attachments_root)
+        adapter.attachments = AttachmentFiles(self.attachments_root, self.secret_files)
         # A blocking adapter gets one thread, an HTTP one a connection, per delivery at once.
         adapter.concurrency = self.settings.concurrency
         return adapter
@@ -298,6 +302,38 @@ def _without_follow_ons(problems: list[Problem]) -> list[Problem]:
     ]
 
 
+_SECRET_FILE_KEYS = ("_file", "known_hosts", "private_key", "key_file", "ca_file")
+
+
+def _secret_files(data: Any, folder: Path, source: str) -> frozenset[tuple[int, int]]:
+    """Identities of every file the configuration names, and of itself: never attachable."""
+    found: set[tuple[int, int]] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if (
+                    isinstance(key, str)
+                    and key.endswith(_SECRET_FILE_KEYS)
+                    and isinstance(item, str)
+                ):
+                    path = Path(item)
+                    identity = file_identity(path if path.is_absolute() else folder / path)
+                    if identity is not None:
+                        found.add(identity)
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk(data)
+    for path in (Path(source), folder / Path(source).name):
+        identity = file_identity(path)
+        if identity is not None:
+            found.add(identity)
+    return frozenset(found)
+
+
 def default_config_path() -> Path:
     return Path(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
 
@@ -368,7 +404,19 @@ def parse_config(
 
     channels: dict[str, Channel] = {}
     timeouts: list[float] = []
-    attachments_root = (base_dir or Path.cwd()) / (top.attachments.root if top else ".")
+    folder = base_dir or Path.cwd()
+    attachments_root = (folder / (top.attachments.root if top else "attachments")).resolve()
+    if top is not None and attachments_root == folder.resolve():
+        problems.append(
+            Problem(
+                "attachments.root",
+                "must be a folder of its own, not the folder of the channels file "
+                "(it holds the configuration's secret files)",
+                source,
+                doc.line_of(("attachments", "root")),
+            )
+        )
+    secret_files = _secret_files(data, folder, source)
     for name, raw in raw_channels.items():
         if not isinstance(name, str) or not _CHANNEL_NAME.match(name):
             continue  # reported by the top-level check
@@ -419,7 +467,7 @@ def parse_config(
             problems += _locate(doc, problems_from_validation(exc), ("channels", name))
             continue
         if settings is not None:
-            channels[name] = Channel(name, settings, kind, options, attachments_root)
+            channels[name] = Channel(name, settings, kind, options, attachments_root, secret_files)
 
     raw_routes = data.get("routes")
     for i, route in enumerate(raw_routes if isinstance(raw_routes, list) else []):

@@ -481,7 +481,9 @@ routes:
 def test_channel_from_channels_yaml(tmp_path: Path) -> None:
     registry = AdapterRegistry({"email_inbox": EmailInboxAdapter})
     env = {"HEYUAN_EVENING_SMTP_PASSWORD": "Hy-2016-app-pass"}
-    config = parse_config(CHANNEL_YAML, "channels.yaml", registry, base_dir=tmp_path, env=env)
+    # The attachment files are in tmp_path, the attachments folder of a config in tmp_path/conf.
+    text = CHANNEL_YAML.replace("version: 1\n", "version: 1\nattachments: {root: ..}\n")
+    config = parse_config(text, "channels.yaml", registry, base_dir=tmp_path / "conf", env=env)
     channel = config.channels["heyuan-evening"]
     assert channel.settings.timeout == 90
     adapter = channel.build()
@@ -510,7 +512,7 @@ def test_check_names_missing_attachment_files(tmp_path: Path) -> None:
     assert adapter.check(notice) == []
     Path(str(notice.attachments[0].path)).unlink()
     assert adapter.check(notice) == [
-        f"attachment '招标文件.pdf': no file at {tmp_path / '招标文件.pdf'}"
+        "attachment '招标文件.pdf': no file at 招标文件.pdf"
     ]
     with pytest.raises(PermanentDeliveryError, match="no file at"):
         adapter.render(notice, ctx_for(notice))

@@ -593,7 +593,7 @@ def test_attachment_with_a_wrong_digest_is_permanent(
     Path(spec["path"]).write_bytes(b"tampered")
     adapter = SftpInboxAdapter(CHANNEL, options(sshd, ssh_client_key, inbox))
 
-    with pytest.raises(PermanentDeliveryError, match="has sha256"):
+    with pytest.raises(PermanentDeliveryError, match="does not match the sha256"):
         deliver_one(adapter, make_notice(attachments=[spec]))
 
     assert listing(inbox) == []
