@@ -128,6 +128,9 @@ class HttpPushOptions(Options):
     proxy: str | None = Field(default=None, description="proxy URL; the environment is not used")
     remote_id: str | None = Field(default="id", description="dotted path of the id in the answer")
     remote_url: str | None = Field(default="url", description="dotted path of the URL")
+    allow_insecure_transport: bool = Field(
+        default=False, description="let auth travel over http:// in clear text (`check` warns)"
+    )
 
     @field_validator("url")
     @classmethod
@@ -143,7 +146,16 @@ class HttpPushOptions(Options):
     def _tls(self) -> HttpPushOptions:
         if self.ca_file is not None and not self.verify:
             raise ValueError("ca_file is given but verify is false; choose one")
+        if self.insecure_auth() and not self.allow_insecure_transport:
+            raise ValueError(
+                "auth over http:// sends the credentials in clear text: use https://, "
+                "or set allow_insecure_transport: true"
+            )
         return self
+
+    def insecure_auth(self) -> bool:
+        """Whether credentials would cross the network unencrypted."""
+        return self.auth is not None and urlsplit(self.url).scheme == "http"
 
 
 OptionsT = TypeVar("OptionsT", bound=HttpPushOptions)
@@ -166,6 +178,11 @@ class HttpPushAdapter(Adapter[OptionsT]):
         self._auth_headers = static_auth_headers(auth)
         self._hmac = auth if isinstance(auth, HmacAuth) else None
         self._secrets = [s for s in secrets_of(auth) if s]
+
+    def warnings(self) -> list[str]:
+        if self.options.insecure_auth():
+            return ["allow_insecure_transport: the credentials travel over http:// in clear text"]
+        return []
 
     async def send(self, payload: Payload, ctx: DeliveryContext) -> Receipt:
         # A render may choose another request than the channel's own (an update, a retraction).

@@ -27,6 +27,7 @@ channels:
     adapter: cms_http
     url: {cms}/cms/api/v1/notices
     auth: {{type: bearer, token: "${{CMS_TOKEN}}"}}
+    allow_insecure_transport: true
 routes:
   - channels: [trading-website]
 """

@@ -218,6 +218,10 @@ class Adapter(ABC, Generic[OptionsT]):
         """One line saying where this channel delivers, for status and the demo."""
         return self.kind
 
+    def warnings(self) -> list[str]:
+        """What ``check`` should warn about: settings that are allowed but weaken security."""
+        return []
+
 
 class BlockingAdapter(Adapter[OptionsT]):
     """An adapter built on a blocking library; ``send_blocking`` runs in threads.

@@ -56,6 +56,7 @@ channels:
     adapter: cms_http
     url: {sink.url}/site
     auth: {{type: bearer, token: "${{CMS_TOKEN}}"}}
+    allow_insecure_transport: true
   city-portal:
     adapter: cms_http
     url: {sink.url}/portal

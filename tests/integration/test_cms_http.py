@@ -51,6 +51,7 @@ def notice(**changes: Any) -> Notice:
 
 
 def adapter(url: str, **options: Any) -> CmsHttpAdapter:
+    options.setdefault("allow_insecure_transport", True)  # the sink is plain http on loopback
     return CmsHttpAdapter("website", CmsHttpOptions.model_validate({"url": url, **options}))
 
 

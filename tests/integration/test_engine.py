@@ -37,6 +37,7 @@ channels:
     adapter: cms_http
     url: {url}/api/notices
     auth: {{type: bearer, token: s3cr3t-token}}
+    allow_insecure_transport: true
     timeouts: {{connect: 1s, read: 2s}}
 {extra}
 routes:

@@ -38,6 +38,7 @@ channels:
     adapter: cms_http
     url: {url}
     auth: {{type: bearer, token: fault-matrix-token}}
+    allow_insecure_transport: true
     timeouts: {{connect: 500ms, read: {read}}}
 routes: [{{channels: [city-portal]}}]
 """

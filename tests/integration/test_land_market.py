@@ -73,7 +73,8 @@ def land_notice(notice_type: str = "transfer", **block: Any) -> Notice:
 
 def adapter(url: str, **options: Any) -> LandMarketAdapter:
     return LandMarketAdapter(
-        "land-market", LandMarketOptions.model_validate({"url": url, **options})
+        "land-market",
+        LandMarketOptions.model_validate({"url": url, "allow_insecure_transport": True, **options}),
     )
 
 

@@ -146,10 +146,12 @@ channels:
     adapter: cms_http
     url: {sink.url}/ok
     auth: {{type: bearer, token: "${{S_CMS_BEARER}}"}}
+    allow_insecure_transport: true
   cms-basic-401:
     adapter: cms_http
     url: {sink.url}/denied
     auth: {{type: basic, username: {CMS_USER}, password: "${{S_CMS_BASIC}}"}}
+    allow_insecure_transport: true
   cms-hmac-500:
     adapter: cms_http
     url: {sink.url}/broken
@@ -158,23 +160,28 @@ channels:
       key_id: syndicate-2026
       secret: ${{S_CMS_HMAC}}
       next_secret: ${{S_CMS_HMAC_NEXT}}
+    allow_insecure_transport: true
   cms-hmac-ok:
     adapter: cms_http
     format: form
     url: {sink.url}/signed
     auth: {{type: hmac, key_id: k1, secret: "${{S_CMS_HMAC}}", next_secret: "${{S_CMS_HMAC_NEXT}}"}}
+    allow_insecure_transport: true
   cms-refused:
     adapter: cms_http
     url: http://127.0.0.1:{closed}/nobody
     auth: {{type: bearer, token_file: secrets/cms-token}}
+    allow_insecure_transport: true
   land-ok:
     adapter: land_market
     url: {sink.url}/land
     auth: {{type: basic, username: {LAND_USER}, password: "${{S_LAND}}"}}
+    allow_insecure_transport: true
   land-500:
     adapter: land_market
     url: {sink.url}/land-broken
     auth: {{type: basic, username: {LAND_USER}, password: "${{S_LAND}}"}}
+    allow_insecure_transport: true
   sftp-wrong-password:
     adapter: sftp_inbox{sftp_common}
     password: ${{S_SFTP_PASSWORD}}
