@@ -17,7 +17,6 @@ import fcntl
 import json
 import os
 import re
-import tempfile
 import threading
 import unicodedata
 from collections.abc import Callable, Iterator, Mapping
@@ -41,6 +40,7 @@ from wcwidth import iter_graphemes, wcswidth, wcwidth
 from syndicate.adapter import BlockingAdapter, DeliveryContext, Options, Payload, Receipt
 from syndicate.errors import PermanentDeliveryError, TransientDeliveryError
 from syndicate.notice import Category, Notice
+from syndicate.safefile import write_atomic
 
 from ._sftp import SftpConnection, SftpSettings
 
@@ -339,7 +339,7 @@ def _locked(state_path: Path) -> Iterator[None]:
         lock = _LOCKS.setdefault(state_path, threading.Lock())
     with lock:
         lock_path = state_path.with_name(state_path.name + ".lock")
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
@@ -553,14 +553,4 @@ def _feed_bytes(screen: Screen, fmt: Format, items: list[dict[str, Any]], now: d
 
 def _write_atomic(path: Path, content: bytes) -> None:
     """Replace ``path`` with ``content`` so a reader sees the old file or the new, never half."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(content)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, content)

@@ -31,9 +31,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from . import report
 from .config import CONFIG_ENV, DEFAULT_CONFIG, load_config, parse_duration
 from .errors import ConfigError, NoticeError, StoreError, SyndicateError
+from .intake import Source, file_sources, read_notice_file, stdin_sources
 from .notice import Notice, notice_schema
 from .registry import AdapterRegistry
 from .rendering import DISPLAY_TZ
+from .safefile import write_atomic
+from .safeout import csv_cell, json_text, terminal_text
 from .store.base import AttemptFilter, DeliveryState, Outcome
 from .syndicator import Syndicator
 
@@ -72,9 +75,9 @@ def friendly(fn: Callable[P, R]) -> Callable[P, R]:
                 err.print(f"[red]refused:[/] {_escape(str(problem))}")
             sys.exit(EXIT_REFUSED)
         except StoreError as exc:
-            _fail(_escape(str(exc)), EXIT_STORE)
+            _fail(_escape(str(exc), keep_lines=True), EXIT_STORE)
         except SyndicateError as exc:
-            _fail(_escape(str(exc)), EXIT_REFUSED)
+            _fail(_escape(str(exc), keep_lines=True), EXIT_REFUSED)
         except KeyboardInterrupt:
             err.print("interrupted")
             sys.exit(EXIT_INTERRUPTED)
@@ -85,10 +88,11 @@ def friendly(fn: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-def _escape(text: str) -> str:
+def _escape(text: str, *, keep_lines: bool = False) -> str:
+    """Text for rich: markup and terminal control sequences shown, never acted on."""
     from rich.markup import escape
 
-    return escape(text)
+    return escape(terminal_text(text, keep_lines=keep_lines))
 
 
 def _open(ctx: click.Context) -> Syndicator:
@@ -154,48 +158,24 @@ def check(ctx: click.Context, file: Path | None) -> None:
     )
     for name, channel in config.channels.items():
         state = "" if channel.settings.enabled else " (disabled)"
-        out.print(
-            f"  {name:<24} {channel.settings.adapter:<12} {channel.build().describe()}{state}"
-        )
+        adapter = channel.build()
+        out.print(f"  {name:<24} {channel.settings.adapter:<12} {adapter.describe()}{state}")
+        for warning in adapter.warnings():
+            err.print(f"[yellow]warning:[/] channels.{name}: {_escape(warning)}")
 
 
 # --- enqueue -------------------------------------------------------------------
 
 
-def _notice_sources(paths: tuple[str, ...]) -> Iterator[tuple[str, bytes]]:
+def _notice_sources(paths: tuple[str, ...]) -> Iterator[Source]:
     for raw in paths:
         if raw == "-":
-            data = sys.stdin.buffer.read()
-            yield from _split_stdin(data)
+            yield from stdin_sources(sys.stdin.buffer)
             continue
         path = Path(raw)
-        if path.is_dir():
-            for child in sorted(path.rglob("*.json")):
-                yield str(child), child.read_bytes()
-        elif path.exists():
-            yield str(path), path.read_bytes()
-        else:
+        if not path.exists():
             raise click.BadParameter(f"{raw}: no such file or directory", param_hint="PATHS")
-
-
-def _split_stdin(data: bytes) -> Iterator[tuple[str, bytes]]:
-    """Standard input holds one JSON notice, a JSON array of notices, or JSON lines."""
-    text = data.strip()
-    if text.startswith(b"["):
-        try:
-            items = json.loads(text)
-        except ValueError:
-            yield "<stdin>", data
-            return
-        for i, item in enumerate(items):
-            yield f"<stdin>[{i}]", json.dumps(item, ensure_ascii=False).encode()
-        return
-    lines = [line for line in text.splitlines() if line.strip()]
-    if len(lines) > 1 and all(line.lstrip().startswith(b"{") for line in lines):
-        for i, line in enumerate(lines, 1):
-            yield f"<stdin>:{i}", line
-        return
-    yield "<stdin>", data
+        yield from file_sources(path)
 
 
 @main.command()
@@ -226,6 +206,8 @@ def enqueue(ctx: click.Context, paths: tuple[str, ...], as_json: bool) -> None:
         task = progress.add_task("enqueue", total=len(sources))
         for name, data in sources:
             try:
+                if isinstance(data, NoticeError):
+                    raise data
                 notice = Notice.parse(data, source=name)
                 accepted = syndicator.enqueue(notice)
             except NoticeError as exc:
@@ -381,7 +363,7 @@ def status(
             for name, c in syndicator.store.circuits().items()
         }
         document = {"notices": notices, "counts": totals, "circuits": circuits}
-        sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=2) + "\n")
+        sys.stdout.write(json_text(json.dumps(document, ensure_ascii=False, indent=2)) + "\n")
         return
     if not lines:
         out.print("the ledger holds no deliveries yet")
@@ -549,9 +531,9 @@ def log(
                 "payload_sha256": a.payload_sha256,
             }
             if writer is not None:
-                writer.writerow(row)
+                writer.writerow({k: csv_cell(v) for k, v in row.items()})
             else:
-                sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
+                sys.stdout.write(json_text(json.dumps(row, ensure_ascii=False)) + "\n")
         else:
             when = datetime.fromtimestamp(a.started_at, DISPLAY_TZ).strftime("%Y-%m-%d %H:%M:%S")
             colour = {"delivered": "green", "transient": "yellow", "permanent": "red"}[a.outcome]
@@ -613,9 +595,7 @@ def metrics(ctx: click.Context, output: Path | None) -> None:
     if output is None:
         sys.stdout.write(text)
         return
-    temporary = output.with_name(f".{output.name}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, output)  # a scraper never reads half a file
+    write_atomic(output, text.encode("utf-8"))  # a scraper never reads half a file
 
 
 # --- replay ----------------------------------------------------------------------
@@ -681,7 +661,7 @@ def preview(ctx: click.Context, notice_ref: str, channel_name: str) -> None:
     syndicator = _open(ctx)
     path = Path(notice_ref)
     if path.exists():
-        notice = Notice.parse(path.read_bytes(), source=str(path))
+        notice = Notice.parse(read_notice_file(path), source=str(path))
     else:
         notice_id, _, version = notice_ref.partition(".v")
         if not version:
@@ -707,7 +687,7 @@ def preview(ctx: click.Context, notice_ref: str, channel_name: str) -> None:
         notice_digest=notice.digest(),
     )
     payload = adapter.render(notice, ctx_)
-    sys.stdout.write(payload.preview() + "\n")
+    sys.stdout.write(terminal_text(payload.preview(), keep_lines=True) + "\n")
     sys.stdout.write(f"\npayload sha256: {payload.digest()}\n")
 
 
@@ -773,4 +753,4 @@ def entry() -> None:
     try:
         main()
     except SyndicateError as exc:  # pragma: no cover - commands handle their own
-        _fail(_escape(str(exc)), 1)
+        _fail(_escape(str(exc), keep_lines=True), 1)

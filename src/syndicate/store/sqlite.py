@@ -18,6 +18,7 @@ from typing import Any
 
 from ..errors import StoreError
 from ..notice import LOCAL_TZ
+from ..safefile import create_private
 from . import migrate, sql
 from . import rows as R
 from .base import (
@@ -84,6 +85,11 @@ class SqliteStore(Store):
                 raise StoreError(
                     f"cannot create the ledger folder {parent}: {exc.strerror}"
                 ) from None
+            try:
+                # Owner-only; SQLite gives its -wal and -shm files the same mode.
+                create_private(Path(self.path))
+            except OSError as exc:
+                raise StoreError(f"cannot create the ledger {self.path}: {exc.strerror}") from None
         # Two connections: in WAL mode a reader never waits for a writer's fsync.
         self._lock = threading.RLock()
         self._read_lock = threading.Lock()
