@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -38,6 +39,12 @@ LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
 MAX_BODY_CHARS = 2_000_000
 """A notice body larger than this is refused: no channel takes a 2 MB notice."""
+
+MAX_NOTICE_BYTES = 16 << 20
+"""Refused before parsing (or reading whole): room for a longest body written as \\uXXXX escapes."""
+
+MAX_DEPTH = 32
+"""The deepest nesting of objects and arrays a notice's JSON may have (a notice needs 5)."""
 
 
 class Category(StrEnum):
@@ -139,10 +146,14 @@ ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Text = Annotated[str, StringConstraints(max_length=2000)]
 
 
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\u202a-\u202e\u2066-\u2069]")
+
+
 def _no_control_chars(value: str) -> str:
-    for ch in value:
-        if (ord(ch) < 32 and ch not in "\n\t") or ch == "\x7f" or 0xD800 <= ord(ch) <= 0xDFFF:
-            raise ValueError(f"control character U+{ord(ch):04X} is not allowed")
+    # C0 and C1 controls act on terminals; bidi overrides make text read other than it is.
+    found = _CONTROL.search(value)
+    if found is not None:
+        raise ValueError(f"control character U+{ord(found.group()):04X} is not allowed")
     return value
 
 
@@ -511,6 +522,8 @@ class Notice(_Model):
     @classmethod
     def parse(cls, data: Any, *, source: str | None = None) -> Notice:
         """Validate ``data`` (a dict, JSON text or bytes); refuse with every problem named."""
+        if isinstance(data, str | bytes) and len(data) > MAX_NOTICE_BYTES:
+            raise NoticeError([_too_large(len(data), source)])
         if isinstance(data, bytes):
             try:
                 data = data.decode("utf-8")
@@ -542,8 +555,39 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return data
 
 
-def loads_notice_json(text: str, *, source: str | None = None) -> Any:
-    """Parse JSON the strict way: no NaN or Infinity, decimals kept as Decimal."""
+def _too_large(size: int, source: str | None) -> Problem:
+    return Problem(
+        "",
+        f"too large for a notice ({size:,} bytes; at most {MAX_NOTICE_BYTES >> 20} MB)",
+        source=source,
+    )
+
+
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"?')
+_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def json_depth(text: str) -> int:
+    """The deepest nesting of ``text``'s arrays and objects, counted without parsing (linear)."""
+    depth = deepest = 0
+    for m in _BRACKET.finditer(_STRING.sub("", text)):
+        if m.group() in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
+
+
+def loads_notice_json(text: str, *, source: str | None = None, max_depth: int = MAX_DEPTH) -> Any:
+    """Parse JSON the strict way: no NaN or Infinity, decimals kept as Decimal, no duplicate keys.
+
+    Nesting deeper than ``max_depth`` is refused before parsing starts.
+    """
+    if json_depth(text) > max_depth:
+        raise NoticeError(
+            [Problem("", f"JSON nested too deeply (more than {max_depth} levels)", source=source)]
+        )
     try:
         return json.loads(
             text,
