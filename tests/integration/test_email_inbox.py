@@ -511,9 +511,7 @@ def test_check_names_missing_attachment_files(tmp_path: Path) -> None:
     adapter = EmailInboxAdapter("hywb_mail", opts)
     assert adapter.check(notice) == []
     Path(str(notice.attachments[0].path)).unlink()
-    assert adapter.check(notice) == [
-        "attachment '招标文件.pdf': no file at 招标文件.pdf"
-    ]
+    assert adapter.check(notice) == ["attachment '招标文件.pdf': no file at 招标文件.pdf"]
     with pytest.raises(PermanentDeliveryError, match="no file at"):
         adapter.render(notice, ctx_for(notice))
 
