@@ -582,16 +582,14 @@ ATTEMPT_FIELDS = [
 @click.pass_context
 @friendly
 def metrics(ctx: click.Context, output: Path | None) -> None:
-    """Print the ledger's state as Prometheus metrics.
+    """Print the ledger's state as Prometheus metrics (what GET /metrics reads from the ledger).
 
-    syndicate_deliveries{channel,state} and syndicate_circuit_open{channel}.
+    syndicate_deliveries{channel,state}, syndicate_backlog{channel},
+    syndicate_circuit_open{channel} and syndicate_circuit_state{channel,state}.
     """
-    syndicator = _open(ctx)
-    counts = syndicator.store.counts()
-    channels = list(syndicator.config.channels)
-    channels += sorted({ch for (ch, _) in counts} - set(channels))
-    circuits = {name: c.state for name, c in syndicator.store.circuits().items()}
-    text = report.prometheus(counts, circuits, channels)
+    from .metrics import exposition, ledger_registry
+
+    text = exposition(ledger_registry(_open(ctx))).decode("utf-8")
     if output is None:
         sys.stdout.write(text)
         return
@@ -743,6 +741,118 @@ def migrate(ctx: click.Context, store_url: str | None) -> None:
         out.print(f"{_escape(url.redacted())}: schema version {now}, up to date")
     else:
         out.print(f"{_escape(url.redacted())}: schema version {found} → {now}")
+
+
+# --- serve, token -------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--no-worker", is_flag=True, help="Serve the API only; `syndicate run` delivers.")
+@click.option(
+    "--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="API processes."
+)
+@click.option("--ssl-certfile", type=click.Path(dir_okay=False, exists=True), help="TLS cert.")
+@click.option("--ssl-keyfile", type=click.Path(dir_okay=False, exists=True), help="TLS key.")
+@click.pass_context
+@friendly
+def serve(
+    ctx: click.Context,
+    host: str,
+    port: int,
+    no_worker: bool,
+    workers: int,
+    ssl_certfile: str | None,
+    ssl_keyfile: str | None,
+) -> None:
+    """Serve the HTTP API (/v1, /metrics, /docs) and, unless --no-worker, the worker.
+
+    SIGTERM or SIGINT drain both: requests in flight are answered, attempts in
+    flight finish within worker.grace. Every request but /healthz needs a
+    token: `syndicate token create`.
+    """
+    from .web.server import serve as run_server
+
+    config: Path = ctx.obj["config"]
+    load_config(config, ctx.obj["registry"])  # a broken file is one clear error, before binding
+    run_server(
+        config,
+        host=host,
+        port=port,
+        worker=not no_worker,
+        workers=workers,
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
+    )
+
+
+@main.group()
+def token() -> None:
+    """Bearer tokens of the HTTP API: create, list, revoke."""
+
+
+@token.command("create")
+@click.option("--name", required=True, help="Who uses it (recorded with every write it makes).")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    required=True,
+    type=click.Choice(["enqueue", "read", "operate", "admin"]),
+    help="What it may do; repeat for several.",
+)
+@click.pass_context
+@friendly
+def token_create(ctx: click.Context, name: str, scopes: tuple[str, ...]) -> None:
+    """Create a token and print it, this once: only its hash is stored."""
+    from .tokens import Scope
+
+    issued = _open(ctx).tokens.create(name, [Scope(s) for s in scopes])
+    sys.stdout.write(issued.secret + "\n")
+    err.print(
+        f"token {_escape(name)} ({', '.join(issued.record.scopes)}): shown once, "
+        "keep it in your secret store"
+    )
+
+
+@token.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON line per token.")
+@click.pass_context
+@friendly
+def token_list(ctx: click.Context, as_json: bool) -> None:
+    """List tokens: name, scopes, when created and revoked (never the secret)."""
+    for t in _open(ctx).tokens.list():
+        if as_json:
+            row = {
+                "name": t.name,
+                "id": t.id,
+                "scopes": list(t.scopes),
+                "created_at": _iso(t.created_at),
+                "revoked_at": _iso(t.revoked_at),
+            }
+            sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
+            continue
+        revoked = f" revoked {_local(t.revoked_at)}" if t.revoked_at else ""
+        out.print(
+            f"{_escape(t.name):<24} {','.join(t.scopes):<24} created {_local(t.created_at)}"
+            f"{revoked}"
+        )
+
+
+def _local(ts: float) -> str:
+    return datetime.fromtimestamp(ts, DISPLAY_TZ).strftime("%Y-%m-%d %H:%M")
+
+
+@token.command("revoke")
+@click.argument("name")
+@click.pass_context
+@friendly
+def token_revoke(ctx: click.Context, name: str) -> None:
+    """Revoke the token called NAME: it is refused from the next request on."""
+    if _open(ctx).tokens.revoke(name) == 0:
+        _fail(f"no live token called {_escape(name)!r}", EXIT_REFUSED)
+    out.print(f"token {_escape(name)} revoked")
 
 
 def entry() -> None:

@@ -152,6 +152,13 @@ class WorkerSettings(_Strict):
     grace: Duration = Field(default=30.0, ge=0)
 
 
+class ApiSettings(_Strict):
+    """What ``syndicate serve`` takes in one request."""
+
+    max_batch: int = Field(default=100, ge=1, le=10_000, description="notices in one POST")
+    max_body: int = Field(default=4_000_000, ge=1024, description="bytes in one request body")
+
+
 class RouteMatch(_Strict):
     """A route matches a notice when every given key matches (an absent key matches all)."""
 
@@ -172,6 +179,7 @@ class _File(_Strict):
     store: StoreSettings = StoreSettings()
     worker: WorkerSettings = WorkerSettings()
     attachments: AttachmentSettings = AttachmentSettings()
+    api: ApiSettings = ApiSettings()
     defaults: Defaults = Defaults()
     calendar: CalendarSettings = CalendarSettings()
     channels: dict[ChannelName, Any] = Field(min_length=1)
@@ -208,6 +216,7 @@ class Config:
     channels: dict[str, Channel]
     routes: list[Route] = field(default_factory=list)
     calendar: WorkdayCalendar = field(default_factory=WorkdayCalendar)
+    api: ApiSettings = field(default_factory=ApiSettings)
 
     def store_url(self) -> str:
         """The store URL with a relative SQLite path made absolute against the config's folder."""
@@ -512,4 +521,5 @@ def parse_config(
         channels=channels,
         routes=list(top.routes),
         calendar=calendar,
+        api=top.api,
     )

@@ -5,6 +5,7 @@
     ├── NoticeError              a notice is refused; carries every Problem found
     │   ├── NoticeConflict       same id + version already accepted with other content
     │   └── UnroutableNotice     no channel would carry the notice
+    ├── QueryError               a read asked for something invalid (a filter, a cursor, a channel)
     ├── StoreError               the ledger cannot be read or written
     │   ├── LedgerVersionError   the ledger was written by a newer syndicate
     │   └── LeaseLost            a stale owner tried to write a delivery it no longer holds
@@ -72,6 +73,10 @@ class NoticeConflict(NoticeError):
 
 class UnroutableNotice(NoticeError):
     """No configured channel would carry the notice."""
+
+
+class QueryError(_ProblemsError):
+    """A read (a filter, a cursor, a channel name) cannot be answered as asked."""
 
 
 class StoreError(SyndicateError):

@@ -600,6 +600,9 @@ def loads_notice_json(text: str, *, source: str | None = None, max_depth: int = 
     except ValueError as exc:
         line = getattr(exc, "lineno", None)
         msg = getattr(exc, "msg", str(exc))
+        column = getattr(exc, "colno", None)
+        if column is not None:
+            msg = f"{msg} at column {column}"
         raise NoticeError(
             [Problem("", f"not valid JSON: {msg}", source=source, line=line)]
         ) from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -12,13 +13,14 @@ from typing import Any
 
 from .adapter import Adapter
 from .config import Config, load_config
-from .dispatcher import Dispatcher
+from .dispatcher import AttemptEvent, Dispatcher
 from .errors import NoticeError, Problem
 from .notice import Notice
 from .registry import AdapterRegistry
 from .routing import check_channels, route
 from .store import open_store
 from .store.base import NoticeRecord, Store
+from .tokens import Tokens
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,7 @@ class Syndicator:
         )
         self._adapters: dict[str, Adapter[Any]] | None = None
         self._running: list[tuple[asyncio.AbstractEventLoop, Dispatcher]] = []
+        self.tokens = Tokens(self.store)
 
     @classmethod
     def from_config(
@@ -71,11 +74,14 @@ class Syndicator:
             self._adapters = {name: ch.build() for name, ch in self.config.channels.items()}
         return self._adapters
 
-    def enqueue(self, notice: Notice | dict[str, Any] | str | bytes) -> Accepted:
+    def enqueue(
+        self, notice: Notice | dict[str, Any] | str | bytes, *, by: str | None = None
+    ) -> Accepted:
         """Validate, route and store ``notice`` with one delivery per routed channel.
 
         When this returns, the notice and its deliveries are committed
         together. Raises NoticeError (bad notice, conflict, no channel).
+        ``by`` names who enqueued it (an API token) in the ledger.
         """
         if not isinstance(notice, Notice):
             notice = Notice.parse(notice)
@@ -94,7 +100,7 @@ class Syndicator:
             accepted_at=time.time(),
             publish_at=notice.publish_at.timestamp(),
         )
-        result = self.store.accept(record, channels, record.accepted_at)
+        result = self.store.accept(record, channels, record.accepted_at, by=by)
         for loop, dispatcher in list(self._running):
             # A worker of this process is woken at once; others notice the ledger changed.
             loop.call_soon_threadsafe(dispatcher.wake)
@@ -112,8 +118,14 @@ class Syndicator:
         """Run the worker until stopped (or, with ``once``, until nothing is due)."""
         asyncio.run(self.run_async(once=once, stop=stop))
 
-    async def run_async(self, *, once: bool = False, stop: asyncio.Event | None = None) -> None:
-        dispatcher = Dispatcher(self.config, self.store, self.adapters)
+    async def run_async(
+        self,
+        *,
+        once: bool = False,
+        stop: asyncio.Event | None = None,
+        listener: Callable[[AttemptEvent], None] | None = None,
+    ) -> None:
+        dispatcher = Dispatcher(self.config, self.store, self.adapters, listener=listener)
         entry = (asyncio.get_running_loop(), dispatcher)
         self._running.append(entry)
         try:

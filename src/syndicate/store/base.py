@@ -13,7 +13,7 @@ from enum import StrEnum
 
 from ..errors import LeaseLost
 
-SCHEMA_VERSION = 2  # the newest migration of every backend
+SCHEMA_VERSION = 3  # the newest migration of every backend
 
 
 class DeliveryState(StrEnum):
@@ -77,6 +77,7 @@ class Claim:
     # The last attempt's outcome is unknown: its worker died holding the lease, or the
     # channel's answer was lost after the request went out (InDoubtDeliveryError).
     in_doubt: bool = False
+    accepted_at: float = 0.0  # when the notice was enqueued: latency is measured from here
 
 
 @dataclass(frozen=True)
@@ -176,6 +177,29 @@ class YearCounts:
 
 
 @dataclass(frozen=True)
+class TokenRecord:
+    """A bearer token of the HTTP API as the ledger keeps it: never the secret, only its hash."""
+
+    id: str  # public, part of the token; finds the row without comparing secrets
+    name: str
+    scopes: tuple[str, ...]
+    secret_sha256: str
+    created_at: float
+    revoked_at: float | None = None
+
+
+@dataclass(frozen=True)
+class OperationRow:
+    """A write made through the HTTP API, and the token that made it."""
+
+    id: int
+    at: float
+    actor: str
+    action: str
+    subject: str
+
+
+@dataclass(frozen=True)
 class AttemptFilter:
     notice_id: str | None = None
     channel: str | None = None
@@ -203,11 +227,14 @@ class Store(ABC):
     schema_version: int = SCHEMA_VERSION  # its version now
 
     @abstractmethod
-    def accept(self, notice: NoticeRecord, channels: Sequence[str], now: float) -> AcceptResult:
+    def accept(
+        self, notice: NoticeRecord, channels: Sequence[str], now: float, *, by: str | None = None
+    ) -> AcceptResult:
         """Store a notice and one pending delivery per channel in one transaction.
 
         Idempotent on (id, version): the same digest again returns
-        ``created=False``; a different digest raises NoticeConflict.
+        ``created=False``; a different digest raises NoticeConflict. ``by``
+        (a token's name) is recorded as an operation in the same transaction.
         """
 
     @abstractmethod
@@ -307,6 +334,29 @@ class Store(ABC):
     @abstractmethod
     def circuits(self) -> dict[str, CircuitRow]:
         """The last recorded circuit breaker state of each channel."""
+
+    @abstractmethod
+    def add_token(self, token: TokenRecord) -> None:
+        """Store a new token; StoreError if an unrevoked token already has its name."""
+
+    @abstractmethod
+    def token(self, token_id: str) -> TokenRecord | None: ...
+
+    @abstractmethod
+    def tokens(self) -> list[TokenRecord]:
+        """Every token, revoked ones too, oldest first."""
+
+    @abstractmethod
+    def revoke_token(self, name: str, now: float) -> int:
+        """Revoke the unrevoked token called ``name``; how many were revoked."""
+
+    @abstractmethod
+    def record_operation(self, at: float, actor: str, action: str, subject: str) -> None:
+        """Record a write made through the API and who made it."""
+
+    @abstractmethod
+    def operations(self, limit: int = 100) -> list[OperationRow]:
+        """The latest recorded operations, newest first."""
 
     @abstractmethod
     def close(self) -> None: ...

@@ -15,7 +15,9 @@ from .base import (
     DeliveryState,
     Next,
     NoticeRecord,
+    OperationRow,
     Outcome,
+    TokenRecord,
     YearCounts,
 )
 
@@ -67,6 +69,7 @@ def claim(r: Row, expires: float) -> Claim:
         first_try_at=r["cycle_started_at"],
         lease_expires_at=expires,
         in_doubt=bool(r["in_doubt"]),
+        accepted_at=r["accepted_at"],
     )
 
 
@@ -174,3 +177,30 @@ def circuit_params(c: CircuitRow) -> dict[str, Any]:
         "worker": c.worker,
         "updated_at": c.updated_at,
     }
+
+
+def token_params(t: TokenRecord) -> dict[str, Any]:
+    return {
+        "id": t.id,
+        "name": t.name,
+        "scopes": " ".join(t.scopes),
+        "secret_sha256": t.secret_sha256,
+        "created_at": t.created_at,
+    }
+
+
+def token_record(r: Row) -> TokenRecord:
+    return TokenRecord(
+        id=r["id"],
+        name=r["name"],
+        scopes=tuple(r["scopes"].split()),
+        secret_sha256=r["secret_sha256"],
+        created_at=r["created_at"],
+        revoked_at=r["revoked_at"],
+    )
+
+
+def operation_row(r: Row) -> OperationRow:
+    return OperationRow(
+        id=r["id"], at=r["at"], actor=r["actor"], action=r["action"], subject=r["subject"]
+    )

@@ -33,7 +33,9 @@ from .base import (
     EarlierDelivery,
     Next,
     NoticeRecord,
+    OperationRow,
     Store,
+    TokenRecord,
     YearCounts,
     idempotency_key,
 )
@@ -169,7 +171,9 @@ class SqliteStore(Store):
 
     # --- writes --------------------------------------------------------------
 
-    def accept(self, notice: NoticeRecord, channels: Sequence[str], now: float) -> AcceptResult:
+    def accept(
+        self, notice: NoticeRecord, channels: Sequence[str], now: float, *, by: str | None = None
+    ) -> AcceptResult:
         with self._write() as db:
             row = db.execute(Q["find_notice"], {"id": notice.id, "version": notice.version})
             found = row.fetchone()
@@ -207,6 +211,12 @@ class SqliteStore(Store):
                     for ch in channels
                 ],
             )
+            if by is not None:
+                subject = f"{notice.id}.v{notice.version}"
+                db.execute(
+                    Q["insert_operation"],
+                    {"at": now, "actor": by, "action": "enqueue", "subject": subject},
+                )
         return AcceptResult(True, list(channels), now)
 
     def claim_many(
@@ -389,6 +399,33 @@ class SqliteStore(Store):
 
     def circuits(self) -> dict[str, CircuitRow]:
         return {r["channel"]: R.circuit_row(r) for r in self._read(Q["circuits"])}
+
+    # --- tokens and operations ----------------------------------------------------
+
+    def add_token(self, token: TokenRecord) -> None:
+        with self._write() as db:
+            if db.execute(Q["live_token_named"], {"name": token.name}).fetchone():
+                raise StoreError(f"a token called {token.name!r} exists; revoke it first")
+            db.execute(Q["insert_token"], R.token_params(token))
+
+    def token(self, token_id: str) -> TokenRecord | None:
+        rows = self._read(Q["token"], {"id": token_id})
+        return R.token_record(rows[0]) if rows else None
+
+    def tokens(self) -> list[TokenRecord]:
+        return [R.token_record(r) for r in self._read(Q["tokens"])]
+
+    def revoke_token(self, name: str, now: float) -> int:
+        with self._write() as db:
+            return db.execute(Q["revoke_token"], {"name": name, "now": now}).rowcount
+
+    def record_operation(self, at: float, actor: str, action: str, subject: str) -> None:
+        with self._write() as db:
+            params = {"at": at, "actor": actor, "action": action, "subject": subject}
+            db.execute(Q["insert_operation"], params)
+
+    def operations(self, limit: int = 100) -> list[OperationRow]:
+        return [R.operation_row(r) for r in self._read(Q["operations"], {"limit": int(limit)})]
 
     def integrity_check(self) -> str:
         return str(self._read(Q["integrity_check"])[0][0])

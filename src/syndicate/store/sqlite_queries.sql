@@ -40,7 +40,8 @@ SELECT d.id AS delivery_id, n.id AS notice_id, n.version AS notice_version, d.ch
        d.idempotency_key, d.fence, d.attempts, d.tries, d.cycle_started_at, n.digest,
        d.state = 'in_flight' OR EXISTS (
            SELECT 1 FROM attempts a WHERE a.delivery_id = d.id AND a.number = d.attempts
-           AND a.error_class = 'InDoubtDeliveryError') AS in_doubt
+           AND a.error_class = 'InDoubtDeliveryError') AS in_doubt,
+       n.accepted_at
 FROM deliveries d JOIN notices n ON n.pk = d.notice_pk
 WHERE d.state IN ('pending', 'in_flight') AND d.next_attempt_at <= :now
 ORDER BY d.next_attempt_at
@@ -51,7 +52,8 @@ SELECT d.id AS delivery_id, n.id AS notice_id, n.version AS notice_version, d.ch
        d.idempotency_key, d.fence, d.attempts, d.tries, d.cycle_started_at, n.digest,
        d.state = 'in_flight' OR EXISTS (
            SELECT 1 FROM attempts a WHERE a.delivery_id = d.id AND a.number = d.attempts
-           AND a.error_class = 'InDoubtDeliveryError') AS in_doubt
+           AND a.error_class = 'InDoubtDeliveryError') AS in_doubt,
+       n.accepted_at
 FROM deliveries d JOIN notices n ON n.pk = d.notice_pk
 WHERE d.channel = :channel AND d.state IN ('pending', 'in_flight') AND d.next_attempt_at <= :now
 ORDER BY d.next_attempt_at
@@ -178,3 +180,25 @@ SELECT channel, state, failures, reopens_at, worker, updated_at FROM circuits
 
 -- name: integrity_check
 PRAGMA integrity_check
+
+-- name: live_token_named
+SELECT 1 FROM tokens WHERE name = :name AND revoked_at IS NULL
+
+-- name: insert_token
+INSERT INTO tokens (id, name, scopes, secret_sha256, created_at)
+VALUES (:id, :name, :scopes, :secret_sha256, :created_at)
+
+-- name: token
+SELECT id, name, scopes, secret_sha256, created_at, revoked_at FROM tokens WHERE id = :id
+
+-- name: tokens
+SELECT id, name, scopes, secret_sha256, created_at, revoked_at FROM tokens ORDER BY created_at, id
+
+-- name: revoke_token
+UPDATE tokens SET revoked_at = :now WHERE name = :name AND revoked_at IS NULL
+
+-- name: insert_operation
+INSERT INTO operations (at, actor, action, subject) VALUES (:at, :actor, :action, :subject)
+
+-- name: operations
+SELECT id, at, actor, action, subject FROM operations ORDER BY id DESC LIMIT :limit

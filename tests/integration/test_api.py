@@ -1,0 +1,246 @@
+"""The HTTP API over the network: uvicorn on loopback, a real HTTP client, a real CMS peer."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from syndicate import Syndicator
+from syndicate.demo.http_sink import HttpSink
+from syndicate.store.base import DeliveryState
+from syndicate.tokens import Scope
+from tests.api_server import ApiServer
+from tests.integration.test_engine import http_config
+
+pytestmark = pytest.mark.integration
+
+API = "api: {max_batch: 3, max_body: 20000}\n"
+
+
+@pytest.fixture
+def engine(sink: HttpSink, write_config: Callable[[str], Path]) -> Iterator[Syndicator]:
+    with Syndicator.from_config(write_config(http_config(sink.url) + API)) as s:
+        yield s
+
+
+@pytest.fixture
+def api(engine: Syndicator) -> Iterator[ApiServer]:
+    with ApiServer(engine) as server:
+        yield server
+
+
+def bearer(engine: Syndicator, *scopes: Scope, name: str = "upstream") -> dict[str, str]:
+    return {"Authorization": f"Bearer {engine.tokens.create(name, scopes).secret}"}
+
+
+def notices_in(engine: Syndicator) -> int:
+    return sum(engine.store.counts().values())
+
+
+# --- auth ---------------------------------------------------------------------------
+
+
+def test_healthz_answers_without_a_token_and_nothing_else_does(api: ApiServer) -> None:
+    assert httpx.get(f"{api.url}/healthz").json() == {"status": "ok"}
+    for method, path in [("GET", "/readyz"), ("GET", "/metrics"), ("POST", "/v1/notices")]:
+        r = httpx.request(method, f"{api.url}{path}", json={})
+        assert r.status_code == 401, path
+        assert r.headers["content-type"] == "application/problem+json"
+        assert r.headers["www-authenticate"].startswith("Bearer")
+
+
+def test_unknown_revoked_and_malformed_tokens_are_401_a_missing_scope_403(
+    api: ApiServer, engine: Syndicator
+) -> None:
+    reader = bearer(engine, Scope.read, name="dashboard")
+    assert httpx.get(f"{api.url}/readyz", headers=reader).status_code == 200
+    forged = reader["Authorization"][:-4] + "AAAA"
+    for header in [forged, "Bearer syn_nonsense", "Basic dXNlcjpwYXNz"]:
+        r = httpx.get(f"{api.url}/readyz", headers={"Authorization": header})
+        assert r.status_code == 401, header
+    r = httpx.post(f"{api.url}/v1/notices", headers=reader, json={})
+    assert r.status_code == 403
+    assert r.json()["detail"] == "the token 'dashboard' lacks the scope 'enqueue'"
+    assert 'error="insufficient_scope"' in r.headers["www-authenticate"]
+    assert engine.tokens.revoke("dashboard") == 1
+    assert httpx.get(f"{api.url}/readyz", headers=reader).status_code == 401
+    admin = bearer(engine, Scope.admin, name="ops")
+    assert httpx.get(f"{api.url}/readyz", headers=admin).status_code == 200
+
+
+def test_only_a_hash_of_the_token_is_stored(engine: Syndicator) -> None:
+    issued = engine.tokens.create("upstream", [Scope.enqueue])
+    (record,) = engine.tokens.list()
+    secret = issued.secret.rsplit("_", 1)[1]
+    assert secret not in repr(record)
+    assert record.secret_sha256 != secret
+    assert len(record.secret_sha256) == 64
+
+
+# --- enqueue ------------------------------------------------------------------------
+
+
+def test_enqueue_is_idempotent_and_records_the_token(
+    api: ApiServer, engine: Syndicator, make_notice: Callable[..., dict[str, Any]]
+) -> None:
+    headers = bearer(engine, Scope.enqueue, name="e-tendering")
+    url = f"{api.url}/v1/notices"
+    first = httpx.post(url, headers=headers, json=make_notice())
+    assert first.status_code == 201, first.text
+    body = first.json()
+    assert body["status"] == "accepted"
+    assert body["channels"] == ["trading-website"]
+    assert len(body["digest"]) == 64
+    again = httpx.post(url, headers=headers, json=make_notice())
+    assert again.status_code == 200
+    assert again.json()["status"] == "already accepted"
+    assert again.json()["digest"] == body["digest"]
+    conflict = httpx.post(url, headers=headers, json=make_notice(title="另一个标题"))
+    assert conflict.status_code == 409
+    assert conflict.headers["content-type"] == "application/problem+json"
+    assert "send a new version instead" in conflict.json()["errors"][0]["message"]
+    (operation,) = engine.store.operations()
+    assert (operation.actor, operation.action, operation.subject) == (
+        "e-tendering",
+        "enqueue",
+        "HYZB-2026-0001.v1",
+    )
+
+
+def test_a_bad_notice_is_422_naming_every_field_and_changes_nothing(
+    api: ApiServer, engine: Syndicator, make_notice: Callable[..., dict[str, Any]]
+) -> None:
+    headers = bearer(engine, Scope.enqueue)
+    r = httpx.post(
+        f"{api.url}/v1/notices",
+        headers=headers,
+        json=make_notice(region_code="44", surprise=1),
+    )
+    assert r.status_code == 422
+    assert r.headers["content-type"] == "application/problem+json"
+    errors = {e["field"]: e["message"] for e in r.json()["errors"]}
+    assert errors["surprise"] == "unknown field"
+    assert "six-digit region code" in errors["region_code"]
+    assert notices_in(engine) == 0
+
+
+def test_a_batch_is_all_valid_or_nothing_is_stored(
+    api: ApiServer, engine: Syndicator, make_notice: Callable[..., dict[str, Any]]
+) -> None:
+    headers = bearer(engine, Scope.enqueue)
+    url = f"{api.url}/v1/notices"
+    bad = [make_notice(id="A-1"), make_notice(id="A-2", title=None)]
+    r = httpx.post(url, headers=headers, json=bad)
+    assert r.status_code == 422
+    assert r.json()["errors"] == [{"field": "[1].title", "message": "Field required"}]
+    assert notices_in(engine) == 0
+    good = [make_notice(id="A-1"), make_notice(id="A-2")]
+    r = httpx.post(url, headers=headers, json=good)
+    assert r.status_code == 201
+    assert [x["status"] for x in r.json()["results"]] == ["accepted", "accepted"]
+    r = httpx.post(url, headers=headers, json=[*good, make_notice(id="A-2", title="改")])
+    assert r.status_code == 200
+    assert [x["status"] for x in r.json()["results"]] == [
+        "already accepted",
+        "already accepted",
+        "conflict",
+    ]
+    too_many = [make_notice(id=f"B-{i}") for i in range(4)]
+    r = httpx.post(url, headers=headers, json=too_many)
+    assert r.status_code == 413
+    assert "at most 3 notices" in r.json()["detail"]
+    assert notices_in(engine) == 2
+
+
+def test_malformed_json_is_400_with_its_position(api: ApiServer, engine: Syndicator) -> None:
+    headers = {**bearer(engine, Scope.enqueue), "Content-Type": "application/json"}
+    r = httpx.post(f"{api.url}/v1/notices", headers=headers, content=b'{\n  "id": ,\n}')
+    assert r.status_code == 400
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["detail"] == "the body is not valid JSON: Expecting value at column 9 (line 2)"
+
+
+def test_a_body_that_is_not_json_is_415(api: ApiServer, engine: Syndicator) -> None:
+    headers = {**bearer(engine, Scope.enqueue), "Content-Type": "text/plain"}
+    r = httpx.post(f"{api.url}/v1/notices", headers=headers, content=b"{}")
+    assert r.status_code == 415
+    assert r.json()["title"] == "Unsupported Media Type"
+
+
+def _raw_exchange(url: str, head: bytes, body: bytes) -> bytes:
+    """Send ``head`` and only the start of a body, never its end; read what the server says."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(head + body)
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+        return answer
+
+
+def test_an_oversized_body_is_413_before_it_is_read_whole(
+    api: ApiServer, engine: Syndicator
+) -> None:
+    token = bearer(engine, Scope.enqueue)["Authorization"]
+    declared = (
+        "POST /v1/notices HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Authorization: {token}\r\nContent-Length: 10000000000\r\n\r\n"
+    ).encode()
+    # Ten gigabytes announced, a few bytes sent: the answer cannot have waited for the rest.
+    answer = _raw_exchange(api.url, declared, b'{"id": "')
+    assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
+    assert b"application/problem+json" in answer
+    chunked = (
+        "POST /v1/notices HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Authorization: {token}\r\nTransfer-Encoding: chunked\r\n\r\n"
+    ).encode()
+    piece = b"[" + b" " * 30000
+    answer = _raw_exchange(api.url, chunked, f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+    assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
+    assert notices_in(engine) == 0
+
+
+# --- the worker in the same process, metrics, readiness -----------------------------
+
+
+def test_serve_delivers_in_the_same_process_and_metrics_show_it(
+    sink: HttpSink, engine: Syndicator, make_notice: Callable[..., dict[str, Any]]
+) -> None:
+    with ApiServer(engine, worker=True) as api:
+        headers = bearer(engine, Scope.enqueue, Scope.read)
+        r = httpx.get(f"{api.url}/readyz", headers=headers)
+        assert r.json() == {"ready": True, "ledger": "ok", "worker": "running"}
+        assert httpx.post(f"{api.url}/v1/notices", headers=headers, json=make_notice()).is_success
+        deadline = time.monotonic() + 20
+        while engine.store.counts().get(("trading-website", DeliveryState.delivered)) != 1:
+            assert time.monotonic() < deadline, engine.store.counts()
+            time.sleep(0.05)
+        text = httpx.get(f"{api.url}/metrics", headers=headers).text
+    assert 'syndicate_deliveries{channel="trading-website",state="delivered"} 1.0' in text
+    assert 'syndicate_attempts_total{channel="trading-website",outcome="delivered"} 1.0' in text
+    assert 'syndicate_delivery_latency_seconds_count{channel="trading-website"} 1.0' in text
+    assert "syndicate_worker_up 1.0" in text
+    assert len(sink.requests) == 1
+
+
+def test_readyz_without_a_worker_says_so(api: ApiServer, engine: Syndicator) -> None:
+    r = httpx.get(f"{api.url}/readyz", headers=bearer(engine, Scope.read))
+    assert r.json() == {"ready": True, "ledger": "ok", "worker": "not in this process"}
+
+
+def test_the_openapi_document_is_served_and_names_v1(api: ApiServer) -> None:
+    schema = httpx.get(f"{api.url}/openapi.json").json()
+    assert "/v1/notices" in schema["paths"]
+    assert "Notice" in schema["components"]["schemas"]
+    assert json.dumps(schema).count("HTTPValidationError") == 0
+    assert httpx.get(f"{api.url}/docs").status_code == 200
