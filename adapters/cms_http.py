@@ -181,8 +181,9 @@ class CmsHttpAdapter(HttpPushAdapter[CmsHttpOptions]):
         return Receipt(
             remote_id=remote_id,
             url=lookup(document, url_path) if url_path else None,
-            status=str(response.status_code),
-            detail="found by lookup",
+            # Not an HTTP status: the ledger shows this delivery was found, not sent.
+            status="found",
+            detail=f"found by lookup (HTTP {response.status_code})",
         )
 
 

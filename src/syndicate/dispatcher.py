@@ -79,6 +79,21 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
+def _dead_here(owner: str) -> bool:
+    """True if ``owner`` (a ``worker_name``) was a process of this host that has ended."""
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # alive, under another user
+        return False
+    return False
+
+
 class Dispatcher:
     """Runs deliveries until stopped."""
 
@@ -120,6 +135,7 @@ class Dispatcher:
         poll = self.config.worker.poll_interval
         backoff = poll
         recorder = asyncio.create_task(self._recorder.run())
+        self._reclaim_dead_leases()
         try:
             while not stop.is_set():
                 try:
@@ -139,6 +155,23 @@ class Dispatcher:
             await self._recorder.close()
             await recorder
             self._writer.shutdown(wait=True)
+
+    def _reclaim_dead_leases(self) -> None:
+        """Deliveries a dead worker process of this host held are due at once, in doubt.
+
+        (A worker elsewhere cannot tell a dead owner from a slow one: it waits out the lease.)
+        """
+        try:
+            for owner in self.store.lease_owners():
+                if _dead_here(owner):
+                    freed = self.store.expire_leases(owner, self.clock())
+                    log.warning(
+                        "worker %s died holding %d deliveries; they are due again now",
+                        owner,
+                        freed,
+                    )
+        except StoreError as exc:
+            log.error("cannot look for a dead worker's deliveries: %s", exc)
 
     async def _idle(self, stop: asyncio.Event, poll: float) -> None:
         """Wait for a finished attempt, a wake-up, a due time or another process's write.

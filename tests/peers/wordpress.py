@@ -304,23 +304,22 @@ $table_prefix = 'wp_';
     def posts(self) -> list[dict[str, Any]]:
         """Every post on the site in any status, as the REST API's edit context shows it."""
         found: list[dict[str, Any]] = []
-        page = 1
-        while True:
-            batch = self.get_json(
-                self.api(
-                    "/wp/v2/posts",
-                    status="any",
-                    context="edit",
-                    per_page="100",
-                    page=str(page),
-                    orderby="id",
-                    order="asc",
+        page, pages = 1, 1
+        with httpx.Client(timeout=60, trust_env=False) as client:
+            while page <= pages:
+                query = {"status": "any", "context": "edit", "per_page": "100"}
+                answer = client.get(
+                    self.api("/wp/v2/posts", page=str(page), orderby="id", order="asc", **query),
+                    headers={"Authorization": self.authorization},
                 )
-            )
-            found += batch
-            if len(batch) < 100:
-                return found
-            page += 1
+                if answer.status_code != 200:
+                    raise AssertionError(
+                        f"listing posts: HTTP {answer.status_code}: {answer.text[:300]}"
+                    )
+                found += answer.json()
+                pages = int(answer.headers.get("X-WP-TotalPages", "1"))
+                page += 1
+        return found
 
     def page(self, url: str) -> tuple[int, str]:
         """What a reader's browser gets at ``url`` (no credentials)."""

@@ -285,6 +285,14 @@ class Store(ABC):
     def notice(self, notice_id: str, version: int) -> NoticeRecord | None: ...
 
     @abstractmethod
+    def lease_owners(self) -> list[str]:
+        """The workers holding deliveries in flight now."""
+
+    @abstractmethod
+    def expire_leases(self, owner: str, now: float) -> int:
+        """End ``owner``'s leases now (it is known dead); how many deliveries that frees."""
+
+    @abstractmethod
     def earlier_delivery(
         self, notice_id: str, version: int, channel: str
     ) -> EarlierDelivery | None:

@@ -296,6 +296,13 @@ class SqliteStore(Store):
         found = self._read(Q["notice"], {"id": notice_id, "version": version})
         return R.notice_record(found[0]) if found else None
 
+    def lease_owners(self) -> list[str]:
+        return [r["lease_owner"] for r in self._read(Q["lease_owners"])]
+
+    def expire_leases(self, owner: str, now: float) -> int:
+        with self._write() as db:
+            return int(db.execute(Q["expire_leases"], {"owner": owner, "now": now}).rowcount)
+
     def earlier_delivery(
         self, notice_id: str, version: int, channel: str
     ) -> EarlierDelivery | None:

@@ -114,6 +114,15 @@ WHERE {where}
 ORDER BY d.id
 LIMIT :limit
 
+-- name: lease_owners
+SELECT DISTINCT lease_owner FROM deliveries
+WHERE state = 'in_flight' AND lease_owner IS NOT NULL
+
+-- name: expire_leases
+-- The deliveries stay in flight: the next claim knows their outcome is in doubt.
+UPDATE deliveries SET next_attempt_at = :now
+WHERE state = 'in_flight' AND lease_owner = :owner AND next_attempt_at > :now
+
 -- name: earlier_delivery
 SELECT n.version, d.state, d.remote_id, d.remote_url
 FROM deliveries d JOIN notices n ON n.pk = d.notice_pk
