@@ -36,11 +36,11 @@ import json
 import re
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import aiohttp
 import httpx
@@ -51,12 +51,16 @@ from syndicate import __version__
 from syndicate.adapter import Adapter, ConfigFile, DeliveryContext, Options, Payload, Receipt
 from syndicate.config import Duration
 from syndicate.errors import InDoubtDeliveryError, PermanentDeliveryError, TransientDeliveryError
+from syndicate.masking import Masker
 
 MAX_RESPONSE_BYTES = 1 << 20
 """An answer larger than this is cut off: a receipt is a few hundred bytes."""
 
 HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$")
 """An HTTP header name (RFC 9110 token), at most 100 characters."""
+
+_SENSITIVE_NAME = re.compile(r"(?i)auth|key|token|secret|passw|signature|cookie|session")
+"""Query parameters and configured headers whose values are treated as secrets."""
 
 _TRANSIENT_STATUSES = frozenset({408, 409, 425, 429})
 _PERMANENT_5XX = frozenset({501, 505})
@@ -177,7 +181,7 @@ class HttpPushAdapter(Adapter[OptionsT]):
         # Worked out once: only an HMAC signature depends on the body and the clock.
         self._auth_headers = static_auth_headers(auth)
         self._hmac = auth if isinstance(auth, HmacAuth) else None
-        self._secrets = [s for s in secrets_of(auth) if s]
+        self._mask = Masker(self.secrets())
 
     def warnings(self) -> list[str]:
         if self.options.insecure_auth():
@@ -276,7 +280,7 @@ class HttpPushAdapter(Adapter[OptionsT]):
         where = f"{self.describe()}: HTTP {status} {response.reason_phrase}"
         if 200 <= status < 300:
             return self._receipt(answer, code, where, paths)
-        message = self._redact(server_message(answer))
+        message = server_message(answer, mask=self._redact)
         if status in _TRANSIENT_STATUSES or (status >= 500 and status not in _PERMANENT_5XX):
             raise TransientDeliveryError(
                 f"{where}: {message}",
@@ -310,16 +314,27 @@ class HttpPushAdapter(Adapter[OptionsT]):
             raise InDoubtDeliveryError(
                 f"{where} but the answer is not JSON with {id_path!r} "
                 f"(set remote_id: null if this server answers without one): "
-                f"{self._redact(server_message(answer))}",
+                f"{server_message(answer, mask=self._redact)}",
                 status=code,
             )
         url = lookup(document, url_path) if url_path else None
         return Receipt(remote_id=remote_id, url=url, status=code)
 
     def _redact(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
+        return self._mask.mask(text)
+
+    def secrets(self) -> list[str]:
+        found = [*super().secrets(), *secrets_of(self.options.auth)]
+        auth = self.options.auth
+        if isinstance(auth, BasicAuth):
+            found.append(f"{auth.username}:{auth.password.get_secret_value()}")
+        for url in (self.options.url, self.options.proxy or ""):
+            parts = urlsplit(url)
+            found += [parts.password or ""]
+            found += [v for k, v in parse_qsl(parts.query) if _SENSITIVE_NAME.search(k)]
+        headers: Mapping[str, str] = getattr(self.options, "headers", None) or {}
+        found += [v for k, v in headers.items() if _SENSITIVE_NAME.search(k)]
+        return [s for s in found if s]
 
 
 def static_auth_headers(auth: Auth | None) -> dict[str, str]:
@@ -388,9 +403,16 @@ def lookup(document: Any, path: str) -> str | None:
     return str(value)
 
 
-def server_message(answer: bytes, limit: int = 300) -> str:
-    """The first ``limit`` characters of what the server said, tags and control characters out."""
+def server_message(
+    answer: bytes, limit: int = 300, mask: Callable[[str], str] | None = None
+) -> str:
+    """The first ``limit`` characters of what the server said, tags and control characters out.
+
+    ``mask`` runs on the whole answer first: a secret cut in half would escape it.
+    """
     text = answer.decode("utf-8", errors="replace")
+    if mask is not None:
+        text = mask(text)
     text = re.sub(r"<[^>]*>", " ", text)
     text = " ".join(text.split())
     return (text[:limit] + "…" if len(text) > limit else text) or "(empty body)"

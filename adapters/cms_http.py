@@ -170,7 +170,8 @@ class CmsHttpAdapter(HttpPushAdapter[CmsHttpOptions]):
             document = json.loads(answer)
         except ValueError:
             raise TransientDeliveryError(
-                f"lookup {url}: the answer is not JSON: {self._redact(server_message(answer))}",
+                f"lookup {url}: the answer is not JSON: "
+                f"{server_message(answer, mask=self._redact)}",
                 status=str(response.status_code),
             ) from None
         id_path = request.remote_id or opts.remote_id or "id"

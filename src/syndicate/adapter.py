@@ -40,6 +40,7 @@ from pydantic import (
 )
 
 from .attachments import AttachmentFiles
+from .masking import secret_values
 from .notice import Notice
 from .store.base import EarlierDelivery
 
@@ -217,6 +218,14 @@ class Adapter(ABC, Generic[OptionsT]):
     def describe(self) -> str:
         """One line saying where this channel delivers, for status and the demo."""
         return self.kind
+
+    def secrets(self) -> list[str]:
+        """Every secret this channel holds, in clear: masked wherever text is stored or shown.
+
+        By default the options' ``SecretStr`` values; an adapter adds what it derives
+        from them or keeps in plain fields (a URL's credentials, a header's value).
+        """
+        return secret_values(self.options)
 
     def warnings(self) -> list[str]:
         """What ``check`` should warn about: settings that are allowed but weaken security."""

@@ -14,24 +14,28 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
+import logging
 import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
+import traceback
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from functools import wraps
 from pathlib import Path
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from . import report
+from .adapter import Adapter
 from .config import CONFIG_ENV, DEFAULT_CONFIG, load_config, parse_duration
 from .errors import ConfigError, NoticeError, StoreError, SyndicateError
 from .intake import Source, file_sources, read_notice_file, stdin_sources
+from .masking import Masker
 from .notice import Notice, notice_schema
 from .registry import AdapterRegistry
 from .rendering import DISPLAY_TZ
@@ -63,7 +67,12 @@ def friendly(fn: Callable[P, R]) -> Callable[P, R]:
     @wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         if os.environ.get("SYNDICATE_DEBUG"):
-            return fn(*args, **kwargs)  # the whole traceback, for a bug report
+            try:
+                return fn(*args, **kwargs)
+            except Exception:
+                # The whole traceback, for a bug report; secrets in it masked all the same.
+                sys.stderr.write(_mask.mask(traceback.format_exc()))
+                sys.exit(1)
         try:
             return fn(*args, **kwargs)
         except ConfigError as exc:
@@ -89,15 +98,39 @@ def friendly(fn: Callable[P, R]) -> Callable[P, R]:
 
 
 def _escape(text: str, *, keep_lines: bool = False) -> str:
-    """Text for rich: markup and terminal control sequences shown, never acted on."""
+    """Text for rich: secrets masked, markup and terminal control sequences shown, not acted on."""
     from rich.markup import escape
 
-    return escape(terminal_text(text, keep_lines=keep_lines))
+    return escape(terminal_text(_mask.mask(text), keep_lines=keep_lines))
+
+
+_mask = Masker()
+"""The configuration's secrets, masked in everything this command prints or logs."""
+
+
+def _mask_secrets_of(adapters: Iterable[Adapter[Any]]) -> None:
+    _mask.add(s for a in adapters for s in a.secrets())
+    factory = logging.getLogRecordFactory()
+    if getattr(factory, "masks", False):
+        return
+
+    def masked(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = factory(*args, **kwargs)
+        record.msg, record.args = _mask.mask(record.getMessage()), None
+        return record
+
+    masked.masks = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(masked)
+
+
+def _masked(value: Any) -> Any:
+    return _mask.mask(value) if isinstance(value, str) else value
 
 
 def _open(ctx: click.Context) -> Syndicator:
     path = ctx.obj["config"]
     syndicator = Syndicator.from_config(path, registry=ctx.obj["registry"])
+    _mask_secrets_of(syndicator.adapters.values())
     ctx.call_on_close(syndicator.close)
     return syndicator
 
@@ -156,10 +189,14 @@ def check(ctx: click.Context, file: Path | None) -> None:
         f"{path}: ok — {len(config.channels)} channels, {len(config.routes)} routes, "
         f"ledger {config.store_url()}"
     )
+    adapters = {name: channel.build() for name, channel in config.channels.items()}
+    _mask_secrets_of(adapters.values())
     for name, channel in config.channels.items():
         state = "" if channel.settings.enabled else " (disabled)"
-        adapter = channel.build()
-        out.print(f"  {name:<24} {channel.settings.adapter:<12} {adapter.describe()}{state}")
+        adapter = adapters[name]
+        out.print(
+            f"  {name:<24} {channel.settings.adapter:<12} {_escape(adapter.describe())}{state}"
+        )
         for warning in adapter.warnings():
             err.print(f"[yellow]warning:[/] channels.{name}: {_escape(warning)}")
 
@@ -363,7 +400,8 @@ def status(
             for name, c in syndicator.store.circuits().items()
         }
         document = {"notices": notices, "counts": totals, "circuits": circuits}
-        sys.stdout.write(json_text(json.dumps(document, ensure_ascii=False, indent=2)) + "\n")
+        text = json.dumps(document, ensure_ascii=False, indent=2)
+        sys.stdout.write(json_text(_mask.mask(text)) + "\n")
         return
     if not lines:
         out.print("the ledger holds no deliveries yet")
@@ -531,9 +569,14 @@ def log(
                 "payload_sha256": a.payload_sha256,
             }
             if writer is not None:
-                writer.writerow({k: csv_cell(v) for k, v in row.items()})
+                writer.writerow(
+                    {
+                        k: csv_cell(_mask.mask(v) if isinstance(v, str) else v)
+                        for k, v in row.items()
+                    }
+                )
             else:
-                sys.stdout.write(json_text(json.dumps(row, ensure_ascii=False)) + "\n")
+                sys.stdout.write(json_text(_mask.mask(json.dumps(row, ensure_ascii=False))) + "\n")
         else:
             when = datetime.fromtimestamp(a.started_at, DISPLAY_TZ).strftime("%Y-%m-%d %H:%M:%S")
             colour = {"delivered": "green", "transient": "yellow", "permanent": "red"}[a.outcome]
@@ -685,7 +728,7 @@ def preview(ctx: click.Context, notice_ref: str, channel_name: str) -> None:
         notice_digest=notice.digest(),
     )
     payload = adapter.render(notice, ctx_)
-    sys.stdout.write(terminal_text(payload.preview(), keep_lines=True) + "\n")
+    sys.stdout.write(terminal_text(_mask.mask(payload.preview()), keep_lines=True) + "\n")
     sys.stdout.write(f"\npayload sha256: {payload.digest()}\n")
 
 

@@ -32,6 +32,7 @@ from .errors import (
     StoreError,
     TransientDeliveryError,
 )
+from .masking import Masker
 from .notice import Notice
 from .outcome import decide
 from .ratelimit import RateLimiter
@@ -112,6 +113,8 @@ class Dispatcher:
         self.worker = worker or worker_name()
         self.listener = listener
         self.clock = clock
+        # Every channel's secrets, masked in whatever any channel says: a peer may echo another's.
+        self.mask = Masker(s for a in adapters.values() for s in a.secrets())
         self.lanes = {
             name: _Lane(name, adapters[name], config)
             for name, ch in config.channels.items()
@@ -335,7 +338,7 @@ class Dispatcher:
             log.info(
                 "delivery %s: the channel already has it (%s); not sent again",
                 ctx.idempotency_key,
-                found.url or found.remote_id,
+                self.mask.optional(found.url or found.remote_id),
             )
         return found
 
@@ -360,6 +363,7 @@ class Dispatcher:
             started=started,
             payload_sha256=sha,
             interrupted=interrupted,
+            mask=self.mask,
         )
         if lane.circuit.apply(decision.circuit, now):
             self._circuit_changed(lane, now)

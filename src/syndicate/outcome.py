@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 from .adapter import Receipt
 from .errors import DeliveryError, PermanentDeliveryError
+from .masking import Masker
 from .retry import Schedule
 from .store.base import AttemptRecord, Claim, DeliveryState, Next, Outcome
 
@@ -51,19 +52,22 @@ def decide(
     started: float,
     payload_sha256: str | None = None,
     interrupted: bool = False,
+    mask: Masker | None = None,
 ) -> Decision:
     """The attempt record, the delivery's next state and the circuit effect of ``result``.
 
-    ``now`` is when the attempt finished; ``started`` when it started.
+    ``now`` is when the attempt finished; ``started`` when it started. ``mask``
+    hides secrets in what the channel said, before anything is cut to length.
     """
+    mask = mask or Masker()
     if isinstance(result, Receipt):
         record = AttemptRecord(
             started,
             now,
             Outcome.delivered,
-            status=result.status,
-            remote_id=result.remote_id,
-            remote_url=result.url,
+            status=mask.optional(result.status),
+            remote_id=mask.optional(result.remote_id),
+            remote_url=mask.optional(result.url),
             payload_sha256=payload_sha256,
         )
         return Decision(record, Next(DeliveryState.delivered), CircuitEffect.success)
@@ -71,6 +75,7 @@ def decide(
     if isinstance(result, DeliveryError):
         status, retry_after = result.status, result.retry_after
     message = getattr(result, "message", None) or str(result) or type(result).__name__
+    message = mask.mask(message)
     circuit = CircuitEffect.none
     if isinstance(result, PermanentDeliveryError):
         outcome, next_ = Outcome.permanent, Next(DeliveryState.failed)
@@ -89,7 +94,7 @@ def decide(
         outcome,
         error_class=type(result).__name__,
         error_message=message[:MAX_ERROR_CHARS],
-        status=status,
+        status=mask.optional(status),
         payload_sha256=payload_sha256,
     )
     return Decision(record, next_, circuit)

@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote, quote_plus
@@ -24,6 +25,7 @@ import pytest
 
 from syndicate.demo.http_sink import HttpSink, Reply
 from tests.conftest import BASE_NOTICE
+from tests.peers.echo import EchoPeer
 
 if TYPE_CHECKING:
     from tests.peers.http import TlsFiles
@@ -43,7 +45,17 @@ SECRETS = {
     "S_SFTP_PASSPHRASE": "SECRET-SFTP-PASSPHRASE-7f3a9c07",
     "S_SMTP_WRONG": "SECRET-SMTP-7f3a9c08",
     "S_LED_SFTP": "SECRET-LED-SFTP-7f3a9c09",
+    # Sent to a peer that echoes every request back (tests/peers/echo.py).
+    "S_ECHO_BEARER": "SECRET-ECHO-BEARER-7f3a9c11",
+    "S_ECHO_QUERY": "SECRET-ECHO-QUERY-7f3a9c12",
+    "S_ECHO_HEADER": "SECRET-ECHO-HEADER-7f3a9c13",
+    "S_ECHO_BASIC": "SECRET-ECHO-BASIC-7f3a9c14",
+    "S_ECHO_PROXY": "SECRET-ECHO-PROXY-7f3a9c15",
+    "S_ECHO_HMAC": "SECRET-ECHO-HMAC-7f3a9c16",
+    "S_ECHO_PAD": "SECRET-ECHO-PAD-7f3a9c17",
 }
+ECHO_USER = "echo-user"
+PROXY_USER = "proxy-user"
 TOKEN_FILE_SECRET = "SECRET-CMS-TOKENFILE-7f3a9c10"
 LAND_USER = "hy441600"
 CMS_USER = "ggzy"
@@ -73,7 +85,12 @@ def all_forms() -> dict[str, str]:
         for form in forms(secret):
             found[form] = secret
     # What an Authorization: Basic header of ours would carry.
-    for user, password in ((CMS_USER, SECRETS["S_CMS_BASIC"]), (LAND_USER, SECRETS["S_LAND"])):
+    for user, password in (
+        (CMS_USER, SECRETS["S_CMS_BASIC"]),
+        (LAND_USER, SECRETS["S_LAND"]),
+        (ECHO_USER, SECRETS["S_ECHO_BASIC"]),
+        (PROXY_USER, SECRETS["S_ECHO_PROXY"]),
+    ):
         found[base64.b64encode(f"{user}:{password}".encode()).decode()] = password
     # The passphrase-protected key's body is a secret too, but it is encrypted at rest.
     return found
@@ -115,6 +132,7 @@ def config(
     smtp: SmtpPeer,
     tls: TlsFiles,
     key_file: Path,
+    echo: EchoPeer,
 ) -> str:
     sftp_common = f"""
     host: 127.0.0.1
@@ -172,6 +190,28 @@ channels:
     url: http://127.0.0.1:{closed}/nobody
     auth: {{type: bearer, token_file: secrets/cms-token}}
     allow_insecure_transport: true
+  cms-echo-fail:
+    adapter: cms_http
+    url: "{echo.url}/fail?api_key=${{S_ECHO_QUERY}}"
+    auth: {{type: bearer, token: "${{S_ECHO_BEARER}}"}}
+    allow_insecure_transport: true
+    headers: {{X-Api-Key: "${{S_ECHO_HEADER}}"}}
+  cms-echo-ok:
+    adapter: cms_http
+    url: {echo.url}/ok
+    auth: {{type: basic, username: {ECHO_USER}, password: "${{S_ECHO_BASIC}}"}}
+    allow_insecure_transport: true
+  cms-echo-proxy:
+    adapter: cms_http
+    url: http://cms.invalid/fail
+    proxy: "http://{PROXY_USER}:${{S_ECHO_PROXY}}@127.0.0.1:{echo.port}"
+    auth: {{type: hmac, key_id: k2, secret: "${{S_ECHO_HMAC}}"}}
+    allow_insecure_transport: true
+  land-echo-pad:
+    adapter: land_market
+    url: {echo.url}/pad
+    auth: {{type: bearer, token: "${{S_ECHO_PAD}}"}}
+    allow_insecure_transport: true
   land-ok:
     adapter: land_market
     url: {sink.url}/land
@@ -209,10 +249,17 @@ channels:
 routes:
   - match: {{category: [construction]}}
     channels: [cms-bearer-ok, cms-basic-401, cms-hmac-500, cms-hmac-ok, cms-refused,
+               cms-echo-fail, cms-echo-ok, cms-echo-proxy,
                sftp-wrong-password, sftp-key-ok, mail-ok, mail-wrong-password, led]
   - match: {{category: [land_mineral]}}
-    channels: [land-ok, land-500, led]
+    channels: [land-ok, land-500, land-echo-pad, led]
 """
+
+
+@pytest.fixture
+def echo() -> Iterator[EchoPeer]:
+    with EchoPeer() as peer:
+        yield peer
 
 
 # The worker with Python's logging at DEBUG for every logger, to standard error.
@@ -248,13 +295,14 @@ def test_no_secret_appears_anywhere_syndicate_writes(
     ssh_client_key: KeyPair,
     smtp_starttls: SmtpPeer,
     smtp_tls_files: TlsFiles,
+    echo: EchoPeer,
 ) -> None:
     folder = tmp_path / "site"
     (folder / "secrets").mkdir(parents=True)
     (folder / "secrets" / "cms-token").write_text(TOKEN_FILE_SECRET + "\n", encoding="utf-8")
     key_file = encrypted_copy(ssh_client_key, folder / "secrets", SECRETS["S_SFTP_PASSPHRASE"])
     (folder / "channels.yaml").write_text(
-        config(folder, http_sink, closed_port, sshd, smtp_starttls, smtp_tls_files, key_file),
+        config(folder, http_sink, closed_port, sshd, smtp_starttls, smtp_tls_files, key_file, echo),
         encoding="utf-8",
     )
     http_sink.script("/denied", [Reply(401)] * 5)
@@ -316,6 +364,17 @@ def test_no_secret_appears_anywhere_syndicate_writes(
     assert states[(first, "sftp-key-ok")] == "delivered"
     assert states[(first, "mail-ok")] == "delivered"
     assert states[(str(land()["id"]), "land-ok")] == "delivered"
+    assert states[(first, "cms-echo-ok")] == "delivered"
+    for channel in ("cms-echo-fail", "cms-echo-proxy"):
+        assert states[(first, channel)] in {"failed", "dead"}, channel
+    assert states[(str(land()["id"]), "land-echo-pad")] in {"failed", "dead"}
+    # The peer really was sent (and so echoed) each secret, in some form.
+    echoed = "\n".join(echo.requests)
+    for name in ("S_ECHO_BEARER", "S_ECHO_QUERY", "S_ECHO_HEADER", "S_ECHO_PAD"):
+        assert SECRETS[name] in echoed, name
+    for user, name in ((ECHO_USER, "S_ECHO_BASIC"), (PROXY_USER, "S_ECHO_PROXY")):
+        pair = base64.b64encode(f"{user}:{SECRETS[name]}".encode()).decode()
+        assert pair in echoed, name
     for channel in (
         "cms-basic-401",
         "cms-hmac-500",
