@@ -21,9 +21,10 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -64,15 +65,21 @@ class MailServer:
     plain_port: int = 25
     submission_port: int = 587
     dovecot: subprocess.Popen[bytes] | None = None
+    # Mailboxes and Dovecot's files live outside the test's temporary folder: pytest keeps
+    # that private to its user, and the virtual agent (as nobody) and Dovecot's auth
+    # process must reach them.
+    home: Path = field(
+        default_factory=lambda: Path(tempfile.mkdtemp(prefix="syndicate-mail-", dir="/var/tmp"))
+    )
+
+    @property
+    def maildir_base(self) -> Path:
+        return self.home / "vmail"
 
     @property
     def server_name(self) -> str:
         """The name the certificate carries (the machine's host name)."""
         return socket.gethostname()
-
-    @property
-    def maildir_base(self) -> Path:
-        return self.root / "vmail"
 
     @property
     def log_path(self) -> Path:
@@ -90,13 +97,9 @@ class MailServer:
         if not CERT.exists() or not KEY.exists():
             _run("make-ssl-cert", "generate-default-snakeoil", "--force-overwrite")
         self.root.mkdir(parents=True, exist_ok=True)
-        self.maildir_base.mkdir(exist_ok=True)
+        self.home.chmod(0o755)
+        self.maildir_base.mkdir()
         os.chown(self.maildir_base, VMAIL_UID, VMAIL_UID)
-        # The virtual agent runs as nobody: it must reach the folder through its parents.
-        for parent in (self.root, *self.root.parents):
-            if parent == Path("/"):
-                break
-            parent.chmod(parent.stat().st_mode | 0o005)
         self._stop_postfix()
         self._dovecot()
         self._postfix()
@@ -111,6 +114,7 @@ class MailServer:
                 self.dovecot.kill()
                 self.dovecot.wait()
             self.dovecot = None
+        shutil.rmtree(self.home, ignore_errors=True)
 
     def _stop_postfix(self) -> None:
         with contextlib.suppress(subprocess.SubprocessError, OSError):
@@ -121,14 +125,14 @@ class MailServer:
             time.sleep(0.05)
 
     def _dovecot(self) -> None:
-        passwd = self.root / "dovecot.passwd"
+        passwd = self.home / "dovecot.passwd"
         passwd.write_text(f"{SASL_USER}:{{PLAIN}}{SASL_PASSWORD}\n", encoding="ascii")
         passwd.chmod(0o644)
-        conf = self.root / "dovecot.conf"
+        conf = self.home / "dovecot.conf"
         conf.write_text(
             f"""protocols =
-base_dir = {self.root / "dovecot-run"}
-state_dir = {self.root / "dovecot-state"}
+base_dir = {self.home / "dovecot-run"}
+state_dir = {self.home / "dovecot-state"}
 log_path = {self.root / "dovecot.log"}
 ssl = no
 auth_mechanisms = plain login
