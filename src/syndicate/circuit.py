@@ -5,11 +5,16 @@ delivery to that channel is started for ``cool_down``. Then one probe is let
 through (half-open); its success closes the circuit, its failure opens it
 again. Permanent failures say nothing about the channel's health and do not
 count; deliveries to other channels are never held back.
+
+The state lives in the ledger (a ``CircuitRow`` per channel), so every worker
+sharing the ledger sees the same circuit; these are its transitions, pure.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
+
+from .store.base import CircuitRow, Gate
 
 
 class CircuitState(StrEnum):
@@ -18,59 +23,43 @@ class CircuitState(StrEnum):
     half_open = "half_open"
 
 
-class CircuitBreaker:
-    """The health of one channel as the worker sees it."""
+def admit(
+    row: CircuitRow | None, want: int, now: float, probe_until: float, worker: str
+) -> tuple[int, CircuitRow | None]:
+    """How many deliveries may start now, and the row to write if this worker takes the probe."""
+    if row is None or row.state == CircuitState.closed:
+        return want, None
+    if row.state == CircuitState.open and row.reopens_at is not None and now < row.reopens_at:
+        return 0, None
+    if (
+        row.state == CircuitState.half_open
+        and row.probe_until is not None
+        and now < row.probe_until
+    ):
+        return 0, None  # another worker's probe is under way
+    probing = CircuitRow(
+        row.channel, CircuitState.half_open, row.failures, None, worker, now, probe_until
+    )
+    return min(want, 1), probing
 
-    def __init__(self, failures: int, cool_down: float) -> None:
-        self.threshold = failures
-        self.cool_down = cool_down
-        self.state = CircuitState.closed
-        self.failures = 0
-        self.opened_at = 0.0
-        self._probing = False
 
-    def allowance(self, now: float, free: int) -> int:
-        """How many deliveries may start now, given ``free`` slots."""
-        if self.state is CircuitState.closed:
-            return free
-        if self.state is CircuitState.open and now - self.opened_at >= self.cool_down:
-            self.state = CircuitState.half_open
-        if self.state is CircuitState.half_open and not self._probing and free > 0:
-            self._probing = True
-            return 1
-        return 0
+def after_failure(
+    row: CircuitRow | None, channel: str, gate: Gate, now: float, worker: str
+) -> tuple[CircuitRow, bool]:
+    """The circuit after a transient failure; True if this failure opened it."""
+    failures = (row.failures if row is not None else 0) + 1
+    state = row.state if row is not None else CircuitState.closed
+    if state == CircuitState.open:
+        # An attempt that started before the circuit opened: counted, nothing turns.
+        assert row is not None
+        return CircuitRow(channel, state, failures, row.reopens_at, worker, now), False
+    if state == CircuitState.half_open or failures >= gate.failures:
+        return CircuitRow(
+            channel, CircuitState.open, failures, now + gate.cool_down, worker, now
+        ), True
+    return CircuitRow(channel, CircuitState.closed, failures, None, worker, now), False
 
-    def probe_unused(self) -> None:
-        """The probe found nothing to deliver; the next due delivery may probe."""
-        self._probing = False
 
-    def success(self) -> bool:
-        """Record a delivered attempt; True if this closed the circuit."""
-        changed = self.state is not CircuitState.closed
-        self.state = CircuitState.closed
-        self.failures = 0
-        self._probing = False
-        return changed
-
-    def failure(self, now: float) -> bool:
-        """Record a transient failure; True if this opened the circuit."""
-        self.failures += 1
-        if self.state is CircuitState.open:
-            return False  # an attempt started before the circuit opened
-        if self.state is CircuitState.half_open or self.failures >= self.threshold:
-            self.state = CircuitState.open
-            self.opened_at = now
-            self._probing = False
-            return True
-        return False
-
-    def apply(self, effect: str, now: float) -> bool:
-        """Record an attempt's effect (``success``, ``failure`` or ``none``); True if it turned."""
-        if effect == "success":
-            return self.success()
-        if effect == "failure":
-            return self.failure(now)
-        return False
-
-    def reopens_at(self) -> float | None:
-        return self.opened_at + self.cool_down if self.state is CircuitState.open else None
+def after_success(channel: str, now: float, worker: str) -> CircuitRow:
+    """The circuit after a delivery: closed, nothing counted."""
+    return CircuitRow(channel, CircuitState.closed, 0, None, worker, now)

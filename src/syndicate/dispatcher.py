@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from .adapter import Adapter, DeliveryContext, Receipt
-from .circuit import CircuitBreaker, CircuitState
 from .config import Config
 from .errors import (
     InDoubtDeliveryError,
@@ -34,11 +33,10 @@ from .errors import (
 )
 from .masking import Masker
 from .notice import Notice
-from .outcome import decide
-from .ratelimit import RateLimiter
+from .outcome import CircuitEffect, decide
 from .recorder import Recorder
 from .retry import Schedule
-from .store.base import AttemptRecord, CircuitRow, Claim, DeliveryState, Next, Outcome, Store
+from .store.base import AttemptRecord, Claim, DeliveryState, Gate, Next, Outcome, Store
 
 log = logging.getLogger("syndicate.worker")
 
@@ -66,9 +64,10 @@ class _Lane:
         self.concurrency = settings.concurrency
         self.timeout = settings.timeout
         self.schedule = Schedule(settings.retry)
-        self.limiter = RateLimiter(settings.rate_limit) if settings.rate_limit else None
+        # Every worker on the ledger shares these: they are kept in the ledger, not here.
+        self.interval = 1.0 / settings.rate_limit if settings.rate_limit else None
         breaker = settings.circuit_breaker
-        self.circuit = CircuitBreaker(breaker.failures, breaker.cool_down)
+        self.gate = Gate(settings.concurrency, breaker.failures, breaker.cool_down)
         self.in_flight = 0
 
     @property
@@ -218,11 +217,10 @@ class Dispatcher:
 
     async def _claim_all(self) -> int:
         now = self.clock()
-        limits: dict[str | None, int] = {}
-        for lane in self.lanes.values():
-            allowed = lane.circuit.allowance(now, min(lane.free, self.config.worker.batch))
-            if allowed > 0:
-                limits[lane.name] = allowed
+        batch = self.config.worker.batch
+        limits: dict[str | None, int] = {
+            lane.name: min(lane.free, batch) for lane in self.lanes.values() if lane.free > 0
+        }
         if not limits:
             return 0
         claims = await asyncio.get_running_loop().run_in_executor(
@@ -232,12 +230,8 @@ class Dispatcher:
             now,
             self.config.worker.lease,
             limits,
+            {lane.name: lane.gate for lane in self.lanes.values()},
         )
-        claimed = {c.channel for c in claims}
-        for name in limits:
-            lane = self.lanes[str(name)]
-            if name not in claimed and lane.circuit.state is not CircuitState.closed:
-                lane.circuit.probe_unused()
         for claim in claims:
             lane = self.lanes[claim.channel]
             lane.in_flight += 1
@@ -285,8 +279,8 @@ class Dispatcher:
             ctx = self._context(lane, claim)
             payload = lane.adapter.render(notice, ctx)
             sha = payload.digest()
-            if lane.limiter is not None:
-                await lane.limiter.acquire()
+            if lane.interval is not None:
+                await self._pace(lane)
             started = self.clock()
             async with asyncio.timeout(lane.timeout) as deadline:
                 if claim.in_doubt:
@@ -365,8 +359,8 @@ class Dispatcher:
             interrupted=interrupted,
             mask=self.mask,
         )
-        if lane.circuit.apply(decision.circuit, now):
-            self._circuit_changed(lane, now)
+        if decision.circuit is CircuitEffect.failure:
+            await self._circuit_failure(lane, now)
         record, next_ = decision.record, decision.next
         if not await self._save(claim, record, next_, patient=not interrupted):
             return
@@ -411,23 +405,31 @@ class Dispatcher:
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 5.0)
 
-    def _circuit_changed(self, lane: _Lane, now: float) -> None:
-        c = lane.circuit
-        if c.state is CircuitState.open:
-            log.warning(
-                "channel %s: circuit open after %d failures in a row; next probe in %gs",
-                lane.name,
-                c.failures,
-                c.cool_down,
-            )
-        else:
-            log.info("channel %s: circuit closed", lane.name)
+    async def _pace(self, lane: _Lane) -> None:
+        """Wait for a start the rate limit allows, booked in the ledger for all workers."""
+        assert lane.interval is not None
+        start_at = await asyncio.get_running_loop().run_in_executor(
+            self._writer, self.store.book_start, lane.name, lane.interval, self.clock()
+        )
+        wait = start_at - self.clock()
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+    async def _circuit_failure(self, lane: _Lane, now: float) -> None:
         try:
-            self.store.set_circuit(
-                CircuitRow(lane.name, c.state.value, c.failures, c.reopens_at(), self.worker, now)
+            row, opened = await asyncio.get_running_loop().run_in_executor(
+                self._writer, self.store.circuit_failure, lane.name, lane.gate, now, self.worker
             )
         except StoreError as exc:
             log.error("cannot record the circuit of %s: %s", lane.name, exc)
+            return
+        if opened:
+            log.warning(
+                "channel %s: circuit open after %d failures in a row; next probe in %gs",
+                lane.name,
+                row.failures,
+                lane.gate.cool_down,
+            )
 
     async def _shutdown(self) -> None:
         """Let in-flight attempts finish within the grace period, then interrupt them."""

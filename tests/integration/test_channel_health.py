@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from syndicate import Syndicator
-from syndicate.circuit import CircuitBreaker, CircuitState
+from syndicate.circuit import CircuitState, admit, after_failure, after_success
 from syndicate.demo.http_sink import HttpSink, Reply
-from syndicate.store.base import AttemptFilter, DeliveryState, Outcome
+from syndicate.store.base import AttemptFilter, CircuitRow, DeliveryState, Gate, Outcome
 
 pytestmark = pytest.mark.integration
 
@@ -51,23 +51,32 @@ def black_hole() -> Iterator[str]:
 
 
 def test_breaker_state_machine() -> None:
-    b = CircuitBreaker(failures=3, cool_down=10)
-    assert b.allowance(0, 5) == 5
-    assert not b.failure(1)
-    assert not b.failure(2)
-    assert b.failure(3)  # third in a row opens
-    assert b.state is CircuitState.open
-    assert b.allowance(12, 5) == 0  # cooling down
-    assert b.allowance(13, 5) == 1  # one probe
-    assert b.allowance(13, 5) == 0  # only one
-    assert b.failure(14)  # the probe failed: open again
-    assert b.allowance(20, 5) == 0
-    assert b.allowance(24, 5) == 1
-    assert b.success()  # the probe succeeded: closed
-    assert b.allowance(25, 5) == 5
-    b.failure(26)
-    b.success()
-    assert not b.failure(27)  # a success in between resets the count
+    gate = Gate(concurrency=5, failures=3, cool_down=10)
+    row: CircuitRow | None = None
+    assert admit(row, 5, 0, 60, "w") == (5, None)
+    for at, opens in ((1, False), (2, False), (3, True)):  # the third in a row opens
+        row, turned = after_failure(row, "ch", gate, at, "w")
+        assert turned is opens
+    assert row.state == CircuitState.open
+    assert admit(row, 5, 12, 72, "w") == (0, None)  # cooling down
+    allowed, probing = admit(row, 5, 13, 73, "w1")  # one probe
+    assert allowed == 1
+    assert probing is not None
+    assert probing.state == CircuitState.half_open
+    assert admit(probing, 5, 14, 74, "w2") == (0, None)  # only one, whichever worker asks
+    assert admit(probing, 5, 74, 134, "w2")[0] == 1  # unless the prober's lease ran out
+    row, turned = after_failure(probing, "ch", gate, 14, "w1")  # the probe failed: open again
+    assert turned
+    assert row.state == CircuitState.open
+    assert admit(row, 5, 20, 80, "w") == (0, None)
+    assert admit(row, 5, 24, 84, "w")[0] == 1
+    row = after_success("ch", 25, "w")  # the probe succeeded: closed
+    assert admit(row, 5, 25, 85, "w") == (5, None)
+    row, _ = after_failure(row, "ch", gate, 26, "w")
+    row = after_success("ch", 26.5, "w")
+    row, turned = after_failure(row, "ch", gate, 27, "w")
+    assert not turned
+    assert row.failures == 1  # a success in between resets the count
 
 
 def test_black_holed_channel_opens_and_the_others_complete(

@@ -165,6 +165,7 @@ class CircuitRow:
     reopens_at: float | None
     worker: str | None
     updated_at: float
+    probe_until: float | None = None  # half-open: the probe's holder has it until then
 
 
 @dataclass(frozen=True)
@@ -197,6 +198,15 @@ class OperationRow:
     actor: str
     action: str
     subject: str
+
+
+@dataclass(frozen=True)
+class Gate:
+    """A channel's limits that every worker sharing the ledger obeys together."""
+
+    concurrency: int  # deliveries in flight at once, all workers counted
+    failures: int  # transient failures in a row that open the circuit
+    cool_down: float  # how long an open circuit stays open before one probe
 
 
 @dataclass(frozen=True)
@@ -239,11 +249,19 @@ class Store(ABC):
 
     @abstractmethod
     def claim_many(
-        self, worker: str, now: float, lease: float, limits: Mapping[str | None, int]
+        self,
+        worker: str,
+        now: float,
+        lease: float,
+        limits: Mapping[str | None, int],
+        gates: Mapping[str, Gate] | None = None,
     ) -> list[Claim]:
         """Take due deliveries (pending and due, or leased and expired) in one transaction.
 
         ``limits`` says how many at most per channel (``None``: any channel).
+        A channel with a gate also gets no more than its concurrency less what
+        all workers hold, and nothing while its circuit is open (one probe
+        when it half-opens).
         """
 
     def claim(
@@ -269,6 +287,21 @@ class Store(ABC):
                 f"delivery {claim.idempotency_key} was claimed by another worker; "
                 "this result is not recorded"
             )
+
+    @abstractmethod
+    def circuit_failure(
+        self, channel: str, gate: Gate, now: float, worker: str
+    ) -> tuple[CircuitRow, bool]:
+        """Count a transient failure against ``channel``'s circuit; True if it opened it.
+
+        (A delivery closes the circuit as its attempt is recorded.)
+        """
+
+    @abstractmethod
+    def book_start(self, channel: str, interval: float, now: float) -> float:
+        """Book the channel's next start, ``interval`` after the one booked before by any
+        worker; when this one may start.
+        """
 
     @abstractmethod
     def replay(

@@ -62,7 +62,7 @@ def claim(r: Row, expires: float) -> Claim:
         notice_version=r["notice_version"],
         channel=r["channel"],
         idempotency_key=r["idempotency_key"],
-        fence=r["fence"] + 1,
+        fence=r["fence"],
         notice_digest=r["digest"],
         attempts=r["attempts"],
         tries=r["tries"],
@@ -165,6 +165,7 @@ def circuit_row(r: Row) -> CircuitRow:
         reopens_at=r["reopens_at"],
         worker=r["worker"],
         updated_at=r["updated_at"],
+        probe_until=r["probe_until"],
     )
 
 
@@ -176,6 +177,7 @@ def circuit_params(c: CircuitRow) -> dict[str, Any]:
         "reopens_at": c.reopens_at,
         "worker": c.worker,
         "updated_at": c.updated_at,
+        "probe_until": c.probe_until,
     }
 
 

@@ -12,35 +12,16 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from ..errors import StoreError
-from ..notice import LOCAL_TZ
 from ..safefile import create_private
 from . import migrate, sql
-from . import rows as R
-from .base import (
-    AcceptResult,
-    AttemptFilter,
-    AttemptRecord,
-    AttemptRow,
-    CircuitRow,
-    Claim,
-    DeliveryRow,
-    DeliveryState,
-    EarlierDelivery,
-    Next,
-    NoticeRecord,
-    OperationRow,
-    Store,
-    TokenRecord,
-    YearCounts,
-    idempotency_key,
-)
+from .base import DeliveryState
+from .rows import Row
+from .sqlstore import SqlStore, Tx
 
-_PAGE = 1000
 Q = sql.load("sqlite_queries.sql")
 
 
@@ -53,6 +34,24 @@ def _describe(exc: sqlite3.Error) -> str:
     if "readonly" in text:
         return "the ledger is read-only"
     return text
+
+
+class _Tx:
+    """A connection running this backend's named queries."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def rows(self, name: str, params: Mapping[str, Any] | None = None, **fmt: str) -> list[Row]:
+        query = Q[name].format(**fmt) if fmt else Q[name]
+        return self.db.execute(query, params or {}).fetchall()
+
+    def run(self, name: str, params: Mapping[str, Any] | None = None, **fmt: str) -> int:
+        query = Q[name].format(**fmt) if fmt else Q[name]
+        return self.db.execute(query, params or {}).rowcount
+
+    def many(self, name: str, params: Sequence[Mapping[str, Any]]) -> None:
+        self.db.executemany(Q[name], params)
 
 
 def _statements(script: str) -> Iterator[str]:
@@ -70,12 +69,10 @@ def _statements(script: str) -> Iterator[str]:
         raise StoreError(f"an unfinished statement at the end of a migration: {buffer[:60]!r}")
 
 
-def _where(conditions: Sequence[str]) -> str:
-    return " AND ".join(Q[c] for c in conditions) if conditions else "1 = 1"
-
-
-class SqliteStore(Store):
+class SqliteStore(SqlStore):
     """The ledger in one SQLite file."""
+
+    no_limit = -1
 
     def __init__(self, path: str | Path, *, busy_timeout: float = 5.0) -> None:
         self.path = str(path)
@@ -140,14 +137,14 @@ class SqliteStore(Store):
         return int(row["value"]) if row else 0
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self) -> Iterator[Tx]:
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
                 raise StoreError(_describe(exc)) from None
             try:
-                yield self._db
+                yield _Tx(self._db)
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
                 if self._db.in_transaction:
@@ -158,240 +155,33 @@ class SqliteStore(Store):
                     self._db.execute("ROLLBACK")
                 raise
 
-    def _read(self, query: str, params: Mapping[str, Any] | None = None) -> list[sqlite3.Row]:
+    @contextmanager
+    def _reading(self) -> Iterator[Tx]:
         with self._read_lock:
             try:
-                return self._rdb.execute(query, params or {}).fetchall()
+                yield _Tx(self._rdb)
             except sqlite3.Error as exc:
                 raise StoreError(_describe(exc)) from None
+
+    def _where(self, conditions: Sequence[str]) -> str:
+        return " AND ".join(Q[c] for c in conditions) if conditions else "1 = 1"
+
+    def _states_param(self, states: Sequence[DeliveryState]) -> Any:
+        return json.dumps([s.value for s in states])
+
+    def _lock_channel(self, tx: Tx, channel: str) -> None:
+        pass  # BEGIN IMMEDIATE already holds the only write lock
+
+    def _take(self, tx: Tx, channel: str | None, params: Mapping[str, Any]) -> list[Row]:
+        # SQLite's RETURNING cannot join the notice: choose, then lease, under the write lock.
+        query = "due_deliveries" if channel is None else "due_deliveries_of_channel"
+        taken = tx.rows(query, params)
+        tx.many("take_lease", [{**params, "delivery_id": r["delivery_id"]} for r in taken])
+        return taken
 
     def _pragma_data_version(self) -> int:
         with self._read_lock:
             return int(self._rdb.execute(Q["data_version"]).fetchone()[0])
-
-    # --- writes --------------------------------------------------------------
-
-    def accept(
-        self, notice: NoticeRecord, channels: Sequence[str], now: float, *, by: str | None = None
-    ) -> AcceptResult:
-        with self._write() as db:
-            row = db.execute(Q["find_notice"], {"id": notice.id, "version": notice.version})
-            found = row.fetchone()
-            if found is not None:
-                if found["digest"] != notice.digest:
-                    raise R.conflict(notice, found["digest"])
-                routed = [
-                    r["channel"] for r in db.execute(Q["routed_channels"], {"pk": found["pk"]})
-                ]
-                return AcceptResult(False, routed, found["accepted_at"])
-            day = datetime.fromtimestamp(notice.publish_at, LOCAL_TZ).date().isoformat()
-            cur = db.execute(
-                Q["insert_notice"],
-                {**R.notice_params(notice), "publish_day": day, "accepted_at": now},
-            )
-            pk = cur.lastrowid
-            db.executemany(
-                Q["tally_routed"],
-                [
-                    {"day": day, "category": notice.category, "channel": ch}
-                    for ch in ["", *channels]
-                ],
-            )
-            due = max(now, notice.publish_at)
-            db.executemany(
-                Q["insert_delivery"],
-                [
-                    {
-                        "notice_pk": pk,
-                        "channel": ch,
-                        "idempotency_key": idempotency_key(notice.id, notice.version, ch),
-                        "due": due,
-                        "now": now,
-                    }
-                    for ch in channels
-                ],
-            )
-            if by is not None:
-                subject = f"{notice.id}.v{notice.version}"
-                db.execute(
-                    Q["insert_operation"],
-                    {"at": now, "actor": by, "action": "enqueue", "subject": subject},
-                )
-        return AcceptResult(True, list(channels), now)
-
-    def claim_many(
-        self, worker: str, now: float, lease: float, limits: Mapping[str | None, int]
-    ) -> list[Claim]:
-        expires = now + lease
-        claims: list[Claim] = []
-        with self._write() as db:
-            for channel, limit in limits.items():
-                if limit <= 0:
-                    continue
-                query = "due_deliveries" if channel is None else "due_deliveries_of_channel"
-                cur = db.execute(Q[query], {"now": now, "channel": channel, "limit": limit})
-                taken = cur.fetchall()
-                db.executemany(
-                    Q["take_lease"],
-                    [
-                        {
-                            "worker": worker,
-                            "expires": expires,
-                            "now": now,
-                            "delivery_id": r["delivery_id"],
-                        }
-                        for r in taken
-                    ],
-                )
-                claims += [R.claim(r, expires) for r in taken]
-        return claims
-
-    def record_many(
-        self, worker: str, results: Sequence[tuple[Claim, AttemptRecord, Next]]
-    ) -> list[bool]:
-        recorded = []
-        with self._write() as db:
-            for claim, a, next_ in results:
-                params = R.finish_params(claim, a, next_)
-                row = db.execute(Q["finish_delivery"], params).fetchone()
-                if row is None:  # another worker holds it now: this result is not ours to write
-                    recorded.append(False)
-                    continue
-                if next_.state is DeliveryState.delivered:
-                    db.execute(
-                        Q["tally_delivered"],
-                        {"channel": row["channel"], "notice_pk": row["notice_pk"]},
-                    )
-                db.execute(Q["insert_attempt"], R.attempt_params(claim, worker, a, row["attempts"]))
-                recorded.append(True)
-        return recorded
-
-    def replay(
-        self,
-        now: float,
-        *,
-        notice_id: str | None = None,
-        channel: str | None = None,
-        states: Sequence[DeliveryState] = (DeliveryState.failed, DeliveryState.dead),
-    ) -> int:
-        if not states:
-            return 0
-        conditions = ["filter_states"]
-        if notice_id is not None:
-            conditions.append("filter_replay_notice")
-        if channel is not None:
-            conditions.append("filter_replay_channel")
-        params = {
-            "now": now,
-            "states": json.dumps([s.value for s in states]),
-            "notice_id": notice_id,
-            "channel": channel,
-        }
-        with self._write() as db:
-            return db.execute(Q["replay"].format(where=_where(conditions)), params).rowcount
-
-    # --- reads ---------------------------------------------------------------
-
-    def notice(self, notice_id: str, version: int) -> NoticeRecord | None:
-        found = self._read(Q["notice"], {"id": notice_id, "version": version})
-        return R.notice_record(found[0]) if found else None
-
-    def lease_owners(self) -> list[str]:
-        return [r["lease_owner"] for r in self._read(Q["lease_owners"])]
-
-    def expire_leases(self, owner: str, now: float) -> int:
-        with self._write() as db:
-            return int(db.execute(Q["expire_leases"], {"owner": owner, "now": now}).rowcount)
-
-    def earlier_delivery(
-        self, notice_id: str, version: int, channel: str
-    ) -> EarlierDelivery | None:
-        found = self._read(
-            Q["earlier_delivery"],
-            {"notice_id": notice_id, "version": version, "channel": channel},
-        )
-        if not found:
-            return None
-        r = found[0]
-        return EarlierDelivery(
-            r["version"], DeliveryState(r["state"]), r["remote_id"], r["remote_url"]
-        )
-
-    def deliveries(
-        self,
-        *,
-        notice_id: str | None = None,
-        channel: str | None = None,
-        state: DeliveryState | None = None,
-        limit: int | None = None,
-    ) -> list[DeliveryRow]:
-        conditions = [
-            name
-            for name, value in (
-                ("filter_notice", notice_id),
-                ("filter_channel", channel),
-                ("filter_state", state),
-            )
-            if value is not None
-        ]
-        params = {
-            "notice_id": notice_id,
-            "channel": channel,
-            "state": state.value if state is not None else None,
-            "limit": -1 if limit is None else int(limit),
-        }
-        rows = self._read(Q["deliveries"].format(where=_where(conditions)), params)
-        return [R.delivery_row(r) for r in rows]
-
-    def attempts(self, filter: AttemptFilter) -> Iterator[AttemptRow]:
-        conditions = [
-            name
-            for name, value in (
-                ("filter_notice", filter.notice_id),
-                ("filter_channel", filter.channel),
-                ("filter_outcome", filter.outcome),
-                ("filter_since", filter.since),
-            )
-            if value is not None
-        ]
-        params: dict[str, Any] = {
-            "notice_id": filter.notice_id,
-            "channel": filter.channel,
-            "outcome": filter.outcome.value if filter.outcome is not None else None,
-            "since": filter.since,
-        }
-        order = "DESC" if filter.newest_first else "ASC"
-        keyset = "filter_before" if filter.newest_first else "filter_after"
-        remaining = filter.limit
-        first = Q["attempts"].format(where=_where(conditions), order=order)
-        more = Q["attempts"].format(where=_where([*conditions, keyset]), order=order)
-        query = first
-        # Keyset pages: a long export never holds the lock or the whole log in memory.
-        while remaining is None or remaining > 0:
-            page = _PAGE if remaining is None else min(_PAGE, remaining)
-            rows = self._read(query, {**params, "limit": page})
-            for r in rows:
-                yield R.attempt_row(r)
-            if len(rows) < page:
-                return
-            params["cursor"] = rows[-1]["id"]
-            query = more
-            if remaining is not None:
-                remaining -= len(rows)
-
-    def counts(self) -> dict[tuple[str, DeliveryState], int]:
-        return {(r["channel"], DeliveryState(r["state"])): r["n"] for r in self._read(Q["counts"])}
-
-    def year_counts(self, year: int) -> YearCounts:
-        found = self._read(
-            Q["year_counts"],
-            {"first_day": f"{year:04d}-01-01", "next_year": f"{year + 1:04d}-01-01"},
-        )
-        return R.year_counts(found)
-
-    def next_due(self) -> float | None:
-        rows = self._read(Q["next_due"])
-        return float(rows[0]["next_attempt_at"]) if rows else None
 
     def changed(self) -> bool:
         version = self._pragma_data_version()
@@ -400,39 +190,10 @@ class SqliteStore(Store):
             return True
         return False
 
-    def set_circuit(self, row: CircuitRow) -> None:
-        with self._write() as db:
-            db.execute(Q["set_circuit"], R.circuit_params(row))
-
-    def circuits(self) -> dict[str, CircuitRow]:
-        return {r["channel"]: R.circuit_row(r) for r in self._read(Q["circuits"])}
-
-    # --- tokens and operations ----------------------------------------------------
-
-    def add_token(self, token: TokenRecord) -> None:
-        with self._write() as db:
-            if db.execute(Q["live_token_named"], {"name": token.name}).fetchone():
-                raise StoreError(f"a token called {token.name!r} exists; revoke it first")
-            db.execute(Q["insert_token"], R.token_params(token))
-
-    def token(self, token_id: str) -> TokenRecord | None:
-        rows = self._read(Q["token"], {"id": token_id})
-        return R.token_record(rows[0]) if rows else None
-
-    def tokens(self) -> list[TokenRecord]:
-        return [R.token_record(r) for r in self._read(Q["tokens"])]
-
-    def revoke_token(self, name: str, now: float) -> int:
-        with self._write() as db:
-            return db.execute(Q["revoke_token"], {"name": name, "now": now}).rowcount
-
-    def record_operation(self, at: float, actor: str, action: str, subject: str) -> None:
-        with self._write() as db:
-            params = {"at": at, "actor": actor, "action": action, "subject": subject}
-            db.execute(Q["insert_operation"], params)
-
-    def operations(self, limit: int = 100) -> list[OperationRow]:
-        return [R.operation_row(r) for r in self._read(Q["operations"], {"limit": int(limit)})]
+    def _read(self, query: str, params: Mapping[str, Any] | None = None) -> list[sqlite3.Row]:
+        """Raw SQL, for checks and tools that look under the interface."""
+        with self._reading():
+            return self._rdb.execute(query, params or {}).fetchall()
 
     def integrity_check(self) -> str:
         return str(self._read(Q["integrity_check"])[0][0])

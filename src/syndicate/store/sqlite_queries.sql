@@ -23,10 +23,11 @@ INSERT INTO notices (id, version, category, notice_type, region_code, title,
                      digest, content, publish_at, publish_day, accepted_at)
 VALUES (:id, :version, :category, :notice_type, :region_code, :title,
         :digest, :content, :publish_at, :publish_day, :accepted_at)
+RETURNING pk
 
 -- name: tally_routed
 INSERT INTO tallies (day, category, channel, routed) VALUES (:day, :category, :channel, 1)
-ON CONFLICT DO UPDATE SET routed = routed + 1
+ON CONFLICT (day, category, channel) DO UPDATE SET routed = tallies.routed + 1
 
 -- name: insert_delivery
 INSERT INTO deliveries (notice_pk, channel, idempotency_key, state, next_attempt_at, updated_at)
@@ -37,7 +38,7 @@ VALUES (:notice_pk, :channel, :idempotency_key, 'pending', :due, :now)
 -- deliveries come back with no sweeper. Such a one is in doubt (the dead worker
 -- may have sent it), and so is one whose last attempt lost the channel's answer.
 SELECT d.id AS delivery_id, n.id AS notice_id, n.version AS notice_version, d.channel,
-       d.idempotency_key, d.fence, d.attempts, d.tries, d.cycle_started_at, n.digest,
+       d.idempotency_key, d.fence + 1 AS fence, d.attempts, d.tries, d.cycle_started_at, n.digest,
        d.state = 'in_flight' OR EXISTS (
            SELECT 1 FROM attempts a WHERE a.delivery_id = d.id AND a.number = d.attempts
            AND a.error_class = 'InDoubtDeliveryError') AS in_doubt,
@@ -49,7 +50,7 @@ LIMIT :limit
 
 -- name: due_deliveries_of_channel
 SELECT d.id AS delivery_id, n.id AS notice_id, n.version AS notice_version, d.channel,
-       d.idempotency_key, d.fence, d.attempts, d.tries, d.cycle_started_at, n.digest,
+       d.idempotency_key, d.fence + 1 AS fence, d.attempts, d.tries, d.cycle_started_at, n.digest,
        d.state = 'in_flight' OR EXISTS (
            SELECT 1 FROM attempts a WHERE a.delivery_id = d.id AND a.number = d.attempts
            AND a.error_class = 'InDoubtDeliveryError') AS in_doubt,
@@ -178,14 +179,41 @@ WHERE state IN ('pending', 'in_flight') ORDER BY next_attempt_at LIMIT 1
 PRAGMA data_version
 
 -- name: set_circuit
-INSERT INTO circuits (channel, state, failures, reopens_at, worker, updated_at)
-VALUES (:channel, :state, :failures, :reopens_at, :worker, :updated_at)
+INSERT INTO circuits (channel, state, failures, reopens_at, worker, updated_at, probe_until)
+VALUES (:channel, :state, :failures, :reopens_at, :worker, :updated_at, :probe_until)
 ON CONFLICT (channel) DO UPDATE SET
     state = excluded.state, failures = excluded.failures, reopens_at = excluded.reopens_at,
-    worker = excluded.worker, updated_at = excluded.updated_at
+    worker = excluded.worker, updated_at = excluded.updated_at,
+    probe_until = excluded.probe_until
+
+-- name: close_circuit
+-- Written only when there is something to close: a delivery costs no extra row write.
+UPDATE circuits
+SET state = 'closed', failures = 0, reopens_at = NULL, probe_until = NULL,
+    worker = :worker, updated_at = :updated_at
+WHERE channel = :channel AND (state <> 'closed' OR failures > 0)
 
 -- name: circuits
-SELECT channel, state, failures, reopens_at, worker, updated_at FROM circuits
+SELECT channel, state, failures, reopens_at, worker, updated_at, probe_until FROM circuits
+
+-- name: circuit_of_channel
+SELECT channel, state, failures, reopens_at, worker, updated_at, probe_until
+FROM circuits WHERE channel = :channel
+
+-- name: release_probe
+UPDATE circuits SET probe_until = NULL, updated_at = :now
+WHERE channel = :channel AND state = 'half_open'
+
+-- name: in_flight_of_channel
+-- Held under an unexpired lease by any worker.
+SELECT COUNT(*) AS n FROM deliveries
+WHERE channel = :channel AND state = 'in_flight' AND next_attempt_at > :now
+
+-- name: book_start
+INSERT INTO channel_pace (channel, next_start) VALUES (:channel, :now + :interval)
+ON CONFLICT (channel) DO UPDATE
+    SET next_start = MAX(channel_pace.next_start, :now) + :interval
+RETURNING next_start - :interval AS start_at
 
 -- name: integrity_check
 PRAGMA integrity_check

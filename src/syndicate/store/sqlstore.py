@@ -1,0 +1,406 @@
+"""What every SQL backend does the same way, over its own named queries.
+
+A backend supplies transactions (``_write``, ``_reading``) whose ``Tx`` runs
+its named queries; the ledger's logic — accepting, claiming under a lease and
+a fence, recording, the limits every worker sharing the ledger obeys — is
+written once here. Both backends name their queries and parameters alike.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Any, Protocol
+
+from ..circuit import admit, after_failure, after_success
+from ..errors import StoreError
+from ..notice import LOCAL_TZ
+from . import rows as R
+from .base import (
+    AcceptResult,
+    AttemptFilter,
+    AttemptRecord,
+    AttemptRow,
+    CircuitRow,
+    Claim,
+    DeliveryRow,
+    DeliveryState,
+    EarlierDelivery,
+    Gate,
+    Next,
+    NoticeRecord,
+    OperationRow,
+    Outcome,
+    Store,
+    TokenRecord,
+    YearCounts,
+    idempotency_key,
+)
+
+PAGE = 1000
+
+
+class Tx(Protocol):
+    """One connection inside one transaction (or a read), running named queries."""
+
+    def rows(self, name: str, params: Mapping[str, Any] | None = None, **fmt: str) -> list[R.Row]:
+        """Run query ``name`` (its ``{slots}`` filled from ``fmt``) and return its rows."""
+
+    def run(self, name: str, params: Mapping[str, Any] | None = None, **fmt: str) -> int:
+        """Run query ``name``; how many rows it changed."""
+
+    def many(self, name: str, params: Sequence[Mapping[str, Any]]) -> None:
+        """Run query ``name`` once per parameter set."""
+
+
+class SqlStore(Store):
+    """The ledger's logic over a backend's named queries."""
+
+    no_limit: Any = None  # what LIMIT takes to mean "all"
+
+    @abstractmethod
+    def _write(self) -> AbstractContextManager[Tx]:
+        """A write transaction: committed when the block ends, rolled back on an error."""
+
+    @abstractmethod
+    def _reading(self) -> AbstractContextManager[Tx]:
+        """A read."""
+
+    @abstractmethod
+    def _where(self, conditions: Sequence[str]) -> str:
+        """The filter fragments named ``conditions``, ANDed."""
+
+    def _states_param(self, states: Sequence[DeliveryState]) -> Any:
+        return [s.value for s in states]
+
+    def _notify(self, tx: Tx) -> None:
+        """Tell waiting workers there is new work (a hint; they poll as well)."""
+
+    def _lock_channel(self, tx: Tx, channel: str) -> None:
+        """Serialise claims of ``channel`` across workers, until the transaction ends."""
+        tx.run("lock_channel", {"channel": channel})
+
+    # --- writes --------------------------------------------------------------
+
+    def accept(
+        self, notice: NoticeRecord, channels: Sequence[str], now: float, *, by: str | None = None
+    ) -> AcceptResult:
+        with self._write() as tx:
+            found = tx.rows("find_notice", {"id": notice.id, "version": notice.version})
+            if found:
+                old = found[0]
+                if old["digest"] != notice.digest:
+                    raise R.conflict(notice, old["digest"])
+                routed = [r["channel"] for r in tx.rows("routed_channels", {"pk": old["pk"]})]
+                return AcceptResult(False, routed, old["accepted_at"])
+            day = datetime.fromtimestamp(notice.publish_at, LOCAL_TZ).date().isoformat()
+            (row,) = tx.rows(
+                "insert_notice", {**R.notice_params(notice), "publish_day": day, "accepted_at": now}
+            )
+            tx.many(
+                "tally_routed",
+                [
+                    {"day": day, "category": notice.category, "channel": ch}
+                    for ch in ["", *channels]
+                ],
+            )
+            due = max(now, notice.publish_at)
+            tx.many(
+                "insert_delivery",
+                [
+                    {
+                        "notice_pk": row["pk"],
+                        "channel": ch,
+                        "idempotency_key": idempotency_key(notice.id, notice.version, ch),
+                        "due": due,
+                        "now": now,
+                    }
+                    for ch in channels
+                ],
+            )
+            if by is not None:
+                subject = f"{notice.id}.v{notice.version}"
+                tx.run(
+                    "insert_operation",
+                    {"at": now, "actor": by, "action": "enqueue", "subject": subject},
+                )
+            if due <= now:
+                self._notify(tx)
+        return AcceptResult(True, list(channels), now)
+
+    def claim_many(
+        self,
+        worker: str,
+        now: float,
+        lease: float,
+        limits: Mapping[str | None, int],
+        gates: Mapping[str, Gate] | None = None,
+    ) -> list[Claim]:
+        expires = now + lease
+        claims: list[Claim] = []
+        gates = gates or {}
+        with self._write() as tx:
+            # Channels in one order: two workers never wait on each other's locks in a circle.
+            for channel in sorted(limits, key=lambda c: (c is not None, c or "")):
+                limit = limits[channel]
+                gate = gates.get(channel) if channel is not None else None
+                if gate is not None and channel is not None and limit > 0:
+                    limit = self._gate(tx, channel, gate, limit, worker, now, lease)
+                if limit <= 0:
+                    continue
+                params = {"now": now, "channel": channel, "limit": limit}
+                params |= {"worker": worker, "expires": expires}
+                taken = [R.claim(r, expires) for r in self._take(tx, channel, params)]
+                claims += taken
+                if gate is not None and channel is not None and not taken:
+                    self._probe_unused(tx, channel, now)
+        return claims
+
+    def _take(self, tx: Tx, channel: str | None, params: Mapping[str, Any]) -> list[R.Row]:
+        """Lease up to ``params['limit']`` due deliveries (of ``channel``, or of any)."""
+        return tx.rows("claim" if channel is None else "claim_of_channel", params)
+
+    def _gate(
+        self, tx: Tx, channel: str, gate: Gate, want: int, worker: str, now: float, lease: float
+    ) -> int:
+        """How many of ``channel``'s deliveries this worker may take now, all workers counted."""
+        self._lock_channel(tx, channel)
+        found = tx.rows("circuit_of_channel", {"channel": channel})
+        circuit = R.circuit_row(found[0]) if found else None
+        allowed, probing = admit(circuit, want, now, now + lease, worker)
+        if allowed <= 0:
+            return 0
+        if probing is not None:
+            tx.run("set_circuit", R.circuit_params(probing))
+        (row,) = tx.rows("in_flight_of_channel", {"channel": channel, "now": now})
+        return min(allowed, gate.concurrency - int(row["n"]))
+
+    def _probe_unused(self, tx: Tx, channel: str, now: float) -> None:
+        """A probe found nothing due: let the next due delivery probe instead."""
+        tx.run("release_probe", {"channel": channel, "now": now})
+
+    def record_many(
+        self, worker: str, results: Sequence[tuple[Claim, AttemptRecord, Next]]
+    ) -> list[bool]:
+        recorded = []
+        delivered: dict[str, float] = {}
+        with self._write() as tx:
+            for claim, a, next_ in results:
+                found = tx.rows("finish_delivery", R.finish_params(claim, a, next_))
+                if not found:  # another worker holds it now: this result is not ours to write
+                    recorded.append(False)
+                    continue
+                row = found[0]
+                if next_.state is DeliveryState.delivered:
+                    tx.run(
+                        "tally_delivered",
+                        {"channel": row["channel"], "notice_pk": row["notice_pk"]},
+                    )
+                    delivered[claim.channel] = a.finished_at
+                tx.run("insert_attempt", R.attempt_params(claim, worker, a, row["attempts"]))
+                recorded.append(True)
+            # A delivery closes its channel's circuit (in the same transaction: no extra commit).
+            for channel, at in sorted(delivered.items()):
+                tx.run("close_circuit", R.circuit_params(after_success(channel, at, worker)))
+        return recorded
+
+    def circuit_failure(
+        self, channel: str, gate: Gate, now: float, worker: str
+    ) -> tuple[CircuitRow, bool]:
+        with self._write() as tx:
+            self._lock_channel(tx, channel)
+            found = tx.rows("circuit_of_channel", {"channel": channel})
+            old = R.circuit_row(found[0]) if found else None
+            new, turned = after_failure(old, channel, gate, now, worker)
+            tx.run("set_circuit", R.circuit_params(new))
+        return new, turned
+
+    def book_start(self, channel: str, interval: float, now: float) -> float:
+        with self._write() as tx:
+            (row,) = tx.rows("book_start", {"channel": channel, "interval": interval, "now": now})
+        return float(row["start_at"])
+
+    def replay(
+        self,
+        now: float,
+        *,
+        notice_id: str | None = None,
+        channel: str | None = None,
+        states: Sequence[DeliveryState] = (DeliveryState.failed, DeliveryState.dead),
+    ) -> int:
+        if not states:
+            return 0
+        conditions = ["filter_states"]
+        if notice_id is not None:
+            conditions.append("filter_replay_notice")
+        if channel is not None:
+            conditions.append("filter_replay_channel")
+        params = {
+            "now": now,
+            "states": self._states_param(states),
+            "notice_id": notice_id,
+            "channel": channel,
+        }
+        with self._write() as tx:
+            n = tx.run("replay", params, where=self._where(conditions))
+            if n:
+                self._notify(tx)
+        return n
+
+    def expire_leases(self, owner: str, now: float) -> int:
+        with self._write() as tx:
+            n = tx.run("expire_leases", {"owner": owner, "now": now})
+            if n:
+                self._notify(tx)
+        return n
+
+    # --- tokens and operations ----------------------------------------------------
+
+    def add_token(self, token: TokenRecord) -> None:
+        with self._write() as tx:
+            if tx.rows("live_token_named", {"name": token.name}):
+                raise StoreError(f"a token called {token.name!r} exists; revoke it first")
+            tx.run("insert_token", R.token_params(token))
+
+    def token(self, token_id: str) -> TokenRecord | None:
+        with self._reading() as tx:
+            found = tx.rows("token", {"id": token_id})
+        return R.token_record(found[0]) if found else None
+
+    def tokens(self) -> list[TokenRecord]:
+        with self._reading() as tx:
+            return [R.token_record(r) for r in tx.rows("tokens")]
+
+    def revoke_token(self, name: str, now: float) -> int:
+        with self._write() as tx:
+            return tx.run("revoke_token", {"name": name, "now": now})
+
+    def record_operation(self, at: float, actor: str, action: str, subject: str) -> None:
+        with self._write() as tx:
+            tx.run(
+                "insert_operation", {"at": at, "actor": actor, "action": action, "subject": subject}
+            )
+
+    def operations(self, limit: int = 100) -> list[OperationRow]:
+        with self._reading() as tx:
+            return [R.operation_row(r) for r in tx.rows("operations", {"limit": int(limit)})]
+
+    def set_circuit(self, row: CircuitRow) -> None:
+        with self._write() as tx:
+            tx.run("set_circuit", R.circuit_params(row))
+
+    # --- reads ---------------------------------------------------------------
+
+    def notice(self, notice_id: str, version: int) -> NoticeRecord | None:
+        with self._reading() as tx:
+            found = tx.rows("notice", {"id": notice_id, "version": version})
+        return R.notice_record(found[0]) if found else None
+
+    def lease_owners(self) -> list[str]:
+        with self._reading() as tx:
+            return [r["lease_owner"] for r in tx.rows("lease_owners")]
+
+    def earlier_delivery(
+        self, notice_id: str, version: int, channel: str
+    ) -> EarlierDelivery | None:
+        with self._reading() as tx:
+            found = tx.rows(
+                "earlier_delivery", {"notice_id": notice_id, "version": version, "channel": channel}
+            )
+        if not found:
+            return None
+        r = found[0]
+        return EarlierDelivery(
+            r["version"], DeliveryState(r["state"]), r["remote_id"], r["remote_url"]
+        )
+
+    def deliveries(
+        self,
+        *,
+        notice_id: str | None = None,
+        channel: str | None = None,
+        state: DeliveryState | None = None,
+        limit: int | None = None,
+    ) -> list[DeliveryRow]:
+        conditions = [
+            name
+            for name, value in (
+                ("filter_notice", notice_id),
+                ("filter_channel", channel),
+                ("filter_state", state),
+            )
+            if value is not None
+        ]
+        params = {
+            "notice_id": notice_id,
+            "channel": channel,
+            "state": state.value if state is not None else None,
+            "limit": self.no_limit if limit is None else int(limit),
+        }
+        with self._reading() as tx:
+            found = tx.rows("deliveries", params, where=self._where(conditions))
+        return [R.delivery_row(r) for r in found]
+
+    def attempts(self, filter: AttemptFilter) -> Iterator[AttemptRow]:
+        conditions = [
+            name
+            for name, value in (
+                ("filter_notice", filter.notice_id),
+                ("filter_channel", filter.channel),
+                ("filter_outcome", filter.outcome),
+                ("filter_since", filter.since),
+            )
+            if value is not None
+        ]
+        params: dict[str, Any] = {
+            "notice_id": filter.notice_id,
+            "channel": filter.channel,
+            "outcome": filter.outcome.value if filter.outcome is not None else None,
+            "since": filter.since,
+            "cursor": None,
+        }
+        order = "DESC" if filter.newest_first else "ASC"
+        keyset = "filter_before" if filter.newest_first else "filter_after"
+        where = self._where(conditions)
+        remaining = filter.limit
+        # Keyset pages: a long export never holds a connection or the whole log in memory.
+        while remaining is None or remaining > 0:
+            page = PAGE if remaining is None else min(PAGE, remaining)
+            with self._reading() as tx:
+                found = tx.rows("attempts", {**params, "limit": page}, where=where, order=order)
+            for r in found:
+                yield R.attempt_row(r)
+            if len(found) < page:
+                return
+            params["cursor"] = found[-1]["id"]
+            where = self._where([*conditions, keyset])
+            if remaining is not None:
+                remaining -= len(found)
+
+    def counts(self) -> dict[tuple[str, DeliveryState], int]:
+        with self._reading() as tx:
+            found = tx.rows("counts")
+        return {(r["channel"], DeliveryState(r["state"])): int(r["n"]) for r in found}
+
+    def year_counts(self, year: int) -> YearCounts:
+        with self._reading() as tx:
+            found = tx.rows(
+                "year_counts",
+                {"first_day": f"{year:04d}-01-01", "next_year": f"{year + 1:04d}-01-01"},
+            )
+        return R.year_counts(found)
+
+    def next_due(self) -> float | None:
+        with self._reading() as tx:
+            found = tx.rows("next_due")
+        return float(found[0]["next_attempt_at"]) if found else None
+
+    def circuits(self) -> dict[str, CircuitRow]:
+        with self._reading() as tx:
+            found = tx.rows("circuits")
+        return {r["channel"]: R.circuit_row(r) for r in found}
+
+
+__all__ = ["PAGE", "Outcome", "SqlStore", "Tx"]
