@@ -12,13 +12,14 @@ import pytest
 from syndicate.demo.http_sink import HttpSink
 from syndicate.registry import AdapterRegistry
 
-# The real peers (HTTP(S) server, OpenSSH sshd, aiosmtpd, WordPress, Postfix), as fixtures.
+# The real peers (HTTP(S) server, OpenSSH sshd, aiosmtpd, WordPress, Postfix, PostgreSQL).
 pytest_plugins = [
     "tests.peers.http",
     "tests.peers.smtp",
     "tests.peers.sshd",
     "tests.peers.wordpress",
     "tests.peers.postfix",
+    "tests.peers.postgres",
 ]
 
 BASE_NOTICE: dict[str, Any] = {

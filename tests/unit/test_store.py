@@ -1,4 +1,4 @@
-"""The store contract: what every backend must do (today SQLite)."""
+"""The store contract: what every backend must do, run on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -9,21 +9,24 @@ from pathlib import Path
 import pytest
 
 from syndicate.errors import LeaseLost, NoticeConflict
+from syndicate.store import open_store
 from syndicate.store.base import (
     AttemptFilter,
     AttemptRecord,
     DeliveryState,
+    Gate,
     Next,
     NoticeRecord,
     Outcome,
     Store,
 )
+from syndicate.store.postgres import PostgresStore
 from syndicate.store.sqlite import SqliteStore
 
 
-@pytest.fixture(params=["sqlite"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    s = SqliteStore(tmp_path / "ledger.db")
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    s = open_store(store_url)
     yield s
     s.close()
 
@@ -188,3 +191,100 @@ def test_earlier_delivery_is_the_newest_lower_version_on_the_channel(store: Stor
     assert v1 is not None
     assert (v1.version, v1.state, v1.remote_id) == (1, DeliveryState.delivered, "r")
     assert store.earlier_delivery("N-1", 3, "c") is None
+
+
+# --- limits every worker sharing the ledger obeys -----------------------------
+
+
+def test_concurrency_counts_every_workers_leases(store_url: str) -> None:
+    one, two = open_store(store_url), open_store(store_url)  # two workers, one ledger
+    try:
+        for i in range(10):
+            one.accept(record(f"N-{i}"), ["a"], 100.0)
+        gate = {"a": Gate(concurrency=3, failures=5, cool_down=60)}
+        assert len(one.claim_many("w1", 100.0, 30, {"a": 2}, gate)) == 2
+        assert len(two.claim_many("w2", 100.0, 30, {"a": 5}, gate)) == 1  # 3 in flight in all
+        assert two.claim_many("w2", 101.0, 30, {"a": 5}, gate) == []
+        # Expired leases no longer count, and their deliveries are due again.
+        assert len(two.claim_many("w2", 131.0, 30, {"a": 5}, gate)) == 3
+    finally:
+        one.close()
+        two.close()
+
+
+def test_the_circuit_is_shared_and_lets_one_probe_through(store_url: str) -> None:
+    one, two = open_store(store_url), open_store(store_url)
+    try:
+        for i in range(5):
+            one.accept(record(f"N-{i}"), ["a"], 100.0)
+        gate = {"a": Gate(concurrency=10, failures=2, cool_down=60)}
+        assert one.circuit_failure("a", gate["a"], 100.0, "w1")[1] is False
+        row, opened = two.circuit_failure("a", gate["a"], 101.0, "w2")  # two in a row, any worker
+        assert opened
+        assert (row.state, row.reopens_at) == ("open", 161.0)
+        assert one.claim_many("w1", 120.0, 30, {"a": 5}, gate) == []
+        (probe,) = one.claim_many("w1", 161.0, 30, {"a": 5}, gate)
+        assert two.claim_many("w2", 162.0, 30, {"a": 5}, gate) == []  # one probe, all workers
+        assert one.circuits()["a"].state == "half_open"
+        one.record(probe, "w1", ok(163.0), Next(DeliveryState.delivered))
+        assert two.circuits()["a"].state == "closed"
+        assert len(two.claim_many("w2", 164.0, 30, {"a": 5}, gate)) == 4
+    finally:
+        one.close()
+        two.close()
+
+
+def test_starts_are_booked_one_interval_apart_across_workers(store_url: str) -> None:
+    one, two = open_store(store_url), open_store(store_url)
+    try:
+        starts = [s.book_start("a", 0.5, 100.0) for s in (one, two, one, two)]
+        assert starts == [100.0, 100.5, 101.0, 101.5]
+        assert one.book_start("a", 0.5, 200.0) == 200.0  # an idle channel starts at once
+        assert two.book_start("b", 0.5, 100.0) == 100.0  # channels are paced apart
+    finally:
+        one.close()
+        two.close()
+
+
+def test_fences_strictly_increase_per_delivery(store: Store) -> None:
+    store.accept(record(), ["a"], 100.0)
+    fences = [c.fence for t in (100.0, 131.0, 162.0) for c in store.claim("w", t, 30, 10)]
+    assert fences == sorted(set(fences))
+    assert len(fences) == 3
+
+
+def test_another_connection_s_write_wakes_a_waiting_worker(store_url: str) -> None:
+    waiting, writer = open_store(store_url), open_store(store_url)
+    if isinstance(waiting, PostgresStore):
+        waiting.poll_every = 3600.0  # so only the notification can say it
+    try:
+        waiting.changed()
+        deadline = time.monotonic() + 5
+        while waiting.changed() and time.monotonic() < deadline:
+            pass  # settle: the first calls may report the listening start
+        writer.accept(record(), ["a"], time.time())
+        deadline = time.monotonic() + 5
+        while not waiting.changed():
+            assert time.monotonic() < deadline, "a write elsewhere was never noticed"
+            time.sleep(0.01)
+    finally:
+        waiting.close()
+        writer.close()
+
+
+def test_without_notify_a_postgresql_worker_still_finds_work_by_polling(pg_url: str) -> None:
+    waiting = PostgresStore(pg_url, notify=False, poll_every=1.0)
+    writer = PostgresStore(pg_url, notify=False)
+    try:
+        while waiting.changed():
+            pass
+        writer.accept(record(), ["a"], time.time())
+        assert not waiting.changed()  # no notification was sent
+        deadline = time.monotonic() + 5
+        while not waiting.changed():
+            assert time.monotonic() < deadline, "polling never came round"
+            time.sleep(0.05)
+        assert len(waiting.claim("w", time.time(), 30, 10)) == 1
+    finally:
+        waiting.close()
+        writer.close()

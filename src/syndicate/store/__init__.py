@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from ..errors import StoreError
 from .base import Store
 from .url import StoreUrl, parse_store_url
 
@@ -15,7 +14,9 @@ def open_store(url: str | StoreUrl, *, notify: bool = True) -> Store:
     """
     parsed = url if isinstance(url, StoreUrl) else parse_store_url(url)
     if parsed.scheme == "postgresql":
-        raise StoreError("the PostgreSQL store is not available in this build")
+        from .postgres import PostgresStore
+
+        return PostgresStore(parsed.dsn, notify=notify)
     from .sqlite import SqliteStore
 
     return SqliteStore(parsed.path)

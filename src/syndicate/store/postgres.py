@@ -1,0 +1,193 @@
+"""The PostgreSQL ledger: many workers on many hosts sharing one ledger.
+
+psycopg 3 with a connection pool. Claims take rows with ``FOR UPDATE SKIP
+LOCKED`` under a lease and a fencing token; an expired lease is taken back
+by the same claim query. A channel's limits are counted under a row lock of
+that channel, so they hold across workers. LISTEN/NOTIFY wakes idle workers
+early; it is only a hint — workers poll as well, so a lost notification
+delays work by at most a poll, and ``notify=False`` (servers without
+LISTEN/NOTIFY) polls alone.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from ..errors import StoreError
+from . import migrate, sql
+from .rows import Row
+from .sqlstore import SqlStore, Tx
+from .url import parse_store_url
+
+Q = sql.load("postgres_queries.sql")
+CHANNEL = "syndicate_due"
+
+
+def _query(name: str, **fmt: str) -> str:
+    return Q[name].format(**fmt) if fmt else Q[name]
+
+
+class _Tx:
+    """A cursor running this backend's named queries."""
+
+    def __init__(self, cur: psycopg.Cursor[dict[str, Any]]) -> None:
+        self.cur = cur
+
+    def rows(self, name: str, params: Mapping[str, Any] | None = None, **fmt: str) -> list[Row]:
+        self.cur.execute(_query(name, **fmt), params or {})
+        return list(self.cur.fetchall()) if self.cur.description else []
+
+    def run(self, name: str, params: Mapping[str, Any] | None = None, **fmt: str) -> int:
+        self.cur.execute(_query(name, **fmt), params or {})
+        return self.cur.rowcount
+
+    def many(self, name: str, params: Sequence[Mapping[str, Any]]) -> None:
+        if params:
+            self.cur.executemany(_query(name), params)
+
+
+class PostgresStore(SqlStore):
+    """The ledger in a PostgreSQL database."""
+
+    no_limit = None
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        notify: bool = True,
+        pool_size: int = 4,
+        connect_timeout: float = 10.0,
+        poll_every: float = 1.0,
+    ) -> None:
+        self.dsn = dsn
+        self.where = parse_store_url(dsn).redacted()
+        self.notify = notify
+        self.poll_every = poll_every
+        self._connect_timeout = connect_timeout
+        self._migrate()
+        self._pool = ConnectionPool(
+            dsn,
+            min_size=1,
+            max_size=pool_size,
+            kwargs={"row_factory": dict_row, "connect_timeout": int(connect_timeout)},
+            check=ConnectionPool.check_connection,
+            open=False,
+            name="syndicate",
+        )
+        try:
+            self._pool.open(wait=True, timeout=connect_timeout)
+        except PoolTimeout:
+            raise StoreError(f"cannot reach the ledger {self.where}") from None
+        self._listen: psycopg.Connection[Any] | None = None
+        self._listen_lock = threading.Lock()
+        self._last_poll = time.monotonic()
+
+    # --- plumbing ------------------------------------------------------------
+
+    def _problem(self, exc: psycopg.Error) -> StoreError:
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return StoreError(f"the ledger {self.where}: {text}")
+
+    def _connect(self, **kwargs: Any) -> psycopg.Connection[Any]:
+        try:
+            return psycopg.connect(
+                self.dsn, connect_timeout=int(self._connect_timeout), row_factory=dict_row, **kwargs
+            )
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot open the ledger {self.where}: {_reason(exc)}") from None
+
+    def _migrate(self) -> None:
+        """Bring the database to this code's schema, one transaction per version, one
+        process at a time (an advisory lock), so workers starting together migrate once."""
+        with self._connect() as conn:
+            try:
+                self.schema_found = self._version(conn)
+                for migration in migrate.pending("postgresql", self.schema_found, self.where):
+                    with conn.transaction():
+                        conn.execute(_query("lock_migrations"))
+                        if self._version(conn) < migration.version:
+                            conn.execute(migration.sql)
+                            conn.execute(
+                                _query("set_schema_version"), {"version": str(migration.version)}
+                            )
+                conn.commit()
+            except psycopg.Error as exc:
+                raise self._problem(exc) from None
+
+    def _version(self, conn: psycopg.Connection[Any]) -> int:
+        if conn.execute(_query("has_meta")).fetchone() is None:
+            return 0
+        row = conn.execute(_query("schema_version")).fetchone()
+        return int(row["value"]) if row else 0
+
+    @contextmanager
+    def _write(self) -> Iterator[Tx]:
+        try:
+            with (
+                self._pool.connection() as conn,
+                conn.transaction(),
+                conn.cursor(row_factory=dict_row) as cur,
+            ):
+                yield _Tx(cur)
+        except psycopg.Error as exc:
+            raise self._problem(exc) from None
+        except PoolTimeout:
+            raise StoreError(f"cannot reach the ledger {self.where}") from None
+
+    _reading = _write
+
+    def _where(self, conditions: Sequence[str]) -> str:
+        return " AND ".join(Q[c] for c in conditions) if conditions else "TRUE"
+
+    def _notify(self, tx: Tx) -> None:
+        if self.notify:
+            tx.rows("notify_due")
+
+    # --- the wake-up hook ------------------------------------------------------
+
+    def changed(self) -> bool:
+        """A notification came, or a poll is due (NOTIFY is a hint, never the only way)."""
+        now = time.monotonic()
+        if now - self._last_poll >= self.poll_every:
+            self._last_poll = now
+            return True
+        if not self.notify:
+            return False
+        with self._listen_lock:
+            try:
+                if self._listen is None or self._listen.closed:
+                    self._listen = self._connect(autocommit=True)
+                    self._listen.execute(f"LISTEN {CHANNEL}")
+                    return True  # anything sent while we were not listening
+                if any(True for _ in self._listen.notifies(timeout=0)):
+                    self._last_poll = now
+                    return True
+            except (psycopg.Error, StoreError):
+                if self._listen is not None:
+                    self._listen.close()
+                self._listen = None
+                return True
+        return False
+
+    def close(self) -> None:
+        with self._listen_lock:
+            if self._listen is not None:
+                self._listen.close()
+                self._listen = None
+        self._pool.close()
+
+
+def _reason(exc: psycopg.Error) -> str:
+    text = str(exc).strip()
+    # libpq repeats the attempt per address; the last line says why.
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return lines[-1] if lines else type(exc).__name__

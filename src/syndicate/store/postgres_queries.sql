@@ -1,0 +1,229 @@
+-- The PostgreSQL ledger's queries, by name: the same names and parameters as
+-- SQLite's, written %(name)s. Plain SQL (no extension, no server-side
+-- function of ours) so that PostgreSQL-compatible servers can run it too.
+
+-- name: lock_migrations
+SELECT pg_advisory_xact_lock(7316203411)
+
+-- name: has_meta
+SELECT 1 FROM information_schema.tables
+WHERE table_schema = current_schema() AND table_name = 'meta'
+
+-- name: schema_version
+SELECT value FROM meta WHERE key = 'schema_version'
+
+-- name: set_schema_version
+INSERT INTO meta (key, value) VALUES ('schema_version', %(version)s)
+ON CONFLICT (key) DO UPDATE SET value = excluded.value
+
+-- name: find_notice
+SELECT pk, digest, accepted_at FROM notices WHERE id = %(id)s AND version = %(version)s
+
+-- name: routed_channels
+SELECT channel FROM deliveries WHERE notice_pk = %(pk)s ORDER BY id
+
+-- name: insert_notice
+INSERT INTO notices (id, version, category, notice_type, region_code, title,
+                     digest, content, publish_at, publish_day, accepted_at)
+VALUES (%(id)s, %(version)s, %(category)s, %(notice_type)s, %(region_code)s, %(title)s,
+        %(digest)s, %(content)s, %(publish_at)s, %(publish_day)s, %(accepted_at)s)
+RETURNING pk
+
+-- name: tally_routed
+INSERT INTO tallies (day, category, channel, routed) VALUES (%(day)s, %(category)s, %(channel)s, 1)
+ON CONFLICT (day, category, channel) DO UPDATE SET routed = tallies.routed + 1
+
+-- name: insert_delivery
+INSERT INTO deliveries (notice_pk, channel, idempotency_key, state, next_attempt_at, updated_at)
+VALUES (%(notice_pk)s, %(channel)s, %(idempotency_key)s, 'pending', %(due)s, %(now)s)
+
+-- name: notify_due
+SELECT pg_notify('syndicate_due', '')
+
+-- name: lock_channel
+-- One claimer per channel at a time, so "in flight, all workers" is counted
+-- and taken in one step. The row exists once the channel was first claimed.
+INSERT INTO channel_pace (channel, next_start) VALUES (%(channel)s, 0)
+ON CONFLICT (channel) DO UPDATE SET next_start = channel_pace.next_start
+
+-- name: claim_of_channel
+-- Pending and due, or in flight with the lease run out: a dead worker's
+-- deliveries come back in this same query, with no sweeper. SKIP LOCKED: rows
+-- another transaction is writing are left to it, never waited for. A delivery
+-- taken from a dead worker is in doubt (it may have been sent), and so is one
+-- whose last attempt lost the channel's answer.
+WITH due AS (
+    SELECT id, state = 'in_flight' AS leased FROM deliveries
+    WHERE channel = %(channel)s AND state IN ('pending', 'in_flight')
+      AND next_attempt_at <= %(now)s
+    ORDER BY next_attempt_at
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE deliveries d
+SET state = 'in_flight', lease_owner = %(worker)s, fence = d.fence + 1,
+    next_attempt_at = %(expires)s, updated_at = %(now)s
+FROM due, notices n
+WHERE d.id = due.id AND n.pk = d.notice_pk
+RETURNING d.id AS delivery_id, n.id AS notice_id, n.version AS notice_version, d.channel,
+          d.idempotency_key, d.fence, d.attempts, d.tries, d.cycle_started_at, n.digest,
+          due.leased OR EXISTS (
+              SELECT 1 FROM attempts a WHERE a.delivery_id = d.id AND a.number = d.attempts
+              AND a.error_class = 'InDoubtDeliveryError') AS in_doubt
+
+-- name: claim
+WITH due AS (
+    SELECT id, state = 'in_flight' AS leased FROM deliveries
+    WHERE state IN ('pending', 'in_flight') AND next_attempt_at <= %(now)s
+    ORDER BY next_attempt_at
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE deliveries d
+SET state = 'in_flight', lease_owner = %(worker)s, fence = d.fence + 1,
+    next_attempt_at = %(expires)s, updated_at = %(now)s
+FROM due, notices n
+WHERE d.id = due.id AND n.pk = d.notice_pk
+RETURNING d.id AS delivery_id, n.id AS notice_id, n.version AS notice_version, d.channel,
+          d.idempotency_key, d.fence, d.attempts, d.tries, d.cycle_started_at, n.digest,
+          due.leased OR EXISTS (
+              SELECT 1 FROM attempts a WHERE a.delivery_id = d.id AND a.number = d.attempts
+              AND a.error_class = 'InDoubtDeliveryError') AS in_doubt
+
+-- name: finish_delivery
+-- Only the current lease holder (its fence) may move the delivery on.
+UPDATE deliveries
+SET state = %(state)s, next_attempt_at = %(next_at)s, lease_owner = NULL,
+    attempts = attempts + 1, tries = tries + 1,
+    cycle_started_at = COALESCE(cycle_started_at, %(started_at)s),
+    remote_id = COALESCE(%(remote_id)s, remote_id),
+    remote_url = COALESCE(%(remote_url)s, remote_url),
+    last_error = %(last_error)s, updated_at = %(finished_at)s
+WHERE id = %(delivery_id)s AND fence = %(fence)s AND state = 'in_flight'
+RETURNING attempts, notice_pk, channel
+
+-- name: tally_delivered
+UPDATE tallies SET delivered = delivered + 1
+WHERE channel = %(channel)s
+  AND (day, category) = (SELECT publish_day, category FROM notices WHERE pk = %(notice_pk)s)
+
+-- name: insert_attempt
+INSERT INTO attempts (delivery_id, number, worker, fence, started_at, finished_at, outcome,
+                      error_class, error_message, status, remote_id, remote_url, payload_sha256)
+VALUES (%(delivery_id)s, %(number)s, %(worker)s, %(fence)s, %(started_at)s, %(finished_at)s,
+        %(outcome)s, %(error_class)s, %(error_message)s, %(status)s, %(remote_id)s,
+        %(remote_url)s, %(payload_sha256)s)
+
+-- name: replay
+UPDATE deliveries SET state = 'pending', next_attempt_at = %(now)s, tries = 0,
+       cycle_started_at = NULL, updated_at = %(now)s
+WHERE {where}
+
+-- name: filter_states
+state = ANY(%(states)s)
+
+-- name: filter_replay_notice
+notice_pk IN (SELECT pk FROM notices WHERE id = %(notice_id)s)
+
+-- name: filter_replay_channel
+channel = %(channel)s
+
+-- name: notice
+SELECT id, version, category, notice_type, region_code, title, digest, content,
+       accepted_at, publish_at
+FROM notices WHERE id = %(id)s AND version = %(version)s
+
+-- name: deliveries
+SELECT d.id, n.id AS notice_id, n.version AS notice_version, d.channel, d.state, d.attempts,
+       d.next_attempt_at, d.idempotency_key, d.remote_id, d.remote_url, d.last_error,
+       d.updated_at, n.title, n.category
+FROM deliveries d JOIN notices n ON n.pk = d.notice_pk
+WHERE {where}
+ORDER BY d.id
+LIMIT %(limit)s
+
+-- name: earlier_delivery
+SELECT n.version, d.state, d.remote_id, d.remote_url
+FROM deliveries d JOIN notices n ON n.pk = d.notice_pk
+WHERE n.id = %(notice_id)s AND n.version < %(version)s AND d.channel = %(channel)s
+  AND d.state NOT IN ('failed', 'dead')
+ORDER BY n.version DESC
+LIMIT 1
+
+-- name: filter_notice
+n.id = %(notice_id)s
+
+-- name: filter_channel
+d.channel = %(channel)s
+
+-- name: filter_state
+d.state = %(state)s
+
+-- name: filter_outcome
+a.outcome = %(outcome)s
+
+-- name: filter_since
+a.started_at >= %(since)s
+
+-- name: filter_after
+a.id > %(cursor)s
+
+-- name: filter_before
+a.id < %(cursor)s
+
+-- name: attempts
+SELECT a.id, a.delivery_id, n.id AS notice_id, n.version AS notice_version, d.channel,
+       a.number, a.worker, a.started_at, a.finished_at, a.outcome, a.error_class,
+       a.error_message, a.status, a.remote_id, a.remote_url, a.payload_sha256
+FROM attempts a JOIN deliveries d ON d.id = a.delivery_id JOIN notices n ON n.pk = d.notice_pk
+WHERE {where}
+ORDER BY a.id {order}
+LIMIT %(limit)s
+
+-- name: counts
+SELECT channel, state, COUNT(*) AS n FROM deliveries GROUP BY channel, state
+
+-- name: year_counts
+SELECT category, channel, SUM(routed) AS routed, SUM(delivered) AS delivered
+FROM tallies WHERE day >= %(first_day)s AND day < %(next_year)s
+GROUP BY category, channel
+
+-- name: next_due
+SELECT next_attempt_at FROM deliveries
+WHERE state IN ('pending', 'in_flight') ORDER BY next_attempt_at LIMIT 1
+
+-- name: set_circuit
+INSERT INTO circuits (channel, state, failures, reopens_at, worker, updated_at, probe_until)
+VALUES (%(channel)s, %(state)s, %(failures)s, %(reopens_at)s, %(worker)s, %(updated_at)s,
+        %(probe_until)s)
+ON CONFLICT (channel) DO UPDATE SET
+    state = excluded.state, failures = excluded.failures, reopens_at = excluded.reopens_at,
+    worker = excluded.worker, updated_at = excluded.updated_at,
+    probe_until = excluded.probe_until
+
+-- name: close_circuit
+UPDATE circuits
+SET state = 'closed', failures = 0, reopens_at = NULL, probe_until = NULL,
+    worker = %(worker)s, updated_at = %(updated_at)s
+WHERE channel = %(channel)s AND (state <> 'closed' OR failures > 0)
+
+-- name: circuits
+SELECT channel, state, failures, reopens_at, worker, updated_at, probe_until FROM circuits
+
+-- name: circuit_of_channel
+SELECT channel, state, failures, reopens_at, worker, updated_at, probe_until
+FROM circuits WHERE channel = %(channel)s
+
+-- name: release_probe
+UPDATE circuits SET probe_until = NULL, updated_at = %(now)s
+WHERE channel = %(channel)s AND state = 'half_open'
+
+-- name: in_flight_of_channel
+SELECT COUNT(*) AS n FROM deliveries
+WHERE channel = %(channel)s AND state = 'in_flight' AND next_attempt_at > %(now)s
+
+-- name: book_start
+INSERT INTO channel_pace (channel, next_start) VALUES (%(channel)s, %(now)s + %(interval)s)
+ON CONFLICT (channel) DO UPDATE
+    SET next_start = GREATEST(channel_pace.next_start, %(now)s) + %(interval)s
+RETURNING next_start - %(interval)s AS start_at
