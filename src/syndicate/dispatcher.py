@@ -407,9 +407,12 @@ class Dispatcher:
 
     async def _pace(self, lane: _Lane) -> None:
         """Wait for a start the rate limit allows, booked in the ledger for all workers."""
-        assert lane.interval is not None
+        interval = lane.interval
+        assert interval is not None
+        # The time is read when the booking runs, not when it was queued: a slot booked
+        # in the past would start late and bunch with the next one.
         start_at = await asyncio.get_running_loop().run_in_executor(
-            self._writer, self.store.book_start, lane.name, lane.interval, self.clock()
+            self._writer, lambda: self.store.book_start(lane.name, interval, self.clock())
         )
         wait = start_at - self.clock()
         if wait > 0:
