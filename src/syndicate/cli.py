@@ -898,6 +898,49 @@ def token_revoke(ctx: click.Context, name: str) -> None:
     out.print(f"token {_escape(name)} revoked")
 
 
+# --- ledger copy ---------------------------------------------------------------
+
+
+@main.group()
+def ledger() -> None:
+    """Whole-ledger operations."""
+
+
+@ledger.command("copy")
+@click.argument("src")
+@click.argument("dst")
+@friendly
+def ledger_copy(src: str, dst: str) -> None:
+    """Copy the whole ledger SRC into the new, empty ledger DST, then verify it.
+
+    SRC and DST are store URLs (sqlite:///path, postgresql://…), e.g. from
+    SQLite to PostgreSQL or back. Stop the workers first. The copy is read
+    back and compared table by table: counts, every notice digest, the
+    attempt history, the yearly tallies; a mismatch is an error (exit 4).
+    """
+    from .store import open_store, parse_store_url
+    from .store.copy import copy_ledger
+    from .store.sqlstore import SqlStore
+
+    source_url, target_url = parse_store_url(src, Path.cwd()), parse_store_url(dst, Path.cwd())
+    if str(source_url) == str(target_url):
+        raise StoreError("SRC and DST are the same ledger")
+    source = open_store(source_url, notify=False)
+    try:
+        target = open_store(target_url, notify=False)
+        try:
+            if not isinstance(source, SqlStore) or not isinstance(target, SqlStore):
+                raise StoreError("only SQL ledgers can be copied")
+            checks = copy_ledger(source, target)
+        finally:
+            target.close()
+    finally:
+        source.close()
+    for c in checks:
+        out.print(f"{c.table:<11} {c.rows:>10} rows  sha256 {c.digest[:16]}  same in both")
+    out.print(f"copied {_escape(source_url.redacted())} → {_escape(target_url.redacted())}")
+
+
 def entry() -> None:
     """Console entry point; hides Python's traceback for the errors users cause."""
     if os.environ.get("SYNDICATE_DEBUG"):

@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 
 from syndicate.demo.http_sink import HttpSink, Reply
+from tests.conftest import closed_port
+from tests.peers.postgres import on_backend
 
 pytestmark = pytest.mark.acceptance
 
@@ -44,9 +46,9 @@ def no_traceback(result: subprocess.CompletedProcess[str]) -> None:
 
 
 @pytest.fixture
-def site(tmp_path: Path, sink: HttpSink) -> Iterator[Path]:
-    (tmp_path / "channels.yaml").write_text(
-        f"""
+def site(tmp_path: Path, sink: HttpSink, ledger_url: str) -> Iterator[Path]:
+    """A center's folder, its ledger on SQLite and, in a second run, on PostgreSQL."""
+    config = f"""
 store: {{url: ledger.db}}
 worker: {{poll_interval: 20ms, grace: 5s}}
 defaults:
@@ -64,9 +66,8 @@ routes:
   - channels: [trading-website]
   - match: {{category: [construction]}}
     channels: [city-portal]
-""",
-        encoding="utf-8",
-    )
+"""
+    (tmp_path / "channels.yaml").write_text(on_backend(config, ledger_url), encoding="utf-8")
     return tmp_path
 
 
@@ -217,7 +218,9 @@ def test_schema_is_json_schema(tmp_path: Path) -> None:
     assert "land_mineral" in json.dumps(schema)
 
 
-def test_user_mistakes_get_one_line_never_a_traceback(site: Path, tmp_path: Path) -> None:
+def test_user_mistakes_get_one_line_never_a_traceback(
+    site: Path, tmp_path: Path, ledger_url: str
+) -> None:
     cases = [
         (("enqueue", "no-such-file.json"), ENV, 2, "no such file"),
         (("--config", "missing.yaml", "status"), ENV, 3, "missing.yaml: file not found"),
@@ -230,7 +233,12 @@ def test_user_mistakes_get_one_line_never_a_traceback(site: Path, tmp_path: Path
         assert result.returncode == code, (args, result.stderr)
         assert text in result.stderr, (args, result.stderr)
         no_traceback(result)
-    (site / "ledger.db").write_text("this is not a database")
+    if ledger_url == "ledger.db":
+        (site / "ledger.db").write_text("this is not a database")
+    else:  # a PostgreSQL ledger nobody answers for
+        config = (site / "channels.yaml").read_text()
+        nowhere = f"postgresql://postgres@127.0.0.1:{closed_port()}/ledger"
+        (site / "channels.yaml").write_text(config.replace(ledger_url, nowhere))
     broken = syndicate("status", cwd=site, env=ENV)
     assert broken.returncode == 4
     assert "ledger" in broken.stderr
@@ -325,7 +333,8 @@ def test_log_as_csv_and_metrics_for_dashboards(
     import csv
     import io
 
-    sink.script("/portal", [Reply(503)])
+    # The channel asks for an hour: the retry stays pending however long the run takes.
+    sink.script("/portal", [Reply(503, headers={"Retry-After": "3600"})])
     syndicate("enqueue", "-", cwd=site, env=ENV, stdin=notice(make_notice, 3).encode())
     syndicate("run", "--once", cwd=site, env=ENV)
     result = syndicate("log", "--csv", cwd=site, env=ENV)
@@ -343,6 +352,6 @@ def test_log_as_csv_and_metrics_for_dashboards(
     assert metrics.returncode == 0, metrics.stderr
     text = target.read_text()
     assert 'syndicate_deliveries{channel="trading-website",state="delivered"} 1' in text
-    assert 'syndicate_deliveries{channel="city-portal",state="pending"} 1' in text
+    assert 'syndicate_deliveries{channel="city-portal",state="pending"} 1' in text, text
     assert 'syndicate_circuit_open{channel="city-portal"} 0' in text
     assert not list(tmp_path.glob(".*.tmp"))

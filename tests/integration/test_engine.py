@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -20,8 +21,15 @@ from syndicate.notice import Notice
 from syndicate.registry import AdapterRegistry
 from syndicate.store.base import AttemptFilter, DeliveryState, Outcome
 from tests.conftest import closed_port
+from tests.peers.postgres import on_backend
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def write_config(write_config: Callable[[str], Path], ledger_url: str) -> Callable[[str], Path]:
+    """Every engine test that writes a config runs on SQLite and on PostgreSQL."""
+    return lambda text: write_config(on_backend(text, ledger_url))
 
 
 def http_config(url: str, *, attempts: int = 5, extra: str = "") -> str:
@@ -225,6 +233,7 @@ def test_third_party_adapter_registered_by_entry_point(
         "[syndicate.adapters]\nnotice_board = board_plugin:NoticeBoardAdapter\n"
     )
     monkeypatch.syspath_prepend(str(site))
+    monkeypatch.delitem(sys.modules, "board_plugin", raising=False)  # a fresh plugin each run
     registry = AdapterRegistry.from_entry_points()
     assert "notice_board" in registry.names()
     path = write_config(

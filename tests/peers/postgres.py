@@ -94,3 +94,21 @@ def store_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
         return f"sqlite:///{tmp_path_factory.mktemp('ledger') / 'ledger.db'}"
     url: str = request.getfixturevalue("pg_url")
     return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger_url(request: pytest.FixtureRequest) -> str:
+    """What a test's channels.yaml says under ``store: url:``, on each backend in turn."""
+    if request.param == "sqlite":
+        return "ledger.db"
+    url: str = request.getfixturevalue("pg_url")
+    return url
+
+
+def on_backend(text: str, ledger_url: str) -> str:
+    """A channels.yaml whose ``store: {url: ledger.db}`` is moved to ``ledger_url``."""
+    if ledger_url == "ledger.db":
+        return text
+    moved = text.replace("{url: ledger.db}", f'{{url: "{ledger_url}"}}')
+    assert moved != text, "this config does not say store: {url: ledger.db}"
+    return moved

@@ -53,11 +53,20 @@ class _Tx:
         if params:
             self.cur.executemany(_query(name), params)
 
+    def raw(self, query: str) -> list[Row]:
+        self.cur.execute(query)
+        return list(self.cur.fetchall()) if self.cur.description else []
+
+    def raw_many(self, query: str, params: Sequence[Sequence[Any]]) -> None:
+        if params:
+            self.cur.executemany(query, params)
+
 
 class PostgresStore(SqlStore):
     """The ledger in a PostgreSQL database."""
 
     no_limit = None
+    placeholder = "%s"
 
     def __init__(
         self,
@@ -151,6 +160,10 @@ class PostgresStore(SqlStore):
     def _notify(self, tx: Tx) -> None:
         if self.notify:
             tx.rows("notify_due")
+
+    def after_copy(self) -> None:
+        with self._write() as tx:
+            tx.rows("reset_sequences")
 
     # --- the wake-up hook ------------------------------------------------------
 

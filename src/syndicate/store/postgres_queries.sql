@@ -227,3 +227,14 @@ INSERT INTO channel_pace (channel, next_start) VALUES (%(channel)s, %(now)s + %(
 ON CONFLICT (channel) DO UPDATE
     SET next_start = GREATEST(channel_pace.next_start, %(now)s) + %(interval)s
 RETURNING next_start - %(interval)s AS start_at
+
+-- name: reset_sequences
+-- After a copy brought rows in with their ids: new rows continue after them.
+SELECT setval(pg_get_serial_sequence('notices', 'pk'), COALESCE(MAX(pk), 0) + 1, false)
+FROM notices
+UNION ALL
+SELECT setval(pg_get_serial_sequence('deliveries', 'id'), COALESCE(MAX(id), 0) + 1, false)
+FROM deliveries
+UNION ALL
+SELECT setval(pg_get_serial_sequence('attempts', 'id'), COALESCE(MAX(id), 0) + 1, false)
+FROM attempts

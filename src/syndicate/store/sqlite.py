@@ -53,6 +53,12 @@ class _Tx:
     def many(self, name: str, params: Sequence[Mapping[str, Any]]) -> None:
         self.db.executemany(Q[name], params)
 
+    def raw(self, query: str) -> list[Row]:
+        return self.db.execute(query).fetchall()
+
+    def raw_many(self, query: str, params: Sequence[Sequence[Any]]) -> None:
+        self.db.executemany(query, params)
+
 
 def _statements(script: str) -> Iterator[str]:
     """The statements of ``script`` one by one (a trigger's body stays whole)."""

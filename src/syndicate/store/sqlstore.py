@@ -54,6 +54,11 @@ class Tx(Protocol):
     def many(self, name: str, params: Sequence[Mapping[str, Any]]) -> None:
         """Run query ``name`` once per parameter set."""
 
+    def raw(self, query: str) -> list[R.Row]:
+        """Run SQL that is not a named query (copying whole tables)."""
+
+    def raw_many(self, query: str, params: Sequence[Sequence[Any]]) -> None: ...
+
 
 class SqlStore(Store):
     """The ledger's logic over a backend's named queries."""
@@ -290,6 +295,23 @@ class SqlStore(Store):
     def set_circuit(self, row: CircuitRow) -> None:
         with self._write() as tx:
             tx.run("set_circuit", R.circuit_params(row))
+
+    # --- whole tables, for copying a ledger -------------------------------------
+
+    placeholder = "?"
+
+    def raw_rows(self, query: str) -> list[R.Row]:
+        """Rows of a query written here, not named (a whole table, in key order)."""
+        with self._reading() as tx:
+            return tx.raw(query)
+
+    def raw_insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        marks = ", ".join(self.placeholder for _ in columns)
+        with self._write() as tx:
+            tx.raw_many(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+
+    def after_copy(self) -> None:
+        """Rows came in with their ids: what the backend must do before new ones are added."""
 
     # --- reads ---------------------------------------------------------------
 
