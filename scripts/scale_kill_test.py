@@ -1,0 +1,288 @@
+#!/usr/bin/env python3
+"""Many workers on one PostgreSQL ledger, killed at random, the server restarted mid-run.
+
+A private PostgreSQL instance is made for the run (``initdb`` as the
+``postgres`` user, its own port and folder), so restarting it disturbs
+nothing else. N notices go to the five channels of scripts/crash_test.py
+(four receivers honour the Idempotency-Key, one ignores it) while W worker
+processes run; every moment or two one worker, chosen at random, is killed
+with SIGKILL and started again; half-way the database server is restarted.
+Then the workers finish what is left and stop, and the same checks as the
+single-worker crash test run against the PostgreSQL ledger:
+
+  I1–I6        nothing lost, one end per delivery, fences strictly increase
+               (no two live owners), nothing stuck, one key per delivery,
+               counts add up
+  receivers    no duplicate where the key is honoured; where it is not, at most
+               one per kill (the server restart counts as one)
+
+    scripts/scale_kill_test.py --notices 10000 --workers 4 --kills 20 [--seed 7] [--keep DIR]
+
+Exits 0 when every check holds, 1 otherwise (each failed check on one line).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pwd
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import crash_test  # noqa: E402
+from crash_test import CHANNELS, ForgetfulSink, Report, check, config_text, notice  # noqa: E402
+
+from syndicate.demo.http_sink import HttpSink  # noqa: E402
+from syndicate.syndicator import Syndicator  # noqa: E402
+
+
+def _pg_bin(name: str) -> str:
+    for folder in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if (folder / name).exists():
+            return str(folder / name)
+    found = shutil.which(name)
+    if found is None:
+        raise SystemExit(f"{name} not found: install PostgreSQL (apt-get install postgresql-15)")
+    return found
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class PrivateServer:
+    """A PostgreSQL instance of our own, in a folder of our own, on a port of our own."""
+
+    def __init__(self) -> None:
+        # A folder of its own under /tmp: the postgres user may not reach the run's folder.
+        self.home = Path(tempfile.mkdtemp(prefix="syndicate-pg-"))
+        self.home.chmod(0o755)
+        self.folder = self.home / "pgdata"
+        self.port = _free_port()
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        self._as_postgres = os.geteuid() == 0
+
+    def _run(self, *args: str) -> None:
+        cmd = list(args)
+        if self._as_postgres:  # initdb and the server refuse to run as root
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"{Path(args[0]).name} failed: {done.stderr.strip()[-500:]}")
+
+    def start(self) -> None:
+        self.folder.mkdir(parents=True)
+        if self._as_postgres:
+            user = pwd.getpwnam("postgres")
+            os.chown(self.folder, user.pw_uid, user.pw_gid)
+        self._run(_pg_bin("initdb"), "-D", str(self.folder), "-A", "trust", "-U", "postgres")
+        self._pg_ctl("start")
+
+    def _pg_ctl(self, action: str, *extra: str) -> None:
+        options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1"
+        self._run(
+            _pg_bin("pg_ctl"),
+            "-D",
+            str(self.folder),
+            "-o",
+            options,
+            "-l",
+            str(self.folder / "server.log"),
+            "-w",
+            action,
+            *extra,
+        )
+
+    def restart(self) -> None:
+        self._pg_ctl("restart", "-m", "fast")
+
+    def stop(self) -> None:
+        if (self.folder / "postmaster.pid").exists():
+            self._pg_ctl("stop", "-m", "immediate")
+        shutil.rmtree(self.home, ignore_errors=True)
+
+
+def _start_worker(folder: Path, n: int) -> subprocess.Popen[bytes]:
+    with (folder / f"worker-{n:03d}.log").open("wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "syndicate", "run", "-q"],
+            cwd=folder,
+            env=crash_test._worker_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+        )
+
+
+def run(
+    notices: int,
+    workers: int,
+    kills: int,
+    *,
+    seed: int | None = None,
+    folder: Path | None = None,
+    max_wait: float = 900.0,
+    log: Any = None,
+) -> Report:
+    seed = random.randrange(1 << 30) if seed is None else seed
+    rng = random.Random(seed)
+    report = Report(notices, kills, seed)
+    tmp = tempfile.TemporaryDirectory(prefix="syndicate-scale-") if folder is None else None
+    folder = Path(tmp.name) if tmp is not None else Path(folder or ".")
+    folder.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+
+    def say(text: str) -> None:
+        if log is not None:
+            print(text, file=log, flush=True)
+
+    server = PrivateServer()
+    honouring, forgetful = HttpSink().start(), ForgetfulSink().start()
+    running: list[subprocess.Popen[bytes]] = []
+    try:
+        server.start()
+        say(f"PostgreSQL on port {server.port}")
+        url = server.url
+        (folder / "channels.yaml").write_text(
+            config_text(honouring.url, forgetful.url, store=url), encoding="utf-8"
+        )
+        accepted: list[str] = []
+        errors: list[BaseException] = []
+
+        def enqueue_all() -> None:
+            try:
+                with Syndicator.from_config(folder / "channels.yaml", env={}) as syndicator:
+                    for i in range(notices):
+                        for _ in range(100):  # the server restart: enqueue waits it out
+                            try:
+                                result = syndicator.enqueue(notice(i))
+                                break
+                            except Exception:
+                                time.sleep(0.2)
+                        else:
+                            raise RuntimeError(f"notice {i} could not be enqueued")
+                        accepted.append(result.notice_id)
+            except BaseException as exc:
+                errors.append(exc)
+
+        Syndicator.from_config(folder / "channels.yaml", env={}).close()  # migrated once
+        enqueuer = threading.Thread(target=enqueue_all, name="enqueue", daemon=True)
+        enqueuer.start()
+        n = 0
+        for _ in range(workers):
+            running.append(_start_worker(folder, n))
+            n += 1
+        restart_at = kills // 2
+        for k in range(kills):
+            time.sleep(rng.uniform(0.3, 2.0))
+            victim = rng.randrange(len(running))
+            os.kill(running[victim].pid, signal.SIGKILL)
+            running[victim].wait()
+            running[victim] = _start_worker(folder, n)
+            n += 1
+            say(f"kill {k + 1}/{kills}: worker {victim}")
+            if k == restart_at:
+                server.restart()
+                say("PostgreSQL restarted")
+        enqueuer.join(timeout=max_wait)
+        if enqueuer.is_alive():
+            report.failures.append("enqueue did not finish")
+        report.failures += [f"enqueue failed: {exc!r}" for exc in errors]
+
+        def query(sql: str) -> list[tuple[Any, ...]]:
+            with psycopg.connect(url) as conn:
+                return [tuple(r) for r in conn.execute(sql).fetchall()]  # type: ignore[arg-type]
+
+        deadline = time.monotonic() + max_wait
+        unfinished = "SELECT COUNT(*) FROM deliveries WHERE state IN ('pending', 'in_flight')"
+        while query(unfinished)[0][0] and time.monotonic() < deadline:
+            for i, p in enumerate(running):
+                if p.poll() is not None:
+                    report.failures.append(f"worker {i} exited with {p.returncode}")
+                    running[i] = _start_worker(folder, n)
+                    n += 1
+            time.sleep(0.2)
+        for p in running:
+            p.send_signal(signal.SIGTERM)
+        for p in running:
+            try:
+                p.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+                report.failures.append("a worker did not stop on SIGTERM")
+        running = []
+        for path in sorted(folder.glob("worker-*.log")):
+            if "Traceback" in path.read_text(encoding="utf-8", errors="replace"):
+                report.failures.append(f"{path.name} holds a traceback")
+        check(
+            query,
+            accepted,
+            honouring,
+            forgetful,
+            report,
+            sqlite=False,
+            duplicates_allowed=kills + 1,  # the server restart counts as a kill
+        )
+    finally:
+        for p in running:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        honouring.stop()
+        forgetful.stop()
+        server.stop()
+        if tmp is not None:
+            tmp.cleanup()
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--notices", type=int, default=10_000)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--kills", type=int, default=20)
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--keep", type=Path, help="run in this folder and keep it")
+    parser.add_argument("--max-wait", type=float, default=1800.0)
+    args = parser.parse_args(argv)
+    report = run(
+        args.notices,
+        args.workers,
+        args.kills,
+        seed=args.seed,
+        folder=args.keep,
+        max_wait=args.max_wait,
+        log=sys.stderr,
+    )
+    print(
+        f"{report.notices} notices x {len(CHANNELS)} channels, {args.workers} workers, "
+        f"{report.kills} kills and a server restart, seed {report.seed}, {report.seconds:.1f}s"
+    )
+    print(f"deliveries by state: {report.deliveries}; attempts: {report.attempts}")
+    print(f"requests: {report.requests}; repeated keys: {report.repeated_keys}")
+    for failure in report.failures:
+        print(f"FAILED {failure}")
+    print("ok" if report.ok else f"{len(report.failures)} checks failed")
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
