@@ -19,6 +19,7 @@ from syndicate.store.base import (
     NoticeRecord,
     Outcome,
     Store,
+    TokenRecord,
 )
 from syndicate.store.postgres import PostgresStore
 from syndicate.store.sqlite import SqliteStore
@@ -288,3 +289,23 @@ def test_without_notify_a_postgresql_worker_still_finds_work_by_polling(pg_url: 
     finally:
         waiting.close()
         writer.close()
+
+
+def test_tokens_operations_and_a_dead_owner_s_leases(store: Store) -> None:
+    store.add_token(TokenRecord("t1", "upstream", ("enqueue", "read"), "s" * 64, 100.0))
+    found = store.token("t1")
+    assert found is not None
+    assert found.scopes == ("enqueue", "read")
+    assert store.revoke_token("upstream", 110.0) == 1
+    assert [t.revoked_at for t in store.tokens()] == [110.0]
+    store.accept(record(), ["a"], 100.0, by="upstream")
+    store.record_operation(120.0, "ops", "replay", "N-1")
+    assert [(o.actor, o.action) for o in store.operations()] == [
+        ("ops", "replay"),
+        ("upstream", "enqueue"),
+    ]
+    store.claim("dead-worker", 130.0, 300, 10)
+    assert store.lease_owners() == ["dead-worker"]
+    assert store.expire_leases("dead-worker", 131.0) == 1
+    (again,) = store.claim("w2", 131.0, 30, 10)
+    assert again.in_doubt

@@ -51,6 +51,8 @@ TABLES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         ("channel", "state", "failures", "reopens_at", "worker", "updated_at", "probe_until"),
     ),
     ("tallies", "day, category, channel", ("day", "category", "channel", "routed", "delivered")),
+    ("tokens", "id", ("id", "name", "scopes", "secret_sha256", "created_at", "revoked_at")),
+    ("operations", "id", ("id", "at", "actor", "action", "subject")),
 )  # fmt: skip
 
 PAGE = 5000
@@ -82,7 +84,7 @@ def fingerprint(store: SqlStore) -> list[TableCheck]:
         h = hashlib.sha256()
         n = 0
         pages: Any = _pages(store, table, key, columns)
-        if table in ("circuits", "tallies"):
+        if table in ("circuits", "tallies", "tokens"):
             # Text keys sort by each server's collation: small tables, sorted here instead.
             pages = [sorted(row for page in pages for row in page)]
         for page in pages:

@@ -69,7 +69,8 @@ RETURNING d.id AS delivery_id, n.id AS notice_id, n.version AS notice_version, d
           d.idempotency_key, d.fence, d.attempts, d.tries, d.cycle_started_at, n.digest,
           due.leased OR EXISTS (
               SELECT 1 FROM attempts a WHERE a.delivery_id = d.id AND a.number = d.attempts
-              AND a.error_class = 'InDoubtDeliveryError') AS in_doubt
+              AND a.error_class = 'InDoubtDeliveryError') AS in_doubt,
+          n.accepted_at
 
 -- name: claim
 WITH due AS (
@@ -88,7 +89,8 @@ RETURNING d.id AS delivery_id, n.id AS notice_id, n.version AS notice_version, d
           d.idempotency_key, d.fence, d.attempts, d.tries, d.cycle_started_at, n.digest,
           due.leased OR EXISTS (
               SELECT 1 FROM attempts a WHERE a.delivery_id = d.id AND a.number = d.attempts
-              AND a.error_class = 'InDoubtDeliveryError') AS in_doubt
+              AND a.error_class = 'InDoubtDeliveryError') AS in_doubt,
+          n.accepted_at
 
 -- name: finish_delivery
 -- Only the current lease holder (its fence) may move the delivery on.
@@ -238,3 +240,38 @@ FROM deliveries
 UNION ALL
 SELECT setval(pg_get_serial_sequence('attempts', 'id'), COALESCE(MAX(id), 0) + 1, false)
 FROM attempts
+UNION ALL
+SELECT setval(pg_get_serial_sequence('operations', 'id'), COALESCE(MAX(id), 0) + 1, false)
+FROM operations
+
+-- name: lease_owners
+SELECT DISTINCT lease_owner FROM deliveries
+WHERE state = 'in_flight' AND lease_owner IS NOT NULL
+
+-- name: expire_leases
+-- The deliveries stay in flight: the next claim knows their outcome is in doubt.
+UPDATE deliveries SET next_attempt_at = %(now)s
+WHERE state = 'in_flight' AND lease_owner = %(owner)s AND next_attempt_at > %(now)s
+
+-- name: live_token_named
+SELECT 1 FROM tokens WHERE name = %(name)s AND revoked_at IS NULL
+
+-- name: insert_token
+INSERT INTO tokens (id, name, scopes, secret_sha256, created_at)
+VALUES (%(id)s, %(name)s, %(scopes)s, %(secret_sha256)s, %(created_at)s)
+
+-- name: token
+SELECT id, name, scopes, secret_sha256, created_at, revoked_at FROM tokens WHERE id = %(id)s
+
+-- name: tokens
+SELECT id, name, scopes, secret_sha256, created_at, revoked_at FROM tokens ORDER BY created_at, id
+
+-- name: revoke_token
+UPDATE tokens SET revoked_at = %(now)s WHERE name = %(name)s AND revoked_at IS NULL
+
+-- name: insert_operation
+INSERT INTO operations (at, actor, action, subject)
+VALUES (%(at)s, %(actor)s, %(action)s, %(subject)s)
+
+-- name: operations
+SELECT id, at, actor, action, subject FROM operations ORDER BY id DESC LIMIT %(limit)s
