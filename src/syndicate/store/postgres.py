@@ -157,6 +157,11 @@ class PostgresStore(SqlStore):
     def _where(self, conditions: Sequence[str]) -> str:
         return " AND ".join(Q[c] for c in conditions) if conditions else "TRUE"
 
+    def _try_lock_channel(self, tx: Tx, channel: str) -> bool:
+        if tx.rows("try_lock_channel", {"channel": channel}):
+            return True
+        return bool(tx.rows("add_channel_row", {"channel": channel}))
+
     def _notify(self, tx: Tx) -> None:
         if self.notify:
             tx.rows("notify_due")

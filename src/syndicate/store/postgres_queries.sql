@@ -220,10 +220,6 @@ FROM circuits WHERE channel = %(channel)s
 UPDATE circuits SET probe_until = NULL, updated_at = %(now)s
 WHERE channel = %(channel)s AND state = 'half_open'
 
--- name: in_flight_of_channel
-SELECT COUNT(*) AS n FROM deliveries
-WHERE channel = %(channel)s AND state = 'in_flight' AND next_attempt_at > %(now)s
-
 -- name: book_start
 INSERT INTO channel_pace (channel, next_start) VALUES (%(channel)s, %(now)s + %(interval)s)
 ON CONFLICT (channel) DO UPDATE
@@ -275,3 +271,20 @@ VALUES (%(at)s, %(actor)s, %(action)s, %(subject)s)
 
 -- name: operations
 SELECT id, at, actor, action, subject FROM operations ORDER BY id DESC LIMIT %(limit)s
+
+-- name: gate_of_channel
+-- What a claim of the channel must respect: deliveries in flight under an
+-- unexpired lease, any worker's, and the channel's circuit.
+SELECT (SELECT COUNT(*) FROM deliveries
+        WHERE channel = %(channel)s AND state = 'in_flight' AND next_attempt_at > %(now)s) AS in_flight,
+       c.channel, c.state, c.failures, c.reopens_at, c.worker, c.updated_at, c.probe_until
+FROM (SELECT 1) AS one LEFT JOIN circuits c ON c.channel = %(channel)s
+
+-- name: try_lock_channel
+SELECT channel FROM channel_pace WHERE channel = %(channel)s FOR UPDATE SKIP LOCKED
+
+-- name: add_channel_row
+-- The channel's first claim: the new row is held by this transaction.
+INSERT INTO channel_pace (channel, next_start) VALUES (%(channel)s, 0)
+ON CONFLICT (channel) DO NOTHING
+RETURNING channel

@@ -204,11 +204,6 @@ FROM circuits WHERE channel = :channel
 UPDATE circuits SET probe_until = NULL, updated_at = :now
 WHERE channel = :channel AND state = 'half_open'
 
--- name: in_flight_of_channel
--- Held under an unexpired lease by any worker.
-SELECT COUNT(*) AS n FROM deliveries
-WHERE channel = :channel AND state = 'in_flight' AND next_attempt_at > :now
-
 -- name: book_start
 INSERT INTO channel_pace (channel, next_start) VALUES (:channel, :now + :interval)
 ON CONFLICT (channel) DO UPDATE
@@ -239,3 +234,11 @@ INSERT INTO operations (at, actor, action, subject) VALUES (:at, :actor, :action
 
 -- name: operations
 SELECT id, at, actor, action, subject FROM operations ORDER BY id DESC LIMIT :limit
+
+-- name: gate_of_channel
+-- What a claim of the channel must respect: deliveries in flight under an
+-- unexpired lease, any worker's, and the channel's circuit.
+SELECT (SELECT COUNT(*) FROM deliveries
+        WHERE channel = :channel AND state = 'in_flight' AND next_attempt_at > :now) AS in_flight,
+       c.channel, c.state, c.failures, c.reopens_at, c.worker, c.updated_at, c.probe_until
+FROM (SELECT 1) AS one LEFT JOIN circuits c ON c.channel = :channel

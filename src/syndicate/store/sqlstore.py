@@ -84,8 +84,13 @@ class SqlStore(Store):
         """Tell waiting workers there is new work (a hint; they poll as well)."""
 
     def _lock_channel(self, tx: Tx, channel: str) -> None:
-        """Serialise claims of ``channel`` across workers, until the transaction ends."""
+        """Hold ``channel`` against other workers' claims until the transaction ends."""
         tx.run("lock_channel", {"channel": channel})
+
+    def _try_lock_channel(self, tx: Tx, channel: str) -> bool:
+        """Hold ``channel`` as ``_lock_channel`` does, unless another worker holds it now."""
+        self._lock_channel(tx, channel)
+        return True
 
     # --- writes --------------------------------------------------------------
 
@@ -171,16 +176,17 @@ class SqlStore(Store):
         self, tx: Tx, channel: str, gate: Gate, want: int, worker: str, now: float, lease: float
     ) -> int:
         """How many of ``channel``'s deliveries this worker may take now, all workers counted."""
-        self._lock_channel(tx, channel)
-        found = tx.rows("circuit_of_channel", {"channel": channel})
-        circuit = R.circuit_row(found[0]) if found else None
+        # A channel another worker is claiming right now is left to it: no worker waits.
+        if not self._try_lock_channel(tx, channel):
+            return 0
+        (row,) = tx.rows("gate_of_channel", {"channel": channel, "now": now})
+        circuit = R.circuit_row(row) if row["state"] is not None else None
         allowed, probing = admit(circuit, want, now, now + lease, worker)
         if allowed <= 0:
             return 0
         if probing is not None:
             tx.run("set_circuit", R.circuit_params(probing))
-        (row,) = tx.rows("in_flight_of_channel", {"channel": channel, "now": now})
-        return min(allowed, gate.concurrency - int(row["n"]))
+        return min(allowed, gate.concurrency - int(row["in_flight"]))
 
     def _probe_unused(self, tx: Tx, channel: str, now: float) -> None:
         """A probe found nothing due: let the next due delivery probe instead."""
