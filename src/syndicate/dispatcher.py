@@ -66,6 +66,7 @@ class _Lane:
         self.schedule = Schedule(settings.retry)
         # Every worker on the ledger shares these: they are kept in the ledger, not here.
         self.interval = 1.0 / settings.rate_limit if settings.rate_limit else None
+        self.last_start = -float("inf")
         breaker = settings.circuit_breaker
         self.gate = Gate(settings.concurrency, breaker.failures, breaker.cool_down)
         self.in_flight = 0
@@ -423,8 +424,13 @@ class Dispatcher:
             wait = start_at - self.clock()
             if wait > 0:
                 await asyncio.sleep(wait)
-            if self.clock() - start_at <= interval / 2:
-                return
+            if self.clock() - start_at > interval / 2:
+                continue
+            # This worker's own starts never come closer than the interval either.
+            while (wait := lane.last_start + interval - self.clock()) > 0:
+                await asyncio.sleep(wait)
+            lane.last_start = self.clock()
+            return
 
     async def _circuit_failure(self, lane: _Lane, now: float) -> None:
         try:
