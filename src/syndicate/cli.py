@@ -47,6 +47,7 @@ from .syndicator import Syndicator
 EXIT_REFUSED = 1
 EXIT_CONFIG = 3
 EXIT_STORE = 4
+EXIT_UNDELIVERED = 5
 EXIT_INTERRUPTED = 130
 
 out = Console(highlight=False, soft_wrap=True)
@@ -127,10 +128,14 @@ def _masked(value: Any) -> Any:
     return _mask.mask(value) if isinstance(value, str) else value
 
 
-def _open(ctx: click.Context) -> Syndicator:
+def _open(ctx: click.Context, *, read_only: bool = False) -> Syndicator:
+    """The configured syndicator; ``read_only`` (status, log, report, metrics) needs no secrets."""
     path = ctx.obj["config"]
-    syndicator = Syndicator.from_config(path, registry=ctx.obj["registry"])
-    _mask_secrets_of(syndicator.adapters.values())
+    syndicator = Syndicator.from_config(path, registry=ctx.obj["registry"], read_only=read_only)
+    if read_only:
+        _mask_secrets_of(c.build() for c in syndicator.config.channels.values() if c.sendable)
+    else:
+        _mask_secrets_of(syndicator.adapters.values())
     ctx.call_on_close(syndicator.close)
     return syndicator
 
@@ -320,7 +325,8 @@ def run(ctx: click.Context, once: bool, quiet: bool) -> None:
         c = event.claim
         what = f"{c.notice_id}.v{c.notice_version} → {c.channel}"
         if event.outcome is Outcome.delivered:
-            out.print(f"[green]delivered[/] {_escape(what)}  {_escape(event.message)}")
+            where = _where(event.remote_id, event.remote_url) or event.message
+            out.print(f"[green]delivered[/] {_escape(what)}  {_escape(where)}")
         elif event.state is DeliveryState.pending and event.next_at is not None:
             wait = max(0.0, event.next_at - time.time())
             out.print(f"[yellow]retry in {wait:.0f}s[/] {_escape(what)}  {_escape(event.message)}")
@@ -344,6 +350,11 @@ def run(ctx: click.Context, once: bool, quiet: bool) -> None:
     asyncio.run(go())
     summary = ", ".join(f"{n} {s}" for s, n in sorted(tally.items())) or "nothing was due"
     err.print(summary)
+    ended_badly = tally.get("failed", 0) + tally.get("dead", 0)
+    if once and ended_badly:
+        # For cron: a run that gave deliveries up says so in its exit status.
+        err.print(f"{ended_badly} deliveries ended failed or dead; `syndicate log` says why")
+        sys.exit(EXIT_UNDELIVERED)
 
 
 # --- status ----------------------------------------------------------------------
@@ -360,7 +371,7 @@ def status(
     ctx: click.Context, notice_id: str | None, channel: str | None, as_json: bool, limit: int
 ) -> None:
     """Show the notice × channel matrix and the counts by channel and state."""
-    syndicator = _open(ctx)
+    syndicator = _open(ctx, read_only=True)
     lines = report.group(syndicator.store.deliveries(notice_id=notice_id, channel=channel))
     counts = syndicator.store.counts()
     channels = [c for c in syndicator.config.channels if channel in (None, c)]
@@ -460,7 +471,7 @@ def report_(ctx: click.Context, year: int, as_json: bool) -> None:
     A notice counts in the year of its publish_at; a cell counts delivered
     deliveries, and the last column the notices themselves.
     """
-    syndicator = _open(ctx)
+    syndicator = _open(ctx, read_only=True)
     counts = syndicator.store.year_counts(year)
     channels = list(syndicator.config.channels)
     channels += sorted({ch for (_, ch) in counts.routed} - set(channels))
@@ -534,7 +545,7 @@ def log(
     """
     if as_json and as_csv:
         raise click.UsageError("choose --json or --csv, not both")
-    syndicator = _open(ctx)
+    syndicator = _open(ctx, read_only=True)
     flt = AttemptFilter(
         notice_id=notice_id,
         channel=channel,
@@ -581,7 +592,7 @@ def log(
             when = datetime.fromtimestamp(a.started_at, DISPLAY_TZ).strftime("%Y-%m-%d %H:%M:%S")
             colour = {"delivered": "green", "transient": "yellow", "permanent": "red"}[a.outcome]
             detail = (
-                a.remote_url or a.remote_id or ""
+                _where(a.remote_id, a.remote_url)
                 if a.outcome is Outcome.delivered
                 else (f"{a.error_class}: {a.error_message}")
             )
@@ -590,6 +601,13 @@ def log(
                 f"{when} #{a.number} {_escape(a.notice_id)}.v{a.notice_version} → {a.channel} "
                 f"[{colour}]{a.outcome.value}[/]{_escape(code)} {_escape(detail or '')}"
             )
+
+
+def _where(remote_id: str | None, remote_url: str | None) -> str:
+    """Where a delivery went: its URL and the id the channel gave it (both, to trace either)."""
+    if remote_url and remote_id:
+        return f"{remote_url} (id {remote_id})"
+    return remote_url or remote_id or ""
 
 
 ATTEMPT_FIELDS = [
@@ -632,7 +650,7 @@ def metrics(ctx: click.Context, output: Path | None) -> None:
     """
     from .metrics import exposition, ledger_registry
 
-    text = exposition(ledger_registry(_open(ctx))).decode("utf-8")
+    text = exposition(ledger_registry(_open(ctx, read_only=True))).decode("utf-8")
     if output is None:
         sys.stdout.write(text)
         return

@@ -62,10 +62,16 @@ class Syndicator:
         *,
         registry: AdapterRegistry | None = None,
         env: dict[str, str] | None = None,
+        read_only: bool = False,
     ) -> Syndicator:
-        """Load ``channels.yaml`` at ``path`` and open the ledger it names."""
+        """Load ``channels.yaml`` at ``path`` and open the ledger it names.
+
+        ``read_only``: for reading the ledger; channels whose secrets are not in
+        the environment are listed but cannot send (see ``load_config``).
+        """
         registry = registry or AdapterRegistry.from_entry_points()
-        return cls(load_config(Path(path), registry, env=env), registry)
+        config = load_config(Path(path), registry, env=env, read_only=read_only)
+        return cls(config, registry)
 
     @property
     def adapters(self) -> dict[str, Adapter[Any]]:

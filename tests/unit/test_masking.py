@@ -26,7 +26,7 @@ def test_every_plain_form_and_credential_shape_is_masked() -> None:
     text = (
         f"{SECRET} {quote_plus(SECRET)} {SECRET.encode().hex()} "
         "Authorization: Bearer eyJhbGciOi.J9xyz1 http://bob:hunter22@proxy:3128/ "
-        "/api?access_token=abc123&x=1 {\"password\": \"letmein99\"}"
+        '/api?access_token=abc123&x=1 {"password": "letmein99"}'
     )
     masked = mask.mask(text)
     for leaked in (SECRET, quote_plus(SECRET), "eyJhbGciOi", "hunter22", "abc123", "letmein99"):
