@@ -773,6 +773,52 @@ def demo(ctx: click.Context, notices: Path | None, keep: Path | None) -> None:
     sys.exit(code)
 
 
+# --- verify --------------------------------------------------------------------
+
+
+@main.command()
+@click.option(
+    "--anchor",
+    "anchor_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Check the chain against the heads anchored in FILE, then append this head to it.",
+)
+@click.option("--json", "as_json", is_flag=True, help="The result as JSON.")
+@click.pass_context
+@friendly
+def verify(ctx: click.Context, anchor_file: Path | None, as_json: bool) -> None:
+    """Walk the ledger's hash chain: every notice, delivery and attempt against its link.
+
+    Prints `ok` and the head hash, or the first row that was edited,
+    inserted or deleted (exit 1). With --anchor, a head anchored earlier that
+    the chain no longer matches is refused too, and the file is left as it was.
+    """
+    from .audit.verify import Anchored
+
+    syndicator = _open(ctx)
+    result = syndicator.verify(anchor_file)
+    verification = result.verification if isinstance(result, Anchored) else result
+    if as_json:
+        sys.stdout.write(json.dumps(result.as_dict(), ensure_ascii=False, indent=2) + "\n")
+    elif verification.ok:
+        head = verification.head
+        out.print(f"ok — {verification.rows} chain rows, head {head.seq} {head.hash}")
+        if isinstance(result, Anchored) and result.appended is not None:
+            out.print(
+                f"anchored in {_escape(result.path)} at {result.appended.at} "
+                f"({result.checked} earlier anchors match)"
+            )
+    else:
+        first, *rest = verification.findings
+        err.print(f"[red]tampered:[/] {_escape(first.message)}")
+        for finding in rest:
+            err.print(f"  also: {_escape(finding.message)}")
+        if isinstance(result, Anchored):
+            err.print(f"{_escape(result.path)} left unchanged")
+    if not verification.ok:
+        sys.exit(EXIT_REFUSED)
+
+
 # --- migrate -------------------------------------------------------------------
 
 

@@ -12,6 +12,7 @@ from types import TracebackType
 from typing import Any
 
 from .adapter import Adapter
+from .audit.verify import Anchored, Verification, verify, verify_anchored
 from .config import Config, load_config
 from .dispatcher import AttemptEvent, Dispatcher
 from .errors import NoticeError, Problem
@@ -119,6 +120,16 @@ class Syndicator:
                 [Problem("", f"no notice {notice_id} version {version} in the ledger")]
             )
         return Notice.parse(record.content)
+
+    def verify(self, anchor: Path | None = None) -> Verification | Anchored:
+        """Walk the ledger's hash chain and check every row against it.
+
+        With ``anchor``: also check the chain against every head anchored in
+        that file, and append this head to it if everything holds.
+        """
+        if anchor is None:
+            return verify(self.store)
+        return verify_anchored(self.store, anchor)
 
     def run(self, *, once: bool = False, stop: asyncio.Event | None = None) -> None:
         """Run the worker until stopped (or, with ``once``, until nothing is due)."""

@@ -11,9 +11,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from ..audit.chain import Head, Link, Row
 from ..errors import LeaseLost
 
-SCHEMA_VERSION = 3  # the newest migration of every backend
+SCHEMA_VERSION = 4  # the newest migration of every backend
 
 
 class DeliveryState(StrEnum):
@@ -342,6 +343,36 @@ class Store(ABC):
     @abstractmethod
     def circuits(self) -> dict[str, CircuitRow]:
         """The last recorded circuit breaker state of each channel."""
+
+    # --- the hash chain (read by syndicate.audit.verify) ---------------------
+
+    @abstractmethod
+    def chain_head(self) -> Head:
+        """The newest link as the ledger records it."""
+
+    @abstractmethod
+    def chain_links(self, after: int, limit: int) -> list[Link]:
+        """Links with seq > ``after``, in seq order."""
+
+    @abstractmethod
+    def chain_hash_at(self, seq: int) -> str | None:
+        """The hash of chain row ``seq``, if there is one."""
+
+    @abstractmethod
+    def chain_links_of(self, kind: str, after: int, limit: int) -> list[Link]:
+        """Links of ``kind`` with ref > ``after``, in ref order."""
+
+    @abstractmethod
+    def chain_last_states(self, after: int, limit: int) -> list[Link]:
+        """The newest link of each delivery above ``after``, in delivery order."""
+
+    @abstractmethod
+    def ledger_rows(self, table: str, after: int, limit: int) -> list[Row]:
+        """Rows of notices (by pk), deliveries or attempts (by id) above ``after``, as stored."""
+
+    @abstractmethod
+    def archived_attempts(self, after: int, limit: int) -> list[int]:
+        """Ids of attempts moved to an archive, above ``after``, in order."""
 
     @abstractmethod
     def add_token(self, token: TokenRecord) -> None:

@@ -10,16 +10,19 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ..audit import events as E
+from ..audit.chain import Event, Head, Link
 from ..errors import StoreError
 from ..notice import LOCAL_TZ
 from ..safefile import create_private
-from . import migrate, sql
+from . import chaining, migrate, sql
 from . import rows as R
 from .base import (
     AcceptResult,
@@ -68,6 +71,19 @@ def _statements(script: str) -> Iterator[str]:
         ln.strip().startswith("--") or not ln.strip() for ln in buffer.splitlines()
     ):
         raise StoreError(f"an unfinished statement at the end of a migration: {buffer[:60]!r}")
+
+
+class _Tx:
+    """A connection running this backend's named queries (what the chain's logic asks for)."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def rows(self, name: str, params: Mapping[str, Any] | None = None) -> list[R.Row]:
+        return self.db.execute(Q[name], params or {}).fetchall()
+
+    def many(self, name: str, params: Sequence[Mapping[str, Any]]) -> None:
+        self.db.executemany(Q[name], params)
 
 
 def _where(conditions: Sequence[str]) -> str:
@@ -126,6 +142,7 @@ class SqliteStore(Store):
                 if self._schema_version() < migration.version:
                     for statement in _statements(migration.sql):
                         db.execute(statement)
+                    migrate.then(migration.version, _Tx(db), time.time())
                     db.execute(Q["set_schema_version"], {"version": str(migration.version)})
                 db.execute("COMMIT")
             except BaseException:
@@ -185,11 +202,12 @@ class SqliteStore(Store):
                 ]
                 return AcceptResult(False, routed, found["accepted_at"])
             day = datetime.fromtimestamp(notice.publish_at, LOCAL_TZ).date().isoformat()
-            cur = db.execute(
+            stored = db.execute(
                 Q["insert_notice"],
                 {**R.notice_params(notice), "publish_day": day, "accepted_at": now},
-            )
-            pk = cur.lastrowid
+            ).fetchone()
+            pk = stored["pk"]
+            events = [E.notice_accepted(stored, now)]
             db.executemany(
                 Q["tally_routed"],
                 [
@@ -198,25 +216,25 @@ class SqliteStore(Store):
                 ],
             )
             due = max(now, notice.publish_at)
-            db.executemany(
-                Q["insert_delivery"],
-                [
+            for ch in channels:
+                created = db.execute(
+                    Q["insert_delivery"],
                     {
                         "notice_pk": pk,
                         "channel": ch,
                         "idempotency_key": idempotency_key(notice.id, notice.version, ch),
                         "due": due,
                         "now": now,
-                    }
-                    for ch in channels
-                ],
-            )
+                    },
+                ).fetchone()
+                events.append(E.delivery_created(created, now))
             if by is not None:
                 subject = f"{notice.id}.v{notice.version}"
                 db.execute(
                     Q["insert_operation"],
                     {"at": now, "actor": by, "action": "enqueue", "subject": subject},
                 )
+            chaining.append(_Tx(db), events)
         return AcceptResult(True, list(channels), now)
 
     def claim_many(
@@ -250,6 +268,7 @@ class SqliteStore(Store):
         self, worker: str, results: Sequence[tuple[Claim, AttemptRecord, Next]]
     ) -> list[bool]:
         recorded = []
+        events: list[Event] = []
         with self._write() as db:
             for claim, a, next_ in results:
                 params = R.finish_params(claim, a, next_)
@@ -262,8 +281,12 @@ class SqliteStore(Store):
                         Q["tally_delivered"],
                         {"channel": row["channel"], "notice_pk": row["notice_pk"]},
                     )
-                db.execute(Q["insert_attempt"], R.attempt_params(claim, worker, a, row["attempts"]))
+                attempt = db.execute(
+                    Q["insert_attempt"], R.attempt_params(claim, worker, a, row["attempts"])
+                ).fetchone()
+                events.append(E.attempt_recorded(attempt, row, a.finished_at))
                 recorded.append(True)
+            chaining.append(_Tx(db), events)
         return recorded
 
     def replay(
@@ -288,7 +311,9 @@ class SqliteStore(Store):
             "channel": channel,
         }
         with self._write() as db:
-            return db.execute(Q["replay"].format(where=_where(conditions)), params).rowcount
+            found = db.execute(Q["replay"].format(where=_where(conditions)), params).fetchall()
+            chaining.append(_Tx(db), [E.delivery_replayed(r, now) for r in found])
+        return len(found)
 
     # --- reads ---------------------------------------------------------------
 
@@ -433,6 +458,39 @@ class SqliteStore(Store):
 
     def operations(self, limit: int = 100) -> list[OperationRow]:
         return [R.operation_row(r) for r in self._read(Q["operations"], {"limit": int(limit)})]
+
+    # --- the chain -----------------------------------------------------------
+
+    def _chain_read(self) -> chaining.Tx:
+        return _Tx(self._rdb)
+
+    def chain_head(self) -> Head:
+        with self._read_lock:
+            return chaining.head(self._chain_read())
+
+    def chain_links(self, after: int, limit: int) -> list[Link]:
+        with self._read_lock:
+            return chaining.links(self._chain_read(), after, limit)
+
+    def chain_links_of(self, kind: str, after: int, limit: int) -> list[Link]:
+        with self._read_lock:
+            return chaining.links_of(self._chain_read(), kind, after, limit)
+
+    def chain_last_states(self, after: int, limit: int) -> list[Link]:
+        with self._read_lock:
+            return chaining.last_states(self._chain_read(), after, limit)
+
+    def ledger_rows(self, table: str, after: int, limit: int) -> list[R.Row]:
+        with self._read_lock:
+            return chaining.ledger_rows(self._chain_read(), table, after, limit)
+
+    def chain_hash_at(self, seq: int) -> str | None:
+        with self._read_lock:
+            return chaining.hash_at(self._chain_read(), seq)
+
+    def archived_attempts(self, after: int, limit: int) -> list[int]:
+        with self._read_lock:
+            return chaining.archived_attempts(self._chain_read(), after, limit)
 
     def integrity_check(self) -> str:
         return str(self._read(Q["integrity_check"])[0][0])

@@ -23,6 +23,8 @@ INSERT INTO notices (id, version, category, notice_type, region_code, title,
                      digest, content, publish_at, publish_day, accepted_at)
 VALUES (:id, :version, :category, :notice_type, :region_code, :title,
         :digest, :content, :publish_at, :publish_day, :accepted_at)
+RETURNING pk, id, version, category, notice_type, region_code, title, digest, content,
+          publish_at, accepted_at
 
 -- name: tally_routed
 INSERT INTO tallies (day, category, channel, routed) VALUES (:day, :category, :channel, 1)
@@ -31,6 +33,8 @@ ON CONFLICT DO UPDATE SET routed = routed + 1
 -- name: insert_delivery
 INSERT INTO deliveries (notice_pk, channel, idempotency_key, state, next_attempt_at, updated_at)
 VALUES (:notice_pk, :channel, :idempotency_key, 'pending', :due, :now)
+RETURNING id, notice_pk, channel, idempotency_key, state, attempts, remote_id, remote_url,
+          last_error
 
 -- name: due_deliveries
 -- Pending and due, or in flight with the lease run out: a dead worker's
@@ -73,7 +77,8 @@ SET state = :state, next_attempt_at = :next_at, lease_owner = NULL,
     remote_id = COALESCE(:remote_id, remote_id), remote_url = COALESCE(:remote_url, remote_url),
     last_error = :last_error, updated_at = :finished_at
 WHERE id = :delivery_id AND fence = :fence AND state = 'in_flight'
-RETURNING attempts, notice_pk, channel
+RETURNING id, notice_pk, channel, idempotency_key, state, attempts, remote_id, remote_url,
+          last_error
 
 -- name: tally_delivered
 UPDATE tallies SET delivered = delivered + 1
@@ -85,11 +90,15 @@ INSERT INTO attempts (delivery_id, number, worker, fence, started_at, finished_a
                       error_class, error_message, status, remote_id, remote_url, payload_sha256)
 VALUES (:delivery_id, :number, :worker, :fence, :started_at, :finished_at, :outcome,
         :error_class, :error_message, :status, :remote_id, :remote_url, :payload_sha256)
+RETURNING id, delivery_id, number, worker, fence, started_at, finished_at, outcome,
+          error_class, error_message, status, remote_id, remote_url, payload_sha256
 
 -- name: replay
 UPDATE deliveries SET state = 'pending', next_attempt_at = :now, tries = 0,
        cycle_started_at = NULL, updated_at = :now
 WHERE {where}
+RETURNING id, notice_pk, channel, idempotency_key, state, attempts, remote_id, remote_url,
+          last_error
 
 -- name: filter_states
 state IN (SELECT value FROM json_each(:states))
@@ -211,3 +220,57 @@ INSERT INTO operations (at, actor, action, subject) VALUES (:at, :actor, :action
 
 -- name: operations
 SELECT id, at, actor, action, subject FROM operations ORDER BY id DESC LIMIT :limit
+
+-- The hash chain (see syndicate.store.chaining). Under BEGIN IMMEDIATE this
+-- transaction is the only writer: reading the head is enough to hold it.
+
+-- name: chain_head
+SELECT seq, hash FROM chain_head WHERE id = 1
+
+-- name: chain_head_locked
+SELECT seq, hash FROM chain_head WHERE id = 1
+
+-- name: set_chain_head
+UPDATE chain_head SET seq = :seq, hash = :hash WHERE id = 1
+
+-- name: insert_link
+INSERT INTO chain (seq, at, kind, ref, delivery, body, body_sha256, prev_hash, hash)
+VALUES (:seq, :at, :kind, :ref, :delivery, :body, :body_sha256, :prev_hash, :hash)
+
+-- name: chain_links
+SELECT seq, at, kind, ref, delivery, body, body_sha256, prev_hash, hash
+FROM chain WHERE seq > :after ORDER BY seq LIMIT :limit
+
+-- name: chain_link_hash
+SELECT hash FROM chain WHERE seq = :seq
+
+-- name: chain_links_of
+SELECT seq, at, kind, ref, delivery, body, body_sha256, prev_hash, hash
+FROM chain WHERE kind = :kind AND ref > :after ORDER BY ref LIMIT :limit
+
+-- name: chain_last_states
+-- The newest link of each delivery: the state the chain says it is in.
+SELECT c.seq, c.at, c.kind, c.ref, c.delivery, c.body, c.body_sha256, c.prev_hash, c.hash
+FROM chain c
+WHERE c.seq IN (SELECT MAX(seq) FROM chain WHERE delivery > :after
+                GROUP BY delivery ORDER BY delivery LIMIT :limit)
+ORDER BY c.delivery
+
+-- name: ledger_notices
+SELECT pk, id, version, category, notice_type, region_code, title, digest, content,
+       publish_at, accepted_at
+FROM notices WHERE pk > :after ORDER BY pk LIMIT :limit
+
+-- name: ledger_deliveries
+SELECT id, notice_pk, channel, idempotency_key, state, attempts, remote_id, remote_url,
+       last_error
+FROM deliveries WHERE id > :after ORDER BY id LIMIT :limit
+
+-- name: ledger_attempts
+SELECT id, delivery_id, number, worker, fence, started_at, finished_at, outcome,
+       error_class, error_message, status, remote_id, remote_url, payload_sha256
+FROM attempts WHERE id > :after ORDER BY id LIMIT :limit
+
+-- name: archived_attempts
+SELECT attempt_id FROM archived_attempts WHERE attempt_id > :after
+ORDER BY attempt_id LIMIT :limit

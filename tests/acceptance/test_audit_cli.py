@@ -1,0 +1,76 @@
+"""syndicate verify as an auditor runs it: ok with the head, or the first tampered row."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .test_cli import ENV, no_traceback, notice, site, syndicate
+
+pytestmark = pytest.mark.acceptance
+__all__ = ["site"]
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_verify_anchor_and_tampering(site: Path, make_notice: Any) -> None:
+    (site / "n.json").write_text(notice(make_notice, 1), encoding="utf-8")
+    assert syndicate("enqueue", "n.json", cwd=site, env=ENV).returncode == 0
+    assert syndicate("run", "--once", "-q", cwd=site, env=ENV).returncode == 0
+
+    result = syndicate("verify", cwd=site, env=ENV)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(
+        "ok — 5 chain rows, head 5 "
+    )  # notice, 2 deliveries, 2 attempts
+
+    anchors = site / "anchors.txt"
+    result = syndicate("verify", "--anchor", "anchors.txt", cwd=site, env=ENV)
+    assert result.returncode == 0, result.stderr
+    assert "anchored in anchors.txt" in result.stdout
+    lines = anchors.read_text(encoding="utf-8").splitlines()
+    assert lines[-1].split()[1:] == ["5", result.stdout.split()[7]]
+
+    db = sqlite3.connect(site / "ledger.db", isolation_level=None)
+    db.executescript(
+        "DROP TRIGGER attempts_no_update;"
+        "UPDATE attempts SET remote_url = 'https://elsewhere.example/1' WHERE id = 2;"
+    )
+    db.close()
+    before = digest(anchors)
+    for args in (("verify",), ("verify", "--anchor", "anchors.txt")):
+        result = syndicate(*args, cwd=site, env=ENV)
+        no_traceback(result)
+        assert result.returncode == 1
+        assert "tampered: attempt 2 differs from chain row 5 (remote_url): it was edited" in (
+            result.stderr
+        )
+    assert digest(anchors) == before
+    assert "anchors.txt left unchanged" in result.stderr
+
+
+def test_verify_refuses_a_newer_ledger_and_a_foreign_anchor_file(site: Path) -> None:
+    assert syndicate("verify", cwd=site, env=ENV).returncode == 0  # creates the ledger
+    (site / "notes.txt").write_text("meeting at 10\n", encoding="utf-8")
+    result = syndicate("verify", "--anchor", "notes.txt", cwd=site, env=ENV)
+    no_traceback(result)
+    assert result.returncode == 1
+    assert "notes.txt:1: not an anchor line" in result.stderr
+    assert (site / "notes.txt").read_text(encoding="utf-8") == "meeting at 10\n"
+
+    db = sqlite3.connect(site / "ledger.db", isolation_level=None)
+    db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    db.close()
+    before = digest(site / "ledger.db")
+    result = syndicate("verify", "--anchor", "anchors.txt", cwd=site, env=ENV)
+    no_traceback(result)
+    assert result.returncode == 4
+    assert "newer than this syndicate" in result.stderr
+    assert digest(site / "ledger.db") == before
+    assert not (site / "anchors.txt").exists()
