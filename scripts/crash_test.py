@@ -18,6 +18,7 @@ checked:
   I4          nothing left pending or in flight
   I5          one idempotency key per delivery on every request the receivers saw
   I6          notices x routed channels = deliveries by state
+  I8          the hash chain verifies: every row is the one its link recorded
   receivers   no duplicate publication where the key is honoured; where it is
               not, at most one duplicate per kill (that channel runs one at a time)
 
@@ -49,7 +50,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT / "src") not in sys.path:
     sys.path.insert(0, str(ROOT / "src"))
 
+from syndicate.audit.verify import verify  # noqa: E402
 from syndicate.demo.http_sink import HttpSink, RecordedRequest  # noqa: E402
+from syndicate.store.sqlite import SqliteStore  # noqa: E402
 from syndicate.syndicator import Syndicator  # noqa: E402
 
 HONOURING = ("site", "portal", "county", "archive")
@@ -289,6 +292,13 @@ def check(
         integrity = db.execute("PRAGMA integrity_check").fetchall()
         if integrity != [("ok",)]:
             fail(f"integrity_check: {integrity[:5]}")
+        chained = SqliteStore(db_path)
+        try:
+            verification = verify(chained)
+        finally:
+            chained.close()
+        if not verification.ok:
+            fail(f"I8: {verification.findings[0].message}")
 
         notices = {r[0]: r[1] for r in db.execute("SELECT pk, id FROM notices WHERE version = 1")}
         if sorted(notices.values()) != sorted(accepted) or len(accepted) != report.notices:
