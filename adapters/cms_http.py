@@ -89,8 +89,8 @@ class CmsHttpAdapter(HttpPushAdapter[CmsHttpOptions]):
     kind: ClassVar[str] = "cms_http"
     Options: ClassVar[type[CmsHttpOptions]] = CmsHttpOptions
 
-    def __init__(self, channel: str, options: CmsHttpOptions) -> None:
-        super().__init__(channel, options)
+    def __init__(self, channel: str, options: CmsHttpOptions, **setup: Any) -> None:
+        super().__init__(channel, options, **setup)
         self.method = options.method
         self._media_type = _MEDIA_TYPES[options.format]
         self._content_type = f"{self._media_type}; charset=utf-8"

@@ -359,8 +359,9 @@ class LedFeedAdapter(BlockingAdapter[LedFeedOptions]):
         options: LedFeedOptions,
         *,
         now: Callable[[], datetime] | None = None,
+        **setup: Any,
     ) -> None:
-        super().__init__(channel, options)
+        super().__init__(channel, options, **setup)
         self.now: Callable[[], datetime] = now or (lambda: datetime.now(UTC))
         self._remote = None if options.sftp is None else SftpConnection(options.sftp)
 

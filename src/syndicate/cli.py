@@ -21,7 +21,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import wraps
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -30,19 +30,20 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from . import report
+from . import tables
 from .adapter import Adapter
 from .config import CONFIG_ENV, DEFAULT_CONFIG, load_config, parse_duration
-from .errors import ConfigError, NoticeError, StoreError, SyndicateError
+from .errors import ConfigError, NoticeError, QueryError, StoreError, SyndicateError
 from .intake import Source, file_sources, read_notice_file, stdin_sources
 from .masking import Masker
 from .notice import Notice, notice_schema
+from .readmodels import ATTEMPT_FIELDS, RunTally, iso
 from .registry import AdapterRegistry
 from .rendering import DISPLAY_TZ
 from .safefile import write_atomic
 from .safeout import csv_cell, json_text, terminal_text
 from .store.base import AttemptFilter, DeliveryState, Outcome
-from .syndicator import Syndicator
+from .syndicator import Syndicator, build_adapter
 
 EXIT_REFUSED = 1
 EXIT_CONFIG = 3
@@ -83,6 +84,10 @@ def friendly(fn: Callable[P, R]) -> Callable[P, R]:
         except NoticeError as exc:
             for problem in exc.problems:
                 err.print(f"[red]refused:[/] {_escape(str(problem))}")
+            sys.exit(EXIT_REFUSED)
+        except QueryError as exc:
+            for problem in exc.problems:
+                err.print(f"[red]error:[/] {_escape(str(problem))}")
             sys.exit(EXIT_REFUSED)
         except StoreError as exc:
             _fail(_escape(str(exc), keep_lines=True), EXIT_STORE)
@@ -133,7 +138,9 @@ def _open(ctx: click.Context, *, read_only: bool = False) -> Syndicator:
     path = ctx.obj["config"]
     syndicator = Syndicator.from_config(path, registry=ctx.obj["registry"], read_only=read_only)
     if read_only:
-        _mask_secrets_of(c.build() for c in syndicator.config.channels.values() if c.sendable)
+        _mask_secrets_of(
+            build_adapter(c) for c in syndicator.config.channels.values() if c.sendable
+        )
     else:
         _mask_secrets_of(syndicator.adapters.values())
     ctx.call_on_close(syndicator.close)
@@ -194,7 +201,7 @@ def check(ctx: click.Context, file: Path | None) -> None:
         f"{path}: ok — {len(config.channels)} channels, {len(config.routes)} routes, "
         f"ledger {config.store_url()}"
     )
-    adapters = {name: channel.build() for name, channel in config.channels.items()}
+    adapters = {name: build_adapter(channel) for name, channel in config.channels.items()}
     _mask_secrets_of(adapters.values())
     for name, channel in config.channels.items():
         state = "" if channel.settings.enabled else " (disabled)"
@@ -313,13 +320,13 @@ def run(ctx: click.Context, once: bool, quiet: bool) -> None:
     grace period (worker.grace), the rest are recorded as interrupted and
     released for the next worker.
     """
-    from .dispatcher import AttemptEvent, Dispatcher
+    from .dispatcher import AttemptEvent
 
     syndicator = _open(ctx)
-    tally: dict[str, int] = {}
+    tally = RunTally()
 
     def show(event: AttemptEvent) -> None:
-        tally[event.state.value] = tally.get(event.state.value, 0) + 1
+        tally(event)
         if quiet:
             return
         c = event.claim
@@ -333,24 +340,25 @@ def run(ctx: click.Context, once: bool, quiet: bool) -> None:
         else:
             out.print(f"[red]{event.state.value}[/] {_escape(what)}  {_escape(event.message)}")
 
+    def started(worker: str) -> None:
+        if not once and not quiet:
+            err.print(f"worker {worker} running; Ctrl-C stops it")
+
     async def go() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        dispatcher = Dispatcher(
-            syndicator.config, syndicator.store, syndicator.adapters, listener=show
-        )
-        if not once and not quiet:
-            err.print(f"worker {dispatcher.worker} running; Ctrl-C stops it")
-        await dispatcher.run(once=once, stop=stop)
+        await syndicator.run_async(once=once, stop=stop, listener=show, started=started)
         if stop.is_set():
             err.print("stopped")
 
     asyncio.run(go())
-    summary = ", ".join(f"{n} {s}" for s, n in sorted(tally.items())) or "nothing was due"
-    err.print(summary)
-    ended_badly = tally.get("failed", 0) + tally.get("dead", 0)
+    summary = tally.summary()
+    err.print(str(summary))
+    ended_badly = summary.deliveries.get(DeliveryState.failed, 0) + summary.deliveries.get(
+        DeliveryState.dead, 0
+    )
     if once and ended_badly:
         # For cron: a run that gave deliveries up says so in its exit status.
         err.print(f"{ended_badly} deliveries ended failed or dead; `syndicate log` says why")
@@ -370,61 +378,25 @@ def run(ctx: click.Context, once: bool, quiet: bool) -> None:
 def status(
     ctx: click.Context, notice_id: str | None, channel: str | None, as_json: bool, limit: int
 ) -> None:
-    """Show the notice × channel matrix and the counts by channel and state."""
+    """Show the notice × channel matrix and the counts by channel and state.
+
+    --notice takes ID (every version) or ID.vN, as the other commands print it.
+    """
     syndicator = _open(ctx, read_only=True)
-    lines = report.group(syndicator.store.deliveries(notice_id=notice_id, channel=channel))
-    counts = syndicator.store.counts()
-    channels = [c for c in syndicator.config.channels if channel in (None, c)]
-    if channel is None:
-        channels += sorted({ch for (ch, _) in counts} - set(channels))
+    status = syndicator.status_matrix(notice=notice_id, channel=channel, limit=limit)
     if as_json:
-        totals: dict[str, dict[str, int]] = {}
-        for (ch, st), n in counts.items():
-            totals.setdefault(ch, {})[st.value] = n
-        notices = [
-            {
-                "id": line.id,
-                "version": line.version,
-                "title": line.title,
-                "category": line.category,
-                "channels": {
-                    ch: {
-                        "state": r.state.value,
-                        "attempts": r.attempts,
-                        "next_attempt_at": _iso(r.next_attempt_at),
-                        "remote_id": r.remote_id,
-                        "remote_url": r.remote_url,
-                        "last_error": r.last_error,
-                    }
-                    for ch, r in line.cells.items()
-                },
-            }
-            for line in lines
-        ]
-        circuits = {
-            name: {
-                "state": c.state,
-                "failures": c.failures,
-                "reopens_at": _iso(c.reopens_at),
-                "updated_at": _iso(c.updated_at),
-            }
-            for name, c in syndicator.store.circuits().items()
-        }
-        document = {"notices": notices, "counts": totals, "circuits": circuits}
-        text = json.dumps(document, ensure_ascii=False, indent=2)
+        text = json.dumps(status.as_dict(), ensure_ascii=False, indent=2)
         sys.stdout.write(json_text(_mask.mask(text)) + "\n")
         return
-    if not lines:
+    if not status.rows:
         out.print("the ledger holds no deliveries yet")
     else:
-        shown = lines[-limit:]
-        compact = out.width < 40 + 14 * len(channels)
-        out.print(report.matrix(shown, channels, compact=compact))
-        if len(lines) > len(shown):
-            out.print(f"[dim]{len(lines) - len(shown)} older notices not shown (--limit)[/]")
-        out.print(report.counts_table(counts, channels))
-    for name, c in sorted(syndicator.store.circuits().items()):
-        if c.state == "closed" or name not in channels:
+        out.print(tables.matrix(status, out.width))
+        if status.more:
+            out.print("[dim]older notices are not shown (--limit)[/]")
+        out.print(tables.counts_table(status))
+    for c in status.circuits:
+        if c.state == "closed":
             continue
         when = (
             datetime.fromtimestamp(c.reopens_at, DISPLAY_TZ).strftime("%H:%M:%S")
@@ -432,26 +404,12 @@ def status(
             else "now"
         )
         out.print(
-            f"[bold red]circuit {c.state.replace('_', '-')}:[/] {name} — "
+            f"[bold red]circuit {c.state.replace('_', '-')}:[/] {c.channel} — "
             f"{c.failures} transient failures in a row; next probe at {when}"
         )
 
 
-def _iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 # --- report ----------------------------------------------------------------------
-
-CATEGORY_LABELS = {
-    "construction": "工程建设",
-    "procurement": "政府采购",
-    "land_mineral": "土地矿产",
-    "state_property": "国有产权",
-    "work_news": "工作动态",
-}
 
 
 @main.command("report")
@@ -472,25 +430,17 @@ def report_(ctx: click.Context, year: int, as_json: bool) -> None:
     deliveries, and the last column the notices themselves.
     """
     syndicator = _open(ctx, read_only=True)
-    counts = syndicator.store.year_counts(year)
-    channels = list(syndicator.config.channels)
-    channels += sorted({ch for (_, ch) in counts.routed} - set(channels))
-    unfinished = sum(counts.routed.values()) - sum(counts.delivered.values())
+    report = syndicator.year_report(year)
     if as_json:
-        document = {
-            "year": year,
-            "notices": counts.notices,
-            "delivered": {
-                cat: {ch: counts.delivered.get((cat, ch), 0) for ch in channels}
-                for cat in CATEGORY_LABELS
-            },
-            "not_delivered": unfinished,
-        }
-        sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=2) + "\n")
+        text = json.dumps(report.as_dict(), ensure_ascii=False, indent=2)
+        sys.stdout.write(json_text(_mask.mask(text)) + "\n")
         return
-    out.print(report.yearly(year, CATEGORY_LABELS, channels, counts.delivered, counts.notices))
-    if unfinished:
-        out.print(f"[yellow]{unfinished} deliveries of {year}'s notices have not been delivered[/]")
+    out.print(tables.yearly(report))
+    if report.not_delivered:
+        out.print(
+            f"[yellow]{report.not_delivered} deliveries of {year}'s notices "
+            "have not been delivered[/]"
+        )
 
 
 # --- log -------------------------------------------------------------------------
@@ -546,60 +496,35 @@ def log(
     if as_json and as_csv:
         raise click.UsageError("choose --json or --csv, not both")
     syndicator = _open(ctx, read_only=True)
+    ref = syndicator.notice_ref(notice_id) if notice_id else None
     flt = AttemptFilter(
-        notice_id=notice_id,
+        notice_id=ref.id if ref else None,
+        notice_version=ref.version if ref else None,
         channel=channel,
         outcome=Outcome(outcome) if outcome else None,
         since=_since(since),
         limit=limit,
         newest_first=limit is not None,
     )
-    rows = list(syndicator.store.attempts(flt)) if limit is not None else None
-    it = reversed(rows) if rows is not None else syndicator.store.attempts(flt)
+    entries = syndicator.attempt_export(flt)
+    if limit is not None:
+        entries = reversed(list(entries))
     writer = csv.DictWriter(sys.stdout, fieldnames=ATTEMPT_FIELDS) if as_csv else None
     if writer is not None:
         writer.writeheader()
-    for a in it:
-        if as_json or writer is not None:
-            row = {
-                "attempt": a.id,
-                "delivery": a.delivery_id,
-                "notice": a.notice_id,
-                "version": a.notice_version,
-                "channel": a.channel,
-                "number": a.number,
-                "worker": a.worker,
-                "started_at": _iso(a.started_at),
-                "finished_at": _iso(a.finished_at),
-                "outcome": a.outcome.value,
-                "error_class": a.error_class,
-                "error_message": a.error_message,
-                "status": a.status,
-                "remote_id": a.remote_id,
-                "remote_url": a.remote_url,
-                "payload_sha256": a.payload_sha256,
-            }
-            if writer is not None:
-                writer.writerow(
-                    {
-                        k: csv_cell(_mask.mask(v) if isinstance(v, str) else v)
-                        for k, v in row.items()
-                    }
-                )
-            else:
-                sys.stdout.write(json_text(_mask.mask(json.dumps(row, ensure_ascii=False))) + "\n")
+    for a in entries:
+        if writer is not None:
+            writer.writerow({k: csv_cell(_masked(v)) for k, v in a.as_dict().items()})
+        elif as_json:
+            text = json.dumps(a.as_dict(), ensure_ascii=False)
+            sys.stdout.write(json_text(_mask.mask(text)) + "\n")
         else:
             when = datetime.fromtimestamp(a.started_at, DISPLAY_TZ).strftime("%Y-%m-%d %H:%M:%S")
             colour = {"delivered": "green", "transient": "yellow", "permanent": "red"}[a.outcome]
-            detail = (
-                _where(a.remote_id, a.remote_url)
-                if a.outcome is Outcome.delivered
-                else (f"{a.error_class}: {a.error_message}")
-            )
             code = f" [{a.status}]" if a.status else ""
             out.print(
-                f"{when} #{a.number} {_escape(a.notice_id)}.v{a.notice_version} → {a.channel} "
-                f"[{colour}]{a.outcome.value}[/]{_escape(code)} {_escape(detail or '')}"
+                f"{when} #{a.number} {_escape(a.notice_id)}.v{a.version} → {a.channel} "
+                f"[{colour}]{a.outcome.value}[/]{_escape(code)} {_escape(a.detail)}"
             )
 
 
@@ -608,26 +533,6 @@ def _where(remote_id: str | None, remote_url: str | None) -> str:
     if remote_url and remote_id:
         return f"{remote_url} (id {remote_id})"
     return remote_url or remote_id or ""
-
-
-ATTEMPT_FIELDS = [
-    "attempt",
-    "delivery",
-    "notice",
-    "version",
-    "channel",
-    "number",
-    "worker",
-    "started_at",
-    "finished_at",
-    "outcome",
-    "error_class",
-    "error_message",
-    "status",
-    "remote_id",
-    "remote_url",
-    "payload_sha256",
-]
 
 
 # --- metrics ---------------------------------------------------------------------
@@ -714,40 +619,23 @@ def preview(ctx: click.Context, notice_ref: str, channel_name: str) -> None:
 
     NOTICE_REF is a notice file, or ID / ID.vN of a notice in the ledger.
     """
-    from .adapter import DeliveryContext
-    from .store.base import idempotency_key
-
     syndicator = _open(ctx)
     path = Path(notice_ref)
     if path.exists():
         notice = Notice.parse(read_notice_file(path), source=str(path))
     else:
-        notice_id, _, version = notice_ref.partition(".v")
-        if not version:
-            versions = [d.notice_version for d in syndicator.store.deliveries(notice_id=notice_id)]
-            if not versions:
-                raise click.BadParameter(
-                    f"{notice_ref}: neither a file nor a notice in the ledger", param_hint="NOTICE"
-                )
-            version = str(max(versions))
-        notice = syndicator.load_notice(notice_id, int(version))
-    if channel_name not in syndicator.config.channels:
-        known = ", ".join(syndicator.config.channels)
-        raise click.BadParameter(f"unknown channel {channel_name!r} (known: {known})")
-    adapter = syndicator.adapters[channel_name]
-    problems = adapter.check(notice)
-    if problems:
-        for p in problems:
-            err.print(f"[red]refused:[/] channel {channel_name!r} needs {_escape(p)}")
-        sys.exit(EXIT_REFUSED)
-    ctx_ = DeliveryContext(
-        channel=channel_name,
-        idempotency_key=idempotency_key(notice.id, notice.version, channel_name),
-        notice_digest=notice.digest(),
-    )
-    payload = adapter.render(notice, ctx_)
-    sys.stdout.write(terminal_text(_mask.mask(payload.preview()), keep_lines=True) + "\n")
-    sys.stdout.write(f"\npayload sha256: {payload.digest()}\n")
+        try:
+            notice = syndicator.find_notice(notice_ref)
+        except QueryError:
+            raise click.BadParameter(
+                f"{notice_ref}: neither a file nor a notice in the ledger", param_hint="NOTICE"
+            ) from None
+    try:
+        shown = syndicator.preview(notice, channel_name)
+    except QueryError as exc:
+        raise click.BadParameter(exc.problems[0].message, param_hint="--channel") from None
+    sys.stdout.write(terminal_text(_mask.mask(shown.text), keep_lines=True) + "\n")
+    sys.stdout.write(f"\npayload sha256: {shown.payload_sha256}\n")
 
 
 @main.command()
@@ -935,8 +823,8 @@ def token_list(ctx: click.Context, as_json: bool) -> None:
                 "name": t.name,
                 "id": t.id,
                 "scopes": list(t.scopes),
-                "created_at": _iso(t.created_at),
-                "revoked_at": _iso(t.revoked_at),
+                "created_at": iso(t.created_at),
+                "revoked_at": iso(t.revoked_at),
             }
             sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
             continue

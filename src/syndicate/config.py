@@ -26,7 +26,7 @@ from pydantic import (
 )
 
 from .adapter import Adapter, Options
-from .attachments import AttachmentFiles, file_identity
+from .attachments import file_identity
 from .errors import ConfigError, Problem, StoreError
 from .notice import Category, NoticeType, problems_from_validation
 from .registry import AdapterRegistry, UnknownAdapter
@@ -199,13 +199,6 @@ class Channel:
     # False when loaded for reading the ledger only and an environment variable the
     # options need (a secret) is not set: such a channel is listed but cannot send.
     sendable: bool = True
-
-    def build(self) -> Adapter[Any]:
-        adapter = self.kind(self.name, self.options)
-        adapter.attachments = AttachmentFiles(self.attachments_root, self.secret_files)
-        # A blocking adapter gets one thread, an HTTP one a connection, per delivery at once.
-        adapter.concurrency = self.settings.concurrency
-        return adapter
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from enum import StrEnum
 from ..audit.chain import Head, Link, Row
 from ..errors import LeaseLost
 
-SCHEMA_VERSION = 4  # the newest migration of every backend
+SCHEMA_VERSION = 5  # the newest migration of every backend
 
 
 class DeliveryState(StrEnum):
@@ -202,12 +202,100 @@ class OperationRow:
 
 @dataclass(frozen=True)
 class AttemptFilter:
+    """Which attempts to read; ``before_id`` continues a newest-first page."""
+
     notice_id: str | None = None
     channel: str | None = None
     outcome: Outcome | None = None
     since: float | None = None
     limit: int | None = None
     newest_first: bool = False
+    notice_version: int | None = None
+    error_class: str | None = None
+    until: float | None = None  # started before this
+    before_id: int | None = None
+
+
+class NoticeState(StrEnum):
+    """Where a notice version stands, from its deliveries."""
+
+    publishing = "publishing"  # some delivery pending or in flight
+    published = "published"  # every delivery delivered
+    partly_published = "partly_published"  # nothing pending; some failed or dead
+
+
+@dataclass(frozen=True)
+class NoticeFilter:
+    """Which notice versions to list, newest first; ``text`` is sought in title and project code."""
+
+    notice_id: str | None = None
+    notice_version: int | None = None
+    category: str | None = None
+    notice_type: str | None = None
+    region: str | None = None  # a region code; a trailing * matches a prefix
+    state: NoticeState | None = None
+    channel: str | None = None  # routed to this channel
+    since: float | None = None  # accepted at or after
+    until: float | None = None  # accepted before
+    text: str | None = None
+
+
+@dataclass(frozen=True)
+class NoticeRow:
+    """A notice version with its deliveries counted by how they stand."""
+
+    pk: int
+    id: str
+    version: int
+    category: str
+    notice_type: str
+    region_code: str
+    title: str
+    project_code: str | None
+    digest: str
+    accepted_at: float
+    publish_at: float
+    delivered: int
+    unfinished: int  # pending or in flight
+    ended_badly: int  # failed or dead
+
+    @property
+    def state(self) -> NoticeState:
+        if self.unfinished:
+            return NoticeState.publishing
+        if self.ended_badly:
+            return NoticeState.partly_published
+        return NoticeState.published
+
+
+@dataclass(frozen=True)
+class DeliveryFilter:
+    """Which deliveries to list (newest first); the time range bounds their last change."""
+
+    notice_id: str | None = None
+    notice_version: int | None = None
+    channel: str | None = None
+    state: DeliveryState | None = None
+    error_class: str | None = None  # of the delivery's last attempt
+    since: float | None = None
+    until: float | None = None
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """A channel's unfinished deliveries and since when the oldest of them has been due."""
+
+    pending: int  # pending or in flight
+    oldest_due_at: float | None  # the earliest accept (or embargo end) among those already due
+
+
+@dataclass(frozen=True)
+class PauseRow:
+    """An operator's pause of a channel: the worker starts no delivery there until resumed."""
+
+    channel: str
+    paused_at: float
+    paused_by: str | None
 
 
 def idempotency_key(notice_id: str, version: int, channel: str) -> str:
@@ -373,6 +461,44 @@ class Store(ABC):
     @abstractmethod
     def archived_attempts(self, after: int, limit: int) -> list[int]:
         """Ids of attempts moved to an archive, above ``after``, in order."""
+
+    # --- what the read models ask (newest first, keyset pages) ------------------
+
+    @abstractmethod
+    def notice_page(
+        self, filter: NoticeFilter, before_pk: int | None, limit: int
+    ) -> list[NoticeRow]:
+        """Notice versions matching ``filter`` with pk below ``before_pk``, newest first."""
+
+    @abstractmethod
+    def notice_versions(self, notice_id: str) -> list[NoticeRecord]:
+        """Every stored version of a notice, oldest first."""
+
+    @abstractmethod
+    def delivery_page(
+        self, filter: DeliveryFilter, before_id: int | None, limit: int
+    ) -> list[DeliveryRow]:
+        """Deliveries matching ``filter`` with id below ``before_id``, newest first."""
+
+    @abstractmethod
+    def backlog(self, now: float) -> dict[str, Backlog]:
+        """Each channel's pending and in-flight deliveries, and the oldest one's due time."""
+
+    @abstractmethod
+    def attempt_outcomes(self, since: float) -> dict[tuple[str, Outcome], int]:
+        """Attempts started at or after ``since``, by (channel, outcome)."""
+
+    @abstractmethod
+    def last_failure(self, channel: str) -> AttemptRow | None:
+        """The channel's most recent attempt that did not deliver."""
+
+    @abstractmethod
+    def set_paused(self, channel: str, paused: bool, now: float, by: str | None = None) -> bool:
+        """Pause or resume a channel; True if that changed anything."""
+
+    @abstractmethod
+    def paused(self) -> dict[str, PauseRow]:
+        """The channels an operator has paused."""
 
     @abstractmethod
     def add_token(self, token: TokenRecord) -> None:

@@ -29,14 +29,20 @@ from .base import (
     AttemptFilter,
     AttemptRecord,
     AttemptRow,
+    Backlog,
     CircuitRow,
     Claim,
+    DeliveryFilter,
     DeliveryRow,
     DeliveryState,
     EarlierDelivery,
     Next,
+    NoticeFilter,
     NoticeRecord,
+    NoticeRow,
     OperationRow,
+    Outcome,
+    PauseRow,
     Store,
     TokenRecord,
     YearCounts,
@@ -376,6 +382,9 @@ class SqliteStore(Store):
                 ("filter_channel", filter.channel),
                 ("filter_outcome", filter.outcome),
                 ("filter_since", filter.since),
+                ("filter_notice_version", filter.notice_version),
+                ("filter_error_class", filter.error_class),
+                ("filter_until", filter.until),
             )
             if value is not None
         ]
@@ -384,10 +393,16 @@ class SqliteStore(Store):
             "channel": filter.channel,
             "outcome": filter.outcome.value if filter.outcome is not None else None,
             "since": filter.since,
+            "notice_version": filter.notice_version,
+            "error_class": filter.error_class,
+            "until": filter.until,
         }
         order = "DESC" if filter.newest_first else "ASC"
         keyset = "filter_before" if filter.newest_first else "filter_after"
         remaining = filter.limit
+        if filter.newest_first and filter.before_id is not None:
+            conditions.append(keyset)  # continuing a page a reader was given
+            params["cursor"] = filter.before_id
         first = Q["attempts"].format(where=_where(conditions), order=order)
         more = Q["attempts"].format(where=_where([*conditions, keyset]), order=order)
         query = first
@@ -492,6 +507,106 @@ class SqliteStore(Store):
         with self._read_lock:
             return chaining.archived_attempts(self._chain_read(), after, limit)
 
+    # --- read models ----------------------------------------------------------
+
+    def notice_page(
+        self, filter: NoticeFilter, before_pk: int | None, limit: int
+    ) -> list[NoticeRow]:
+        region = filter.region
+        prefix = region is not None and region.endswith("*")
+        params: dict[str, Any] = {
+            "notice_id": filter.notice_id,
+            "notice_version": filter.notice_version,
+            "category": filter.category,
+            "notice_type": filter.notice_type,
+            "region": region,
+            "region_prefix": _like_escape(region[:-1]) + "%" if region and prefix else None,
+            "channel": filter.channel,
+            "since": filter.since,
+            "until": filter.until,
+            "text": f"%{_like_escape(filter.text)}%" if filter.text else None,
+            "cursor": before_pk,
+            "limit": int(limit),
+        }
+        conditions = [
+            name
+            for name, value in (
+                ("filter_notice", filter.notice_id),
+                ("filter_notice_version", filter.notice_version),
+                ("filter_category", filter.category),
+                ("filter_notice_type", filter.notice_type),
+                ("filter_region", region if not prefix else None),
+                ("filter_region_prefix", params["region_prefix"]),
+                ("filter_routed_to", filter.channel),
+                ("filter_accepted_since", filter.since),
+                ("filter_accepted_until", filter.until),
+                ("filter_text", params["text"]),
+                ("filter_notice_before", before_pk),
+            )
+            if value is not None
+        ]
+        having = Q[f"having_{filter.state.value}"] if filter.state is not None else ""
+        query = Q["notice_page"].format(where=_where(conditions), having=having)
+        return [R.notice_row(r) for r in self._read(query, params)]
+
+    def notice_versions(self, notice_id: str) -> list[NoticeRecord]:
+        return [R.notice_record(r) for r in self._read(Q["notice_versions"], {"id": notice_id})]
+
+    def delivery_page(
+        self, filter: DeliveryFilter, before_id: int | None, limit: int
+    ) -> list[DeliveryRow]:
+        params: dict[str, Any] = {
+            "notice_id": filter.notice_id,
+            "notice_version": filter.notice_version,
+            "channel": filter.channel,
+            "state": filter.state.value if filter.state is not None else None,
+            "error_prefix": (
+                f"{_like_escape(filter.error_class)}: %" if filter.error_class else None
+            ),
+            "since": filter.since,
+            "until": filter.until,
+            "cursor": before_id,
+            "limit": int(limit),
+        }
+        conditions = [
+            name
+            for name, value in (
+                ("filter_notice", filter.notice_id),
+                ("filter_notice_version", filter.notice_version),
+                ("filter_channel", filter.channel),
+                ("filter_state", filter.state),
+                ("filter_last_error_class", params["error_prefix"]),
+                ("filter_updated_since", filter.since),
+                ("filter_updated_until", filter.until),
+                ("filter_delivery_before", before_id),
+            )
+            if value is not None
+        ]
+        query = Q["delivery_page"].format(where=_where(conditions))
+        return [R.delivery_row(r) for r in self._read(query, params)]
+
+    def backlog(self, now: float) -> dict[str, Backlog]:
+        return {
+            r["channel"]: Backlog(r["pending"], r["oldest_due_at"])
+            for r in self._read(Q["backlog"], {"now": now})
+        }
+
+    def attempt_outcomes(self, since: float) -> dict[tuple[str, Outcome], int]:
+        rows = self._read(Q["attempt_outcomes"], {"since": since})
+        return {(r["channel"], Outcome(r["outcome"])): r["n"] for r in rows}
+
+    def last_failure(self, channel: str) -> AttemptRow | None:
+        rows = self._read(Q["last_failure"], {"channel": channel})
+        return R.attempt_row(rows[0]) if rows else None
+
+    def set_paused(self, channel: str, paused: bool, now: float, by: str | None = None) -> bool:
+        with self._write() as db:
+            query = Q["pause"] if paused else Q["resume"]
+            return db.execute(query, {"channel": channel, "now": now, "by": by}).rowcount > 0
+
+    def paused(self) -> dict[str, PauseRow]:
+        return {r["channel"]: R.pause_row(r) for r in self._read(Q["paused"])}
+
     def integrity_check(self) -> str:
         return str(self._read(Q["integrity_check"])[0][0])
 
@@ -499,3 +614,8 @@ class SqliteStore(Store):
         with self._lock, self._read_lock:
             self._rdb.close()
             self._db.close()
+
+
+def _like_escape(text: str) -> str:
+    """``text`` matched literally inside a LIKE pattern (ESCAPE '\\')."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

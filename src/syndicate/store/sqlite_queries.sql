@@ -274,3 +274,122 @@ FROM attempts WHERE id > :after ORDER BY id LIMIT :limit
 -- name: archived_attempts
 SELECT attempt_id FROM archived_attempts WHERE attempt_id > :after
 ORDER BY attempt_id LIMIT :limit
+
+-- Read models: newest first, one keyset page at a time.
+
+-- name: filter_error_class
+a.error_class = :error_class
+
+-- name: filter_until
+a.started_at < :until
+
+-- name: notice_page
+SELECT n.pk, n.id, n.version, n.category, n.notice_type, n.region_code, n.title,
+       json_extract(n.content, '$.project_code') AS project_code, n.digest, n.accepted_at,
+       n.publish_at,
+       COALESCE(SUM(d.state = 'delivered'), 0) AS delivered,
+       COALESCE(SUM(d.state IN ('pending', 'in_flight')), 0) AS unfinished,
+       COALESCE(SUM(d.state IN ('failed', 'dead')), 0) AS ended_badly
+FROM notices n LEFT JOIN deliveries d ON d.notice_pk = n.pk
+WHERE {where}
+GROUP BY n.pk {having}
+ORDER BY n.pk DESC
+LIMIT :limit
+
+-- name: having_publishing
+HAVING unfinished > 0
+
+-- name: having_published
+HAVING unfinished = 0 AND ended_badly = 0
+
+-- name: having_partly_published
+HAVING unfinished = 0 AND ended_badly > 0
+
+-- name: filter_notice_version
+n.version = :notice_version
+
+-- name: filter_category
+n.category = :category
+
+-- name: filter_notice_type
+n.notice_type = :notice_type
+
+-- name: filter_region
+n.region_code = :region
+
+-- name: filter_region_prefix
+n.region_code LIKE :region_prefix ESCAPE '\'
+
+-- name: filter_routed_to
+EXISTS (SELECT 1 FROM deliveries c WHERE c.notice_pk = n.pk AND c.channel = :channel)
+
+-- name: filter_accepted_since
+n.accepted_at >= :since
+
+-- name: filter_accepted_until
+n.accepted_at < :until
+
+-- name: filter_text
+(n.title LIKE :text ESCAPE '\' OR json_extract(n.content, '$.project_code') LIKE :text ESCAPE '\')
+
+-- name: filter_notice_before
+n.pk < :cursor
+
+-- name: notice_versions
+SELECT id, version, category, notice_type, region_code, title, digest, content,
+       accepted_at, publish_at
+FROM notices WHERE id = :id ORDER BY version
+
+-- name: delivery_page
+SELECT d.id, n.id AS notice_id, n.version AS notice_version, d.channel, d.state, d.attempts,
+       d.next_attempt_at, d.idempotency_key, d.remote_id, d.remote_url, d.last_error,
+       d.updated_at, n.title, n.category
+FROM deliveries d JOIN notices n ON n.pk = d.notice_pk
+WHERE {where}
+ORDER BY d.id DESC
+LIMIT :limit
+
+-- name: filter_last_error_class
+d.last_error LIKE :error_prefix ESCAPE '\'
+
+-- name: filter_updated_since
+d.updated_at >= :since
+
+-- name: filter_updated_until
+d.updated_at < :until
+
+-- name: filter_delivery_before
+d.id < :cursor
+
+-- name: backlog
+-- The oldest delivery counts from when it became due: accepted, or its embargo ended.
+SELECT d.channel, COUNT(*) AS pending,
+       MIN(CASE WHEN n.publish_at <= :now THEN MAX(n.accepted_at, n.publish_at) END) AS oldest_due_at
+FROM deliveries d JOIN notices n ON n.pk = d.notice_pk
+WHERE d.state IN ('pending', 'in_flight')
+GROUP BY d.channel
+
+-- name: attempt_outcomes
+SELECT d.channel, a.outcome, COUNT(*) AS n
+FROM attempts a JOIN deliveries d ON d.id = a.delivery_id
+WHERE a.started_at >= :since
+GROUP BY d.channel, a.outcome
+
+-- name: last_failure
+SELECT a.id, a.delivery_id, n.id AS notice_id, n.version AS notice_version, d.channel,
+       a.number, a.worker, a.started_at, a.finished_at, a.outcome, a.error_class,
+       a.error_message, a.status, a.remote_id, a.remote_url, a.payload_sha256
+FROM attempts a JOIN deliveries d ON d.id = a.delivery_id JOIN notices n ON n.pk = d.notice_pk
+WHERE d.channel = :channel AND a.outcome != 'delivered'
+ORDER BY a.id DESC
+LIMIT 1
+
+-- name: pause
+INSERT INTO pauses (channel, paused_at, paused_by) VALUES (:channel, :now, :by)
+ON CONFLICT (channel) DO NOTHING
+
+-- name: resume
+DELETE FROM pauses WHERE channel = :channel
+
+-- name: paused
+SELECT channel, paused_at, paused_by FROM pauses
