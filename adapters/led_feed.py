@@ -352,6 +352,8 @@ class LedFeedAdapter(BlockingAdapter[LedFeedOptions]):
 
     kind: ClassVar[str] = "led_feed"
     Options: ClassVar[type[LedFeedOptions]] = LedFeedOptions
+    # A screen shows the summary cut to its width, not the notice: no key fact is compared.
+    facts_carried: ClassVar[frozenset[str] | None] = frozenset()
 
     def __init__(
         self,

@@ -183,6 +183,9 @@ class Adapter(ABC, Generic[OptionsT]):
 
     kind: ClassVar[str]
     Options: ClassVar[type[Options]]
+    # The key facts (syndicate.audit.facts names) this kind of channel carries;
+    # None: all of them. A summary screen carries the title only.
+    facts_carried: ClassVar[frozenset[str] | None] = None
 
     def __init__(
         self,

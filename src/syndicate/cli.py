@@ -683,7 +683,7 @@ def verify(ctx: click.Context, anchor_file: Path | None, as_json: bool) -> None:
     """
     from .audit.verify import Anchored
 
-    syndicator = _open(ctx)
+    syndicator = _open(ctx, read_only=True)
     result = syndicator.verify(anchor_file)
     verification = result.verification if isinstance(result, Anchored) else result
     if as_json:
@@ -704,6 +704,30 @@ def verify(ctx: click.Context, anchor_file: Path | None, as_json: bool) -> None:
         if isinstance(result, Anchored):
             err.print(f"{_escape(result.path)} left unchanged")
     if not verification.ok:
+        sys.exit(EXIT_REFUSED)
+
+
+@main.command()
+@click.argument("notice_ref")
+@click.option("--json", "as_json", is_flag=True, help="The report as JSON.")
+@click.pass_context
+@friendly
+def audit(ctx: click.Context, notice_ref: str, as_json: bool) -> None:
+    """Show that every channel carried the same content as the canonical notice.
+
+    NOTICE_REF is ID (its newest version) or ID.vN. For each channel: the
+    delivery, the SHA-256 of the payload sent, the receipt, and the key facts
+    (title, project code, tenderer, amounts, deadlines, bid-opening place)
+    found in its rendering. Exits 1 when a fact is missing or differs.
+    """
+    syndicator = _open(ctx)
+    notice_id, _, version = notice_ref.partition(".v")
+    report_ = syndicator.audit(notice_id, int(version) if version.isdigit() else None)
+    if as_json:
+        sys.stdout.write(json.dumps(report_.as_dict(), ensure_ascii=False, indent=2) + "\n")
+    else:
+        out.print(tables.audit_view(report_))
+    if not report_.consistent:
         sys.exit(EXIT_REFUSED)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from . import readmodels as rm
 from .adapter import Adapter
 from .attachments import AttachmentFiles
+from .audit.consistency import NoticeAudit, audit_notice
 from .audit.verify import Anchored, Verification, verify, verify_anchored
 from .config import Channel, Config, load_config
 from .dispatcher import AttemptEvent, Dispatcher
@@ -180,6 +181,23 @@ class Syndicator:
         if anchor is None:
             return verify(self.store)
         return verify_anchored(self.store, anchor)
+
+    def audit(self, notice_id: str, version: int | None = None) -> NoticeAudit:
+        """The consistency report of a notice version (default: its newest in the ledger)."""
+        if version is None:
+            versions = [d.notice_version for d in self.store.deliveries(notice_id=notice_id)]
+            if not versions:
+                raise NoticeError([Problem("", f"no notice {notice_id} in the ledger")])
+            version = max(versions)
+        record = self.store.notice(notice_id, version)
+        if record is None:
+            raise NoticeError(
+                [Problem("", f"no notice {notice_id} version {version} in the ledger")]
+            )
+        configured = self.config.channels
+        return audit_notice(
+            self.store, lambda ch: self.adapter(ch) if ch in configured else None, record
+        )
 
     def run(
         self,

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rich.console import Group
 from rich.markup import escape
 from rich.table import Table
 
+from .audit.consistency import NoticeAudit
 from .readmodels import DeliveryEntry, StatusMatrix, YearReport
 from .store.base import DeliveryState
 
@@ -117,3 +119,41 @@ def yearly(report: YearReport) -> Table:
     totals = [str(report.channel_total(ch)) for ch in report.channels]
     table.add_row("[bold]total[/]", *totals, str(report.total_notices), end_section=True)
     return table
+
+
+def audit_view(audit: NoticeAudit) -> Group:
+    """The consistency report: the canonical notice, then every channel against it."""
+    digest = "[green]matches its content[/]" if audit.digest_matches else "[red]DOES NOT match[/]"
+    head = [
+        f"[bold]{escape(audit.notice_id)}.v{audit.version}[/] {escape(audit.title)}",
+        f"canonical digest {audit.digest} — {digest}",
+        "approvals: "
+        + (", ".join(escape(str(a)) for a in audit.approvals) or "none recorded in the ledger"),
+        "key facts: " + "; ".join(f"{f.label} {escape(f.value)}" for f in audit.facts),
+    ]
+    table = Table(title="per channel")
+    for column in ("channel", "state", "payload sha256", "receipt", "facts", "verdict"):
+        table.add_column(column, overflow="fold")
+    for c in audit.channels:
+        checked = [f for f in c.facts if f.found is not None]
+        found = sum(1 for f in checked if f.found)
+        facts = f"{found}/{len(checked)}" if checked else "—"
+        verdict = "[green]same[/]" if c.consistent else "[red]differs[/]"
+        table.add_row(
+            c.channel,
+            f"{c.state} v{c.version}",
+            (c.payload_sha256 or "—")[:16],
+            escape(c.remote_url or c.remote_id or "—"),
+            facts,
+            verdict,
+        )
+    lines: list[str] = []
+    for c in audit.channels:
+        lines += [f"[red]{c.channel}:[/] {escape(d)}" for d in c.differences]
+        lines += [f"[yellow]{c.channel}:[/] {escape(n)}" for n in c.notes]
+    verdict = (
+        "[green]consistent: every channel carries the canonical notice's key facts[/]"
+        if audit.consistent
+        else "[red]inconsistent: see above[/]"
+    )
+    return Group(*head, table, *lines, verdict)

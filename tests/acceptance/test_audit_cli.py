@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -74,3 +75,24 @@ def test_verify_refuses_a_newer_ledger_and_a_foreign_anchor_file(site: Path) -> 
     assert "newer than this syndicate" in result.stderr
     assert digest(site / "ledger.db") == before
     assert not (site / "anchors.txt").exists()
+
+
+def test_audit_shows_each_channel_against_the_canonical_notice(
+    site: Path, make_notice: Any
+) -> None:
+    (site / "n.json").write_text(notice(make_notice, 7), encoding="utf-8")
+    assert syndicate("enqueue", "n.json", cwd=site, env=ENV).returncode == 0
+    assert syndicate("run", "--once", "-q", cwd=site, env=ENV).returncode == 0
+    result = syndicate("audit", "HYZB-2026-0007", cwd=site, env=ENV)
+    no_traceback(result)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "HYZB-2026-0007.v1" in result.stdout
+    assert "consistent: every channel carries" in result.stdout
+    as_json = syndicate("audit", "HYZB-2026-0007.v1", "--json", cwd=site, env=ENV)
+    document = json.loads(as_json.stdout)
+    assert [c["channel"] for c in document["channels"]] == ["trading-website", "city-portal"]
+    assert all(c["payload_sha256"] == c["rendered_sha256"] for c in document["channels"])
+    missing = syndicate("audit", "NOPE-1", cwd=site, env=ENV)
+    no_traceback(missing)
+    assert missing.returncode == 1
+    assert "no notice NOPE-1 in the ledger" in missing.stderr
