@@ -421,21 +421,43 @@ def status(
     help="The year of publication (Asia/Shanghai).",
 )
 @click.option("--json", "as_json", is_flag=True, help="The counts as JSON.")
+@click.option(
+    "--csv",
+    "csv_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the disclosure figures to this CSV file.",
+)
+@click.option(
+    "--docx",
+    "docx_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write them as a Word document, for the yearly disclosure report.",
+)
 @click.pass_context
 @friendly
-def report_(ctx: click.Context, year: int, as_json: bool) -> None:
+def report_(
+    ctx: click.Context, year: int, as_json: bool, csv_file: Path | None, docx_file: Path | None
+) -> None:
     """Count what was published in a year, by category and channel (for the yearly report).
 
     A notice counts in the year of its publish_at; a cell counts delivered
-    deliveries, and the last column the notices themselves.
+    deliveries, and the last column the notices themselves. Then corrections,
+    clarifications, terminations, withdrawals and approvals. --csv and --docx
+    write the same figures to files, byte for byte the same for the same ledger.
     """
     syndicator = _open(ctx, read_only=True)
     report = syndicator.year_report(year)
+    figures = syndicator.disclosure(year)
+    for path, data in ((csv_file, figures.to_csv), (docx_file, figures.to_docx)):
+        if path is not None:
+            write_atomic(path, data())
     if as_json:
-        text = json.dumps(report.as_dict(), ensure_ascii=False, indent=2)
+        document = {**report.as_dict(), "disclosure": figures.as_dict()}
+        text = json.dumps(document, ensure_ascii=False, indent=2)
         sys.stdout.write(json_text(_mask.mask(text)) + "\n")
         return
     out.print(tables.yearly(report))
+    out.print(tables.disclosure(figures))
     if report.not_delivered:
         out.print(
             f"[yellow]{report.not_delivered} deliveries of {year}'s notices "

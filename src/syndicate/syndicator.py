@@ -15,6 +15,7 @@ from . import readmodels as rm
 from .adapter import Adapter
 from .attachments import AttachmentFiles
 from .audit.consistency import NoticeAudit, audit_notice
+from .audit.disclosure import Disclosure, disclosure
 from .audit.verify import Anchored, Verification, verify, verify_anchored
 from .config import Channel, Config, load_config
 from .dispatcher import AttemptEvent, Dispatcher
@@ -285,6 +286,13 @@ class Syndicator:
     def channel_health(self, now: float | None = None) -> rm.ChannelHealth:
         """Each channel: enabled, paused, circuit, backlog, success rates, last error."""
         return channel_health(self.store, self.config, time.time() if now is None else now)
+
+    def disclosure(self, year: int) -> Disclosure:
+        """The year's figures for the information-disclosure report (CSV, DOCX, JSON)."""
+        descriptions = {
+            name: ch.settings.description or name for name, ch in self.config.channels.items()
+        }
+        return disclosure(self.store, self.year_report(year), descriptions, year)
 
     def year_report(self, year: int) -> rm.YearReport:
         """What the notices published in ``year`` came to, by category and channel."""

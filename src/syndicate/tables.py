@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from .audit.consistency import NoticeAudit
+from .audit.disclosure import Disclosure
 from .readmodels import DeliveryEntry, StatusMatrix, YearReport
 from .store.base import DeliveryState
 
@@ -157,3 +158,14 @@ def audit_view(audit: NoticeAudit) -> Group:
         else "[red]inconsistent: see above[/]"
     )
     return Group(*head, table, *lines, verdict)
+
+
+def disclosure(figures: Disclosure) -> Table:
+    """Corrections, terminations, withdrawals and approvals: the rest of the yearly figures."""
+    table = Table(title=f"{figures.year}: changes and approvals")
+    table.add_column("figure")
+    table.add_column("count", justify="right")
+    for row in figures.rows():
+        if row[0] in ("changes", "approvals"):
+            table.add_row(f"{row[2]} {row[1]}", row[3] or "[dim]not recorded[/]")
+    return table

@@ -96,3 +96,56 @@ def test_audit_shows_each_channel_against_the_canonical_notice(
     no_traceback(missing)
     assert missing.returncode == 1
     assert "no notice NOPE-1 in the ledger" in missing.stderr
+
+
+def test_the_disclosure_report_is_the_same_file_on_every_run(site: Path, make_notice: Any) -> None:
+    notices = [
+        make_notice(id="HYZB-2026-0101"),
+        make_notice(id="HYZB-2026-0101", version=2, nature="correction"),
+        make_notice(id="HYZB-2026-0102"),
+        make_notice(id="HYZB-2026-0102", version=2, nature="termination"),
+        make_notice(id="HYZB-2026-0103", publish_at="2025-06-01T09:00:00+08:00"),
+    ]
+    (site / "n.jsonl").write_text(
+        "\n".join(json.dumps(n, ensure_ascii=False) for n in notices), encoding="utf-8"
+    )
+    result = syndicate("enqueue", "-", cwd=site, env=ENV, stdin=(site / "n.jsonl").read_bytes())
+    assert result.returncode == 0, result.stderr
+    assert syndicate("run", "--once", "-q", cwd=site, env=ENV).returncode == 0
+
+    outputs = []
+    for run in (1, 2):
+        result = syndicate(
+            "report", "--year", "2026", "--csv", f"r{run}.csv", "--docx", f"r{run}.docx",
+            cwd=site, env=ENV,
+        )  # fmt: skip
+        no_traceback(result)
+        assert result.returncode == 0, result.stderr
+        outputs.append(((site / f"r{run}.csv").read_bytes(), (site / f"r{run}.docx").read_bytes()))
+    assert outputs[0] == outputs[1]  # byte-identical for the same ledger
+
+    text = outputs[0][0].decode("utf-8-sig")
+    rows = {line.split(",")[1]: line.split(",")[3] for line in text.splitlines()[1:]}
+    assert rows["construction.original"] == "2"
+    assert rows["construction.correction"] == "1"
+    assert rows["construction.termination"] == "1"
+    assert rows["construction.total"] == "4"
+    assert rows["total"] == "4"  # the 2025 notice counts in 2025
+    assert rows["corrections"] == "1"
+    assert rows["terminations"] == "1"
+    assert rows["approvals"] == ""  # not recorded, never a made-up zero
+    assert rows["trading-website.delivered"] == "4"
+    assert rows["city-portal.routed"] == "4"
+
+    from docx import Document
+
+    document = Document(str(site / "r1.docx"))
+    paragraphs = "\n".join(p.text for p in document.paragraphs)
+    assert "2026年度公告发布情况统计" in paragraphs
+    assert "终止公告：1" in paragraphs
+    first = document.tables[0]
+    assert [c.text for c in first.rows[1].cells] == ["工程建设", "2", "1", "0", "1", "4"]
+
+    as_json = json.loads(syndicate("report", "--year", "2026", "--json", cwd=site, env=ENV).stdout)
+    assert as_json["disclosure"]["terminations"] == 1
+    assert as_json["disclosure"]["notices"]["construction"]["total"] == 4
