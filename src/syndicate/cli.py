@@ -21,6 +21,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from datetime import datetime
 from functools import wraps
 from pathlib import Path
@@ -693,10 +694,19 @@ def demo(ctx: click.Context, notices: Path | None, keep: Path | None) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Check the chain against the heads anchored in FILE, then append this head to it.",
 )
+@click.option(
+    "--archive",
+    "archive_files",
+    multiple=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Also check the rows of this archive file against the chain (repeatable).",
+)
 @click.option("--json", "as_json", is_flag=True, help="The result as JSON.")
 @click.pass_context
 @friendly
-def verify(ctx: click.Context, anchor_file: Path | None, as_json: bool) -> None:
+def verify(
+    ctx: click.Context, anchor_file: Path | None, archive_files: tuple[Path, ...], as_json: bool
+) -> None:
     """Walk the ledger's hash chain: every notice, delivery and attempt against its link.
 
     Prints `ok` and the head hash, or the first row that was edited,
@@ -706,13 +716,23 @@ def verify(ctx: click.Context, anchor_file: Path | None, as_json: bool) -> None:
     from .audit.verify import Anchored
 
     syndicator = _open(ctx, read_only=True)
+    archived = [f for path in archive_files for f in syndicator.check_archive(path)]
     result = syndicator.verify(anchor_file)
     verification = result.verification if isinstance(result, Anchored) else result
+    if archived:
+        findings = sorted([*verification.findings, *archived], key=lambda f: f.order())
+        verification = replace(verification, findings=findings)
+        if isinstance(result, Anchored):
+            result = replace(result, verification=verification)
+        else:
+            result = verification
     if as_json:
         sys.stdout.write(json.dumps(result.as_dict(), ensure_ascii=False, indent=2) + "\n")
     elif verification.ok:
         head = verification.head
         out.print(f"ok — {verification.rows} chain rows, head {head.seq} {head.hash}")
+        for path in archive_files:
+            out.print(f"archive {_escape(str(path))}: every row matches its chain row")
         if isinstance(result, Anchored) and result.appended is not None:
             out.print(
                 f"anchored in {_escape(result.path)} at {result.appended.at} "
@@ -751,6 +771,45 @@ def audit(ctx: click.Context, notice_ref: str, as_json: bool) -> None:
         out.print(tables.audit_view(report_))
     if not report_.consistent:
         sys.exit(EXIT_REFUSED)
+
+
+@main.command("archive")
+@click.option(
+    "--before",
+    required=True,
+    help="Archive attempts finished before this date (YYYY-MM-DD, Asia/Shanghai) or ISO time.",
+)
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_context
+@friendly
+def archive_(ctx: click.Context, before: str, file: Path) -> None:
+    """Move old attempts of ended deliveries to FILE (gzip JSON lines), chained by hash.
+
+    The archive's SHA-256 is chained into the ledger in the same transaction
+    that removes the rows, so `verify` still passes and `verify --archive FILE`
+    checks every archived row. FILE must not exist yet.
+    """
+    try:
+        moment = datetime.fromisoformat(before)
+    except ValueError:
+        raise click.BadParameter(
+            "give a date (2025-01-01) or an ISO time", param_hint="--before"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=DISPLAY_TZ)
+    if moment.timestamp() > time.time():
+        raise click.BadParameter(
+            "an archive holds the past: give a date before now", param_hint="--before"
+        )
+    syndicator = _open(ctx, read_only=True)
+    done = syndicator.archive(moment.timestamp(), file)
+    if done.head is None:
+        out.print(f"nothing to archive: no attempt of an ended delivery finished before {before}")
+        return
+    out.print(
+        f"archived {done.count} attempts to {_escape(done.path)} "
+        f"(sha256 {done.file_sha256}), chain row {done.head.seq}"
+    )
 
 
 # --- migrate -------------------------------------------------------------------

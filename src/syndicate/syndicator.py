@@ -14,6 +14,9 @@ from typing import Any
 from . import readmodels as rm
 from .adapter import Adapter
 from .attachments import AttachmentFiles
+from .audit.archive import Archived, check_archive
+from .audit.archive import archive as archive_attempts
+from .audit.chain import Finding
 from .audit.consistency import NoticeAudit, audit_notice
 from .audit.disclosure import Disclosure, disclosure
 from .audit.verify import Anchored, Verification, verify, verify_anchored
@@ -182,6 +185,14 @@ class Syndicator:
         if anchor is None:
             return verify(self.store)
         return verify_anchored(self.store, anchor)
+
+    def archive(self, before: float, path: Path) -> Archived:
+        """Move attempts of ended deliveries finished before ``before`` to the archive ``path``."""
+        return archive_attempts(self.store, before, path, time.time())
+
+    def check_archive(self, path: Path) -> list[Finding]:
+        """Hold an archive file against the chain; ArchiveError if it is altered or foreign."""
+        return check_archive(self.store, path)
 
     def audit(self, notice_id: str, version: int | None = None) -> NoticeAudit:
         """The consistency report of a notice version (default: its newest in the ledger)."""

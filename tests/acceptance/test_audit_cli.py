@@ -149,3 +149,37 @@ def test_the_disclosure_report_is_the_same_file_on_every_run(site: Path, make_no
     as_json = json.loads(syndicate("report", "--year", "2026", "--json", cwd=site, env=ENV).stdout)
     assert as_json["disclosure"]["terminations"] == 1
     assert as_json["disclosure"]["notices"]["construction"]["total"] == 4
+
+
+def test_archive_then_verify_against_it(site: Path, make_notice: Any) -> None:
+    import gzip
+    import time
+    from datetime import UTC, datetime
+
+    (site / "n.json").write_text(notice(make_notice, 9), encoding="utf-8")
+    assert syndicate("enqueue", "n.json", cwd=site, env=ENV).returncode == 0
+    assert syndicate("run", "--once", "-q", cwd=site, env=ENV).returncode == 0
+    time.sleep(0.1)
+    now = datetime.now(UTC).isoformat()
+    result = syndicate("archive", "--before", now, "old.gz", cwd=site, env=ENV)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("archived 2 attempts to old.gz (sha256 ")
+    result = syndicate("verify", "--archive", "old.gz", cwd=site, env=ENV)
+    assert result.returncode == 0, result.stderr
+    assert "archive old.gz: every row matches its chain row" in result.stdout
+    assert syndicate("log", cwd=site, env=ENV).stdout.strip() == ""  # the rows left the ledger
+
+    again = syndicate("archive", "--before", now, "old.gz", cwd=site, env=ENV)
+    no_traceback(again)
+    assert again.returncode == 1
+    assert "old.gz exists; an archive is never written over" in again.stderr
+    future = syndicate("archive", "--before", "2999-01-01", "f.gz", cwd=site, env=ENV)
+    assert future.returncode == 2
+    assert "an archive holds the past" in future.stderr
+
+    altered = gzip.decompress((site / "old.gz").read_bytes()).replace(b'"200"', b'"500"')
+    (site / "old.gz").write_bytes(gzip.compress(altered, mtime=0))
+    result = syndicate("verify", "--archive", "old.gz", cwd=site, env=ENV)
+    no_traceback(result)
+    assert result.returncode == 1
+    assert "the file was altered, or it is not from this ledger" in result.stderr

@@ -6,6 +6,7 @@ verified in constant memory. The first finding is the earliest in chain order.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,8 +40,8 @@ class ChainReader(Protocol):
     def ledger_rows(self, table: str, after: int, limit: int) -> list[Row]:
         """Rows of notices (by pk), deliveries or attempts (by id) above ``after``."""
 
-    def archived_attempts(self, after: int, limit: int) -> list[int]:
-        """Ids of attempts moved to an archive, above ``after``, in order."""
+    def archived_attempts(self, after: int, limit: int) -> list[tuple[int, int]]:
+        """(attempt id, archive link seq) of attempts moved to an archive, above ``after``."""
 
 
 class AnchorReader(ChainReader, Protocol):
@@ -192,7 +193,7 @@ class _Archived:
     """Membership in the archived attempts, asked in ascending order (a merge, not a set)."""
 
     def __init__(self, reader: ChainReader) -> None:
-        self._ids = _pages(reader.archived_attempts, lambda i: i)
+        self._ids = (i for i, _ in _pages(reader.archived_attempts, lambda pair: pair[0]))
         self._current = next(self._ids, None)
 
     def __call__(self, ref: int) -> bool:
@@ -250,8 +251,41 @@ def verify(reader: ChainReader) -> Verification:
         lambda link: link.delivery or 0,
         lambda r, link: _same_state(delivery_body(r), _recorded(link, "delivery")),
     )
+    _check_archives(reader, check)
     findings = sorted(check.findings, key=Finding.order)
     return Verification(walk.head, recorded, walk.rows, findings)
+
+
+def _check_archives(reader: ChainReader, check: _Check) -> None:
+    """Every archive's link against the attempts listed under it: none added, none taken away."""
+    digests: dict[int, Any] = {}
+    for attempt_id, archive in _pages(reader.archived_attempts, lambda pair: pair[0]):
+        digests.setdefault(archive, hashlib.sha256()).update(f"{attempt_id}\n".encode())
+    for link in _pages(lambda a, n: reader.chain_links_of("archive", a, n), lambda x: x.ref):
+        content = _recorded(link, "archive")
+        listed = digests.pop(link.seq, hashlib.sha256()).hexdigest()
+        if content is None or content.get("ids_sha256") != listed:
+            check.add(
+                Finding(
+                    link.seq,
+                    "archived_attempts",
+                    link.ref,
+                    "edited",
+                    f"the attempts listed under archive {link.ref} (chain row {link.seq}) are "
+                    "not the ones it archived",
+                )
+            )
+    for archive in sorted(digests):
+        check.add(
+            Finding(
+                None,
+                "archived_attempts",
+                archive,
+                "inserted",
+                f"attempts are listed under an archive at chain row {archive} that the chain "
+                "does not hold: they were inserted",
+            )
+        )
 
 
 @dataclass(frozen=True)

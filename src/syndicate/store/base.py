@@ -10,6 +10,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from ..audit.chain import Head, Link, Row
 from ..errors import LeaseLost
@@ -459,8 +460,16 @@ class Store(ABC):
         """Rows of notices (by pk), deliveries or attempts (by id) above ``after``, as stored."""
 
     @abstractmethod
-    def archived_attempts(self, after: int, limit: int) -> list[int]:
-        """Ids of attempts moved to an archive, above ``after``, in order."""
+    def archived_attempts(self, after: int, limit: int) -> list[tuple[int, int]]:
+        """(attempt id, archive link seq) of attempts moved to an archive, above ``after``."""
+
+    @abstractmethod
+    def archivable_attempts(self, before: float, after: int, limit: int) -> list[Row]:
+        """Attempts finished before ``before`` whose delivery has ended, above ``after``."""
+
+    @abstractmethod
+    def archive_attempts(self, ids: Sequence[int], body: Mapping[str, Any], at: float) -> Head:
+        """In one transaction: chain the archive (``body``), list ``ids`` under it, delete them."""
 
     # --- what the read models ask (newest first, keyset pages) ------------------
 

@@ -10,11 +10,13 @@ numbered in commit order whatever the number of workers.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from ..audit.chain import Event, Head, Link, extend
 from ..audit.events import attempt_recorded, delivery_created, notice_accepted
+from ..errors import StoreError
 from .rows import Row
 
 LEDGER_TABLES = {
@@ -71,9 +73,30 @@ def ledger_rows(tx: Tx, table: str, after: int, limit: int) -> list[Row]:
     return tx.rows(LEDGER_TABLES[table], {"after": after, "limit": limit})
 
 
-def archived_attempts(tx: Tx, after: int, limit: int) -> list[int]:
+def archived_attempts(tx: Tx, after: int, limit: int) -> list[tuple[int, int]]:
     found = tx.rows("archived_attempts", {"after": after, "limit": limit})
-    return [int(r["attempt_id"]) for r in found]
+    return [(int(r["attempt_id"]), int(r["archive"])) for r in found]
+
+
+def archivable(tx: Tx, before: float, after: int, limit: int) -> list[Row]:
+    return tx.rows("archivable_attempts", {"before": before, "after": after, "limit": limit})
+
+
+def archive(tx: Tx, ids: Sequence[int], body: Mapping[str, Any], at: float) -> Head:
+    """Chain an archive and move its attempts out, in the caller's transaction.
+
+    The archive's link comes first; the attempts it holds are listed against it
+    (the only way an attempt may leave the table) and then deleted.
+    """
+    (present,) = tx.rows("count_attempts_in", {"ids": json.dumps(list(ids))})
+    if int(present["n"]) != len(ids):
+        raise StoreError("the attempts to archive changed while the archive was written")
+    (count,) = tx.rows("archive_count")
+    head = append(tx, [Event("archive", int(count["n"]) + 1, body, at)])
+    assert head is not None
+    tx.many("insert_archived", [{"attempt_id": i, "archive": head.seq} for i in ids])
+    tx.many("delete_archived_attempt", [{"attempt_id": i} for i in ids])
+    return head
 
 
 def adopt(tx: Tx, at: float, page: int = 1000) -> int:

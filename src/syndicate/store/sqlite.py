@@ -503,9 +503,17 @@ class SqliteStore(Store):
         with self._read_lock:
             return chaining.hash_at(self._chain_read(), seq)
 
-    def archived_attempts(self, after: int, limit: int) -> list[int]:
+    def archived_attempts(self, after: int, limit: int) -> list[tuple[int, int]]:
         with self._read_lock:
             return chaining.archived_attempts(self._chain_read(), after, limit)
+
+    def archivable_attempts(self, before: float, after: int, limit: int) -> list[R.Row]:
+        with self._read_lock:
+            return chaining.archivable(self._chain_read(), before, after, limit)
+
+    def archive_attempts(self, ids: Sequence[int], body: Mapping[str, Any], at: float) -> Head:
+        with self._write() as db:
+            return chaining.archive(_Tx(db), ids, body, at)
 
     # --- read models ----------------------------------------------------------
 

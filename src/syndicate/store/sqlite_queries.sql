@@ -272,7 +272,7 @@ SELECT id, delivery_id, number, worker, fence, started_at, finished_at, outcome,
 FROM attempts WHERE id > :after ORDER BY id LIMIT :limit
 
 -- name: archived_attempts
-SELECT attempt_id FROM archived_attempts WHERE attempt_id > :after
+SELECT attempt_id, archive FROM archived_attempts WHERE attempt_id > :after
 ORDER BY attempt_id LIMIT :limit
 
 -- Read models: newest first, one keyset page at a time.
@@ -393,3 +393,24 @@ DELETE FROM pauses WHERE channel = :channel
 
 -- name: paused
 SELECT channel, paused_at, paused_by FROM pauses
+
+-- name: archivable_attempts
+-- Attempts of ended deliveries only: a pending delivery's last attempt still decides
+-- whether it is in doubt.
+SELECT a.id, a.delivery_id, a.number, a.worker, a.fence, a.started_at, a.finished_at, a.outcome,
+       a.error_class, a.error_message, a.status, a.remote_id, a.remote_url, a.payload_sha256
+FROM attempts a JOIN deliveries d ON d.id = a.delivery_id
+WHERE a.finished_at < :before AND d.state IN ('delivered', 'failed', 'dead') AND a.id > :after
+ORDER BY a.id LIMIT :limit
+
+-- name: archive_count
+SELECT COUNT(*) AS n FROM chain WHERE kind = 'archive'
+
+-- name: insert_archived
+INSERT INTO archived_attempts (attempt_id, archive) VALUES (:attempt_id, :archive)
+
+-- name: delete_archived_attempt
+DELETE FROM attempts WHERE id = :attempt_id
+
+-- name: count_attempts_in
+SELECT COUNT(*) AS n FROM attempts WHERE id IN (SELECT value FROM json_each(:ids))
