@@ -5,7 +5,11 @@ A backend supplies named queries (``chain_head_locked``, ``insert_link``,
 transaction that made the changes. ``chain_head_locked`` is where writers are
 put in line: SQLite's write transaction already is the only writer;
 PostgreSQL locks the one head row (``FOR UPDATE``) until commit, so links are
-numbered in commit order whatever the number of workers.
+numbered in commit order whatever the number of workers. The head is taken
+last in a transaction, after the rows it records, so writers queue on it and
+never wait on each other in a circle. SQLite's queries are in
+``sqlite_queries.sql``; PostgreSQL's in ``postgres_chain.sql``, which its store
+loads beside its own.
 """
 
 from __future__ import annotations
