@@ -47,7 +47,7 @@ import httpx
 from httpx_aiohttp import AiohttpTransport
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from syndicate import __version__
+from syndicate.__version__ import __version__
 from syndicate.adapter import Adapter, ConfigFile, DeliveryContext, Options, Payload, Receipt
 from syndicate.config import Duration
 from syndicate.errors import InDoubtDeliveryError, PermanentDeliveryError, TransientDeliveryError
@@ -173,8 +173,8 @@ class HttpPushAdapter(Adapter[OptionsT]):
 
     method: str = "POST"
 
-    def __init__(self, channel: str, options: OptionsT) -> None:
-        super().__init__(channel, options)
+    def __init__(self, channel: str, options: OptionsT, **setup: Any) -> None:
+        super().__init__(channel, options, **setup)
         self._client: httpx.AsyncClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         auth = options.auth

@@ -28,11 +28,13 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, PlainValidator
 
-from syndicate.adapter import DeliveryContext, Options
+from syndicate.adapter import DeliveryContext, Options, Receipt
 from syndicate.errors import PermanentDeliveryError, TransientDeliveryError
 from syndicate.notice import Nature, Notice
 from syndicate.rendering import Template, template_validator
 from syndicate.store.base import DeliveryState
+
+from ._http import HttpPushAdapter, lookup, server_message
 
 TextTemplate = Annotated[Template, PlainValidator(template_validator(html=False))]
 Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
@@ -115,3 +117,53 @@ def render_json(template: Template, notice: Notice, extra: dict[str, Any]) -> tu
         return text, json.loads(text, parse_float=Decimal)
     except ValueError as exc:
         raise PermanentDeliveryError(f"template output is not valid JSON: {exc}") from None
+
+
+def receipt_paths(
+    request: ChannelRequest, channel_id: str | None, channel_url: str | None
+) -> tuple[str | None, str | None]:
+    """Where the receipt is in the answer to ``request``: its own paths, else the channel's."""
+    return (request.remote_id or channel_id, request.remote_url or channel_url)
+
+
+async def look_up(
+    adapter: HttpPushAdapter[Any],
+    request: ChannelRequest,
+    notice: Notice,
+    extra: dict[str, Any],
+) -> Receipt | None:
+    """Ask the site for the delivery: its receipt if it has it (an id in the answer), else None.
+
+    A 404, or an answer without an id at the path, means the site does not have it.
+    """
+    url = render_url(request, notice, extra)
+    body = b""
+    headers = {"Accept": "application/json"}
+    if request.template is not None:
+        body = render_json(request.template, notice, extra)[0].encode("utf-8")
+        headers["Content-Type"] = "application/json; charset=utf-8"
+    response, answer = await adapter._exchange(request.method, url, body, headers)
+    if response.status_code == 404:
+        return None
+    if not 200 <= response.status_code < 300:
+        adapter._classify(response, answer)  # raises: the lookup itself failed
+    try:
+        document = json.loads(answer)
+    except ValueError:
+        raise TransientDeliveryError(
+            f"lookup {url}: the answer is not JSON: {adapter._redact(server_message(answer))}",
+            status=str(response.status_code),
+        ) from None
+    id_path, url_path = receipt_paths(
+        request, adapter.options.remote_id, adapter.options.remote_url
+    )
+    remote_id = lookup(document, id_path or "id")
+    if remote_id is None:
+        return None
+    return Receipt(
+        remote_id=remote_id,
+        url=lookup(document, url_path) if url_path else None,
+        # Not an HTTP status: the ledger shows this delivery was found, not sent.
+        status="found",
+        detail=f"found by lookup (HTTP {response.status_code})",
+    )

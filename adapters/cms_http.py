@@ -22,16 +22,18 @@ from urllib.parse import urlencode
 from pydantic import Field, PlainValidator, field_validator
 
 from syndicate.adapter import DeliveryContext, Payload, Receipt
-from syndicate.errors import PermanentDeliveryError, TransientDeliveryError
+from syndicate.errors import PermanentDeliveryError
 from syndicate.notice import Notice
 from syndicate.rendering import Template, template_validator
 
-from ._http import HEADER_NAME, HttpPushAdapter, HttpPushOptions, lookup, server_message
+from ._http import HEADER_NAME, HttpPushAdapter, HttpPushOptions
 from ._requests import (
     ChannelRequest,
     LookupRequest,
     choose,
     context,
+    look_up,
+    receipt_paths,
     render_json,
     render_url,
 )
@@ -87,8 +89,8 @@ class CmsHttpAdapter(HttpPushAdapter[CmsHttpOptions]):
     kind: ClassVar[str] = "cms_http"
     Options: ClassVar[type[CmsHttpOptions]] = CmsHttpOptions
 
-    def __init__(self, channel: str, options: CmsHttpOptions) -> None:
-        super().__init__(channel, options)
+    def __init__(self, channel: str, options: CmsHttpOptions, **setup: Any) -> None:
+        super().__init__(channel, options, **setup)
         self.method = options.method
         self._media_type = _MEDIA_TYPES[options.format]
         self._content_type = f"{self._media_type}; charset=utf-8"
@@ -109,7 +111,7 @@ class CmsHttpAdapter(HttpPushAdapter[CmsHttpOptions]):
         else:
             target = render_url(request, notice, extra)
             method = request.method
-            paths = (request.remote_id or opts.remote_id, request.remote_url or opts.remote_url)
+            paths = receipt_paths(request, opts.remote_id, opts.remote_url)
             if request.template is not None or action == "update":
                 body = self._body(notice, request.template or opts.template, html, extra)
             else:
@@ -149,43 +151,11 @@ class CmsHttpAdapter(HttpPushAdapter[CmsHttpOptions]):
         Only a creation is looked up: an update or a retraction sent twice
         leaves the post as once.
         """
-        request = self.options.lookup
         opts = self.options
-        if request is None or choose(notice, ctx, opts.update, opts.retract) != "create":
+        if opts.lookup is None or choose(notice, ctx, opts.update, opts.retract) != "create":
             return None
         html = opts.html_template.render(notice) if opts.html_template is not None else None
-        extra = context(notice, ctx, html)
-        url = render_url(request, notice, extra)
-        body = b""
-        headers = {"Accept": "application/json"}
-        if request.template is not None:
-            body = render_json(request.template, notice, extra)[0].encode("utf-8")
-            headers["Content-Type"] = "application/json; charset=utf-8"
-        response, answer = await self._exchange(request.method, url, body, headers)
-        if response.status_code == 404:
-            return None
-        if not 200 <= response.status_code < 300:
-            self._classify(response, answer)  # raises: the lookup itself failed
-        try:
-            document = json.loads(answer)
-        except ValueError:
-            raise TransientDeliveryError(
-                f"lookup {url}: the answer is not JSON: "
-                f"{server_message(answer, mask=self._redact)}",
-                status=str(response.status_code),
-            ) from None
-        id_path = request.remote_id or opts.remote_id or "id"
-        remote_id = lookup(document, id_path)
-        if remote_id is None:
-            return None
-        url_path = request.remote_url or opts.remote_url
-        return Receipt(
-            remote_id=remote_id,
-            url=lookup(document, url_path) if url_path else None,
-            # Not an HTTP status: the ledger shows this delivery was found, not sent.
-            status="found",
-            detail=f"found by lookup (HTTP {response.status_code})",
-        )
+        return await look_up(self, opts.lookup, notice, context(notice, ctx, html))
 
 
 def default_document(notice: Notice, html: str | None = None) -> dict[str, Any]:

@@ -208,8 +208,8 @@ class EmailInboxAdapter(BlockingAdapter[EmailInboxOptions]):
     kind: ClassVar[str] = "email_inbox"
     Options: ClassVar[type[EmailInboxOptions]] = EmailInboxOptions
 
-    def __init__(self, channel: str, options: EmailInboxOptions) -> None:
-        super().__init__(channel, options)
+    def __init__(self, channel: str, options: EmailInboxOptions, **setup: Any) -> None:
+        super().__init__(channel, options, **setup)
         self._idle: list[smtplib.SMTP] = []
         self._lock = threading.Lock()
 

@@ -18,18 +18,37 @@ import json
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from syndicate.adapter import DeliveryContext, Payload
+from syndicate.adapter import DeliveryContext, Payload, Receipt
 from syndicate.errors import PermanentDeliveryError
 from syndicate.notice import Amount, Category, LandMethod, Notice, NoticeType, Parcel
 
 from ._http import HttpPushAdapter, HttpPushOptions
+from ._requests import (
+    ChannelRequest,
+    LookupRequest,
+    choose,
+    context,
+    look_up,
+    receipt_paths,
+    render_json,
+    render_url,
+)
 
 SCHEMA = "syndicate.land_market/1"
 _DEAL_TYPES = frozenset({NoticeType.result, NoticeType.deal})
 
 
 class LandMarketOptions(HttpPushOptions):
-    """The land market reporting endpoint and how we authenticate to it."""
+    """The land market reporting endpoint and how we authenticate to it.
+
+    ``lookup``, ``update`` and ``retract`` as for cms_http: a result or a
+    correction can replace the report an earlier version made, a termination
+    can withdraw it, and an attempt in doubt is looked up before it is resent.
+    """
+
+    lookup: LookupRequest | None = None
+    update: ChannelRequest | None = None
+    retract: ChannelRequest | None = None
 
 
 class LandMarketAdapter(HttpPushAdapter[LandMarketOptions]):
@@ -90,11 +109,35 @@ class LandMarketAdapter(HttpPushAdapter[LandMarketOptions]):
             "parcels": [_parcel(p) for p in block.parcels],
         }
         body = json.dumps(report, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        headers = {
-            "Content-Type": "application/json; charset=utf-8",
-            "Idempotency-Key": ctx.idempotency_key,
-        }
-        return Payload("application/json", {"body": body}, headers=headers, target=self.options.url)
+        opts = self.options
+        action = choose(notice, ctx, opts.update, opts.retract)
+        request = {"create": None, "update": opts.update, "retract": opts.retract}[action]
+        target, method, paths = opts.url, self.method, None
+        if request is not None:
+            extra = context(notice, ctx, None)
+            target, method = render_url(request, notice, extra), request.method
+            paths = receipt_paths(request, opts.remote_id, opts.remote_url)
+            if request.template is not None:
+                body = render_json(request.template, notice, extra)[0].encode("utf-8")
+            elif action == "retract":
+                body = b""
+        headers = {"Idempotency-Key": ctx.idempotency_key}
+        if body:
+            headers = {"Content-Type": "application/json; charset=utf-8", **headers}
+        return Payload(
+            "application/json",
+            {"body": body},
+            headers=headers,
+            target=target,
+            data={"method": method, "receipt": paths, "action": action},
+        )
+
+    async def look_up(self, notice: Notice, ctx: DeliveryContext) -> Receipt | None:
+        """The report an in-doubt attempt may have filed (a creation only), by ``lookup``."""
+        opts = self.options
+        if opts.lookup is None or choose(notice, ctx, opts.update, opts.retract) != "create":
+            return None
+        return await look_up(self, opts.lookup, notice, context(notice, ctx, None))
 
 
 def _amount(amount: Amount | None) -> dict[str, str] | None:

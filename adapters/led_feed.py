@@ -352,6 +352,8 @@ class LedFeedAdapter(BlockingAdapter[LedFeedOptions]):
 
     kind: ClassVar[str] = "led_feed"
     Options: ClassVar[type[LedFeedOptions]] = LedFeedOptions
+    # A screen shows the summary cut to its width, not the notice: no key fact is compared.
+    facts_carried: ClassVar[frozenset[str] | None] = frozenset()
 
     def __init__(
         self,
@@ -359,8 +361,9 @@ class LedFeedAdapter(BlockingAdapter[LedFeedOptions]):
         options: LedFeedOptions,
         *,
         now: Callable[[], datetime] | None = None,
+        **setup: Any,
     ) -> None:
-        super().__init__(channel, options)
+        super().__init__(channel, options, **setup)
         self.now: Callable[[], datetime] = now or (lambda: datetime.now(UTC))
         self._remote = None if options.sftp is None else SftpConnection(options.sftp)
 

@@ -97,8 +97,8 @@ class SftpInboxAdapter(BlockingAdapter[SftpInboxOptions]):
     kind = "sftp_inbox"
     Options = SftpInboxOptions
 
-    def __init__(self, channel: str, options: SftpInboxOptions) -> None:
-        super().__init__(channel, options)
+    def __init__(self, channel: str, options: SftpInboxOptions, **setup: Any) -> None:
+        super().__init__(channel, options, **setup)
         self._connection = SftpConnection(options)
 
     def describe(self) -> str:

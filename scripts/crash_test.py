@@ -18,6 +18,7 @@ checked:
   I4          nothing left pending or in flight
   I5          one idempotency key per delivery on every request the receivers saw
   I6          notices x routed channels = deliveries by state
+  I8          the hash chain verifies: every row is the one its link recorded
   receivers   no duplicate publication where the key is honoured; where it is
               not, at most one duplicate per kill (that channel runs one at a time)
 
@@ -50,7 +51,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT / "src") not in sys.path:
     sys.path.insert(0, str(ROOT / "src"))
 
+from syndicate.audit.verify import verify  # noqa: E402
 from syndicate.demo.http_sink import HttpSink, RecordedRequest  # noqa: E402
+from syndicate.store import open_store  # noqa: E402
 from syndicate.syndicator import Syndicator  # noqa: E402
 
 HONOURING = ("site", "portal", "county", "archive")
@@ -263,7 +266,14 @@ def run(
             if "Traceback" in path.read_text(encoding="utf-8", errors="replace"):
                 report.failures.append(f"{path.name} holds a traceback")
 
-        check(sqlite_query(db_path), accepted, honouring, forgetful, report)
+        check(
+            sqlite_query(db_path),
+            accepted,
+            honouring,
+            forgetful,
+            report,
+            store_url=f"sqlite:///{db_path}",
+        )
     finally:
         if worker is not None and worker.poll() is None:
             worker.kill()
@@ -299,6 +309,7 @@ def check(
     forgetful: HttpSink,
     report: Report,
     *,
+    store_url: str,
     sqlite: bool = True,
     duplicates_allowed: int | None = None,
 ) -> None:
@@ -308,6 +319,13 @@ def check(
         integrity = query("PRAGMA integrity_check")
         if integrity != [("ok",)]:
             fail(f"integrity_check: {integrity[:5]}")
+    chained = open_store(store_url, notify=False)
+    try:
+        verification = verify(chained)
+    finally:
+        chained.close()
+    if not verification.ok:
+        fail(f"I8: {verification.findings[0].message}")
 
     notices = {r[0]: r[1] for r in query("SELECT pk, id FROM notices WHERE version = 1")}
     if sorted(notices.values()) != sorted(accepted) or len(accepted) != report.notices:

@@ -237,6 +237,7 @@ def run(
             honouring,
             forgetful,
             report,
+            store_url=url,
             sqlite=False,
             duplicates_allowed=kills + 1,  # the server restart counts as a kill
         )

@@ -1,5 +1,6 @@
 """syndicate: one canonical notice, pushed to every channel that must carry it, with a ledger."""
 
+from .__version__ import __version__
 from .adapter import Adapter, BlockingAdapter, DeliveryContext, Options, Payload, Receipt
 from .errors import (
     ConfigError,
@@ -16,8 +17,6 @@ from .errors import (
 from .notice import Category, Nature, Notice, NoticeType
 from .registry import AdapterRegistry
 from .syndicator import Accepted, Syndicator
-
-__version__ = "0.1.0"
 
 __all__ = [
     "Accepted",
@@ -43,4 +42,5 @@ __all__ = [
     "Syndicator",
     "TransientDeliveryError",
     "UnroutableNotice",
+    "__version__",
 ]

@@ -183,14 +183,27 @@ class Adapter(ABC, Generic[OptionsT]):
 
     kind: ClassVar[str]
     Options: ClassVar[type[Options]]
+    # The key facts (syndicate.audit.facts names) this kind of channel carries;
+    # None: all of them. A summary screen carries the title only.
+    facts_carried: ClassVar[frozenset[str] | None] = None
 
-    def __init__(self, channel: str, options: OptionsT) -> None:
+    def __init__(
+        self,
+        channel: str,
+        options: OptionsT,
+        *,
+        attachments: AttachmentFiles | None = None,
+        concurrency: int | None = None,
+    ) -> None:
+        """``attachments`` reads the files notices name (attachments.root of channels.yaml);
+        ``concurrency`` is how many deliveries the channel may run at once.
+
+        A subclass taking options of its own passes the rest on as ``**setup``.
+        """
         self.channel = channel
         self.options = options
-        # Both set by the engine from channels.yaml: attachments.root, and the
-        # channel's concurrency (how many deliveries it may run at once).
-        self.attachments = AttachmentFiles(Path.cwd())
-        self.concurrency: int | None = None
+        self.attachments = attachments if attachments is not None else AttachmentFiles(Path.cwd())
+        self.concurrency = concurrency
 
     def check(self, notice: Notice) -> list[str]:
         """Problems that make ``notice`` unsendable here; checked at enqueue."""
@@ -239,8 +252,8 @@ class BlockingAdapter(Adapter[OptionsT]):
     the threads another channel needs.
     """
 
-    def __init__(self, channel: str, options: OptionsT) -> None:
-        super().__init__(channel, options)
+    def __init__(self, channel: str, options: OptionsT, **setup: Any) -> None:
+        super().__init__(channel, options, **setup)
         self._pool: ThreadPoolExecutor | None = None
 
     @property

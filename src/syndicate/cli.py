@@ -21,7 +21,8 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import datetime
 from functools import wraps
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -30,23 +31,25 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from . import report
+from . import tables
 from .adapter import Adapter
 from .config import CONFIG_ENV, DEFAULT_CONFIG, load_config, parse_duration
-from .errors import ConfigError, NoticeError, StoreError, SyndicateError
+from .errors import ConfigError, NoticeError, QueryError, StoreError, SyndicateError
 from .intake import Source, file_sources, read_notice_file, stdin_sources
 from .masking import Masker
 from .notice import Notice, notice_schema
+from .readmodels import ATTEMPT_FIELDS, RunTally, iso
 from .registry import AdapterRegistry
 from .rendering import DISPLAY_TZ
 from .safefile import write_atomic
 from .safeout import csv_cell, json_text, terminal_text
 from .store.base import AttemptFilter, DeliveryState, Outcome
-from .syndicator import Syndicator
+from .syndicator import Syndicator, build_adapter
 
 EXIT_REFUSED = 1
 EXIT_CONFIG = 3
 EXIT_STORE = 4
+EXIT_UNDELIVERED = 5
 EXIT_INTERRUPTED = 130
 
 out = Console(highlight=False, soft_wrap=True)
@@ -82,6 +85,10 @@ def friendly(fn: Callable[P, R]) -> Callable[P, R]:
         except NoticeError as exc:
             for problem in exc.problems:
                 err.print(f"[red]refused:[/] {_escape(str(problem))}")
+            sys.exit(EXIT_REFUSED)
+        except QueryError as exc:
+            for problem in exc.problems:
+                err.print(f"[red]error:[/] {_escape(str(problem))}")
             sys.exit(EXIT_REFUSED)
         except StoreError as exc:
             _fail(_escape(str(exc), keep_lines=True), EXIT_STORE)
@@ -127,10 +134,16 @@ def _masked(value: Any) -> Any:
     return _mask.mask(value) if isinstance(value, str) else value
 
 
-def _open(ctx: click.Context) -> Syndicator:
+def _open(ctx: click.Context, *, read_only: bool = False) -> Syndicator:
+    """The configured syndicator; ``read_only`` (status, log, report, metrics) needs no secrets."""
     path = ctx.obj["config"]
-    syndicator = Syndicator.from_config(path, registry=ctx.obj["registry"])
-    _mask_secrets_of(syndicator.adapters.values())
+    syndicator = Syndicator.from_config(path, registry=ctx.obj["registry"], read_only=read_only)
+    if read_only:
+        _mask_secrets_of(
+            build_adapter(c) for c in syndicator.config.channels.values() if c.sendable
+        )
+    else:
+        _mask_secrets_of(syndicator.adapters.values())
     ctx.call_on_close(syndicator.close)
     return syndicator
 
@@ -189,7 +202,7 @@ def check(ctx: click.Context, file: Path | None) -> None:
         f"{path}: ok — {len(config.channels)} channels, {len(config.routes)} routes, "
         f"ledger {config.store_url()}"
     )
-    adapters = {name: channel.build() for name, channel in config.channels.items()}
+    adapters = {name: build_adapter(channel) for name, channel in config.channels.items()}
     _mask_secrets_of(adapters.values())
     for name, channel in config.channels.items():
         state = "" if channel.settings.enabled else " (disabled)"
@@ -308,42 +321,49 @@ def run(ctx: click.Context, once: bool, quiet: bool) -> None:
     grace period (worker.grace), the rest are recorded as interrupted and
     released for the next worker.
     """
-    from .dispatcher import AttemptEvent, Dispatcher
+    from .dispatcher import AttemptEvent
 
     syndicator = _open(ctx)
-    tally: dict[str, int] = {}
+    tally = RunTally()
 
     def show(event: AttemptEvent) -> None:
-        tally[event.state.value] = tally.get(event.state.value, 0) + 1
+        tally(event)
         if quiet:
             return
         c = event.claim
         what = f"{c.notice_id}.v{c.notice_version} → {c.channel}"
         if event.outcome is Outcome.delivered:
-            out.print(f"[green]delivered[/] {_escape(what)}  {_escape(event.message)}")
+            where = _where(event.remote_id, event.remote_url) or event.message
+            out.print(f"[green]delivered[/] {_escape(what)}  {_escape(where)}")
         elif event.state is DeliveryState.pending and event.next_at is not None:
             wait = max(0.0, event.next_at - time.time())
             out.print(f"[yellow]retry in {wait:.0f}s[/] {_escape(what)}  {_escape(event.message)}")
         else:
             out.print(f"[red]{event.state.value}[/] {_escape(what)}  {_escape(event.message)}")
 
+    def started(worker: str) -> None:
+        if not once and not quiet:
+            err.print(f"worker {worker} running; Ctrl-C stops it")
+
     async def go() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        dispatcher = Dispatcher(
-            syndicator.config, syndicator.store, syndicator.adapters, listener=show
-        )
-        if not once and not quiet:
-            err.print(f"worker {dispatcher.worker} running; Ctrl-C stops it")
-        await dispatcher.run(once=once, stop=stop)
+        await syndicator.run_async(once=once, stop=stop, listener=show, started=started)
         if stop.is_set():
             err.print("stopped")
 
     asyncio.run(go())
-    summary = ", ".join(f"{n} {s}" for s, n in sorted(tally.items())) or "nothing was due"
-    err.print(summary)
+    summary = tally.summary()
+    err.print(str(summary))
+    ended_badly = summary.deliveries.get(DeliveryState.failed, 0) + summary.deliveries.get(
+        DeliveryState.dead, 0
+    )
+    if once and ended_badly:
+        # For cron: a run that gave deliveries up says so in its exit status.
+        err.print(f"{ended_badly} deliveries ended failed or dead; `syndicate log` says why")
+        sys.exit(EXIT_UNDELIVERED)
 
 
 # --- status ----------------------------------------------------------------------
@@ -359,61 +379,25 @@ def run(ctx: click.Context, once: bool, quiet: bool) -> None:
 def status(
     ctx: click.Context, notice_id: str | None, channel: str | None, as_json: bool, limit: int
 ) -> None:
-    """Show the notice × channel matrix and the counts by channel and state."""
-    syndicator = _open(ctx)
-    lines = report.group(syndicator.store.deliveries(notice_id=notice_id, channel=channel))
-    counts = syndicator.store.counts()
-    channels = [c for c in syndicator.config.channels if channel in (None, c)]
-    if channel is None:
-        channels += sorted({ch for (ch, _) in counts} - set(channels))
+    """Show the notice × channel matrix and the counts by channel and state.
+
+    --notice takes ID (every version) or ID.vN, as the other commands print it.
+    """
+    syndicator = _open(ctx, read_only=True)
+    status = syndicator.status_matrix(notice=notice_id, channel=channel, limit=limit)
     if as_json:
-        totals: dict[str, dict[str, int]] = {}
-        for (ch, st), n in counts.items():
-            totals.setdefault(ch, {})[st.value] = n
-        notices = [
-            {
-                "id": line.id,
-                "version": line.version,
-                "title": line.title,
-                "category": line.category,
-                "channels": {
-                    ch: {
-                        "state": r.state.value,
-                        "attempts": r.attempts,
-                        "next_attempt_at": _iso(r.next_attempt_at),
-                        "remote_id": r.remote_id,
-                        "remote_url": r.remote_url,
-                        "last_error": r.last_error,
-                    }
-                    for ch, r in line.cells.items()
-                },
-            }
-            for line in lines
-        ]
-        circuits = {
-            name: {
-                "state": c.state,
-                "failures": c.failures,
-                "reopens_at": _iso(c.reopens_at),
-                "updated_at": _iso(c.updated_at),
-            }
-            for name, c in syndicator.store.circuits().items()
-        }
-        document = {"notices": notices, "counts": totals, "circuits": circuits}
-        text = json.dumps(document, ensure_ascii=False, indent=2)
+        text = json.dumps(status.as_dict(), ensure_ascii=False, indent=2)
         sys.stdout.write(json_text(_mask.mask(text)) + "\n")
         return
-    if not lines:
+    if not status.rows:
         out.print("the ledger holds no deliveries yet")
     else:
-        shown = lines[-limit:]
-        compact = out.width < 40 + 14 * len(channels)
-        out.print(report.matrix(shown, channels, compact=compact))
-        if len(lines) > len(shown):
-            out.print(f"[dim]{len(lines) - len(shown)} older notices not shown (--limit)[/]")
-        out.print(report.counts_table(counts, channels))
-    for name, c in sorted(syndicator.store.circuits().items()):
-        if c.state == "closed" or name not in channels:
+        out.print(tables.matrix(status, out.width))
+        if status.more:
+            out.print("[dim]older notices are not shown (--limit)[/]")
+        out.print(tables.counts_table(status))
+    for c in status.circuits:
+        if c.state == "closed":
             continue
         when = (
             datetime.fromtimestamp(c.reopens_at, DISPLAY_TZ).strftime("%H:%M:%S")
@@ -421,26 +405,12 @@ def status(
             else "now"
         )
         out.print(
-            f"[bold red]circuit {c.state.replace('_', '-')}:[/] {name} — "
+            f"[bold red]circuit {c.state.replace('_', '-')}:[/] {c.channel} — "
             f"{c.failures} transient failures in a row; next probe at {when}"
         )
 
 
-def _iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 # --- report ----------------------------------------------------------------------
-
-CATEGORY_LABELS = {
-    "construction": "工程建设",
-    "procurement": "政府采购",
-    "land_mineral": "土地矿产",
-    "state_property": "国有产权",
-    "work_news": "工作动态",
-}
 
 
 @main.command("report")
@@ -452,34 +422,48 @@ CATEGORY_LABELS = {
     help="The year of publication (Asia/Shanghai).",
 )
 @click.option("--json", "as_json", is_flag=True, help="The counts as JSON.")
+@click.option(
+    "--csv",
+    "csv_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the disclosure figures to this CSV file.",
+)
+@click.option(
+    "--docx",
+    "docx_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write them as a Word document, for the yearly disclosure report.",
+)
 @click.pass_context
 @friendly
-def report_(ctx: click.Context, year: int, as_json: bool) -> None:
+def report_(
+    ctx: click.Context, year: int, as_json: bool, csv_file: Path | None, docx_file: Path | None
+) -> None:
     """Count what was published in a year, by category and channel (for the yearly report).
 
     A notice counts in the year of its publish_at; a cell counts delivered
-    deliveries, and the last column the notices themselves.
+    deliveries, and the last column the notices themselves. Then corrections,
+    clarifications, terminations, withdrawals and approvals. --csv and --docx
+    write the same figures to files, byte for byte the same for the same ledger.
     """
-    syndicator = _open(ctx)
-    counts = syndicator.store.year_counts(year)
-    channels = list(syndicator.config.channels)
-    channels += sorted({ch for (_, ch) in counts.routed} - set(channels))
-    unfinished = sum(counts.routed.values()) - sum(counts.delivered.values())
+    syndicator = _open(ctx, read_only=True)
+    report = syndicator.year_report(year)
+    figures = syndicator.disclosure(year)
+    for path, data in ((csv_file, figures.to_csv), (docx_file, figures.to_docx)):
+        if path is not None:
+            write_atomic(path, data())
     if as_json:
-        document = {
-            "year": year,
-            "notices": counts.notices,
-            "delivered": {
-                cat: {ch: counts.delivered.get((cat, ch), 0) for ch in channels}
-                for cat in CATEGORY_LABELS
-            },
-            "not_delivered": unfinished,
-        }
-        sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=2) + "\n")
+        document = {**report.as_dict(), "disclosure": figures.as_dict()}
+        text = json.dumps(document, ensure_ascii=False, indent=2)
+        sys.stdout.write(json_text(_mask.mask(text)) + "\n")
         return
-    out.print(report.yearly(year, CATEGORY_LABELS, channels, counts.delivered, counts.notices))
-    if unfinished:
-        out.print(f"[yellow]{unfinished} deliveries of {year}'s notices have not been delivered[/]")
+    out.print(tables.yearly(report))
+    out.print(tables.disclosure(figures))
+    if report.not_delivered:
+        out.print(
+            f"[yellow]{report.not_delivered} deliveries of {year}'s notices "
+            "have not been delivered[/]"
+        )
 
 
 # --- log -------------------------------------------------------------------------
@@ -534,82 +518,44 @@ def log(
     """
     if as_json and as_csv:
         raise click.UsageError("choose --json or --csv, not both")
-    syndicator = _open(ctx)
+    syndicator = _open(ctx, read_only=True)
+    ref = syndicator.notice_ref(notice_id) if notice_id else None
     flt = AttemptFilter(
-        notice_id=notice_id,
+        notice_id=ref.id if ref else None,
+        notice_version=ref.version if ref else None,
         channel=channel,
         outcome=Outcome(outcome) if outcome else None,
         since=_since(since),
         limit=limit,
         newest_first=limit is not None,
     )
-    rows = list(syndicator.store.attempts(flt)) if limit is not None else None
-    it = reversed(rows) if rows is not None else syndicator.store.attempts(flt)
+    entries = syndicator.attempt_export(flt)
+    if limit is not None:
+        entries = reversed(list(entries))
     writer = csv.DictWriter(sys.stdout, fieldnames=ATTEMPT_FIELDS) if as_csv else None
     if writer is not None:
         writer.writeheader()
-    for a in it:
-        if as_json or writer is not None:
-            row = {
-                "attempt": a.id,
-                "delivery": a.delivery_id,
-                "notice": a.notice_id,
-                "version": a.notice_version,
-                "channel": a.channel,
-                "number": a.number,
-                "worker": a.worker,
-                "started_at": _iso(a.started_at),
-                "finished_at": _iso(a.finished_at),
-                "outcome": a.outcome.value,
-                "error_class": a.error_class,
-                "error_message": a.error_message,
-                "status": a.status,
-                "remote_id": a.remote_id,
-                "remote_url": a.remote_url,
-                "payload_sha256": a.payload_sha256,
-            }
-            if writer is not None:
-                writer.writerow(
-                    {
-                        k: csv_cell(_mask.mask(v) if isinstance(v, str) else v)
-                        for k, v in row.items()
-                    }
-                )
-            else:
-                sys.stdout.write(json_text(_mask.mask(json.dumps(row, ensure_ascii=False))) + "\n")
+    for a in entries:
+        if writer is not None:
+            writer.writerow({k: csv_cell(_masked(v)) for k, v in a.as_dict().items()})
+        elif as_json:
+            text = json.dumps(a.as_dict(), ensure_ascii=False)
+            sys.stdout.write(json_text(_mask.mask(text)) + "\n")
         else:
             when = datetime.fromtimestamp(a.started_at, DISPLAY_TZ).strftime("%Y-%m-%d %H:%M:%S")
             colour = {"delivered": "green", "transient": "yellow", "permanent": "red"}[a.outcome]
-            detail = (
-                a.remote_url or a.remote_id or ""
-                if a.outcome is Outcome.delivered
-                else (f"{a.error_class}: {a.error_message}")
-            )
             code = f" [{a.status}]" if a.status else ""
             out.print(
-                f"{when} #{a.number} {_escape(a.notice_id)}.v{a.notice_version} → {a.channel} "
-                f"[{colour}]{a.outcome.value}[/]{_escape(code)} {_escape(detail or '')}"
+                f"{when} #{a.number} {_escape(a.notice_id)}.v{a.version} → {a.channel} "
+                f"[{colour}]{a.outcome.value}[/]{_escape(code)} {_escape(a.detail)}"
             )
 
 
-ATTEMPT_FIELDS = [
-    "attempt",
-    "delivery",
-    "notice",
-    "version",
-    "channel",
-    "number",
-    "worker",
-    "started_at",
-    "finished_at",
-    "outcome",
-    "error_class",
-    "error_message",
-    "status",
-    "remote_id",
-    "remote_url",
-    "payload_sha256",
-]
+def _where(remote_id: str | None, remote_url: str | None) -> str:
+    """Where a delivery went: its URL and the id the channel gave it (both, to trace either)."""
+    if remote_url and remote_id:
+        return f"{remote_url} (id {remote_id})"
+    return remote_url or remote_id or ""
 
 
 # --- metrics ---------------------------------------------------------------------
@@ -632,7 +578,7 @@ def metrics(ctx: click.Context, output: Path | None) -> None:
     """
     from .metrics import exposition, ledger_registry
 
-    text = exposition(ledger_registry(_open(ctx))).decode("utf-8")
+    text = exposition(ledger_registry(_open(ctx, read_only=True))).decode("utf-8")
     if output is None:
         sys.stdout.write(text)
         return
@@ -696,40 +642,23 @@ def preview(ctx: click.Context, notice_ref: str, channel_name: str) -> None:
 
     NOTICE_REF is a notice file, or ID / ID.vN of a notice in the ledger.
     """
-    from .adapter import DeliveryContext
-    from .store.base import idempotency_key
-
     syndicator = _open(ctx)
     path = Path(notice_ref)
     if path.exists():
         notice = Notice.parse(read_notice_file(path), source=str(path))
     else:
-        notice_id, _, version = notice_ref.partition(".v")
-        if not version:
-            versions = [d.notice_version for d in syndicator.store.deliveries(notice_id=notice_id)]
-            if not versions:
-                raise click.BadParameter(
-                    f"{notice_ref}: neither a file nor a notice in the ledger", param_hint="NOTICE"
-                )
-            version = str(max(versions))
-        notice = syndicator.load_notice(notice_id, int(version))
-    if channel_name not in syndicator.config.channels:
-        known = ", ".join(syndicator.config.channels)
-        raise click.BadParameter(f"unknown channel {channel_name!r} (known: {known})")
-    adapter = syndicator.adapters[channel_name]
-    problems = adapter.check(notice)
-    if problems:
-        for p in problems:
-            err.print(f"[red]refused:[/] channel {channel_name!r} needs {_escape(p)}")
-        sys.exit(EXIT_REFUSED)
-    ctx_ = DeliveryContext(
-        channel=channel_name,
-        idempotency_key=idempotency_key(notice.id, notice.version, channel_name),
-        notice_digest=notice.digest(),
-    )
-    payload = adapter.render(notice, ctx_)
-    sys.stdout.write(terminal_text(_mask.mask(payload.preview()), keep_lines=True) + "\n")
-    sys.stdout.write(f"\npayload sha256: {payload.digest()}\n")
+        try:
+            notice = syndicator.find_notice(notice_ref)
+        except QueryError:
+            raise click.BadParameter(
+                f"{notice_ref}: neither a file nor a notice in the ledger", param_hint="NOTICE"
+            ) from None
+    try:
+        shown = syndicator.preview(notice, channel_name)
+    except QueryError as exc:
+        raise click.BadParameter(exc.problems[0].message, param_hint="--channel") from None
+    sys.stdout.write(terminal_text(_mask.mask(shown.text), keep_lines=True) + "\n")
+    sys.stdout.write(f"\npayload sha256: {shown.payload_sha256}\n")
 
 
 @main.command()
@@ -753,6 +682,134 @@ def demo(ctx: click.Context, notices: Path | None, keep: Path | None) -> None:
 
     code = run_demo(ctx.obj["registry"], notices_dir=notices, keep=keep, console=out)
     sys.exit(code)
+
+
+# --- verify --------------------------------------------------------------------
+
+
+@main.command()
+@click.option(
+    "--anchor",
+    "anchor_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Check the chain against the heads anchored in FILE, then append this head to it.",
+)
+@click.option(
+    "--archive",
+    "archive_files",
+    multiple=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Also check the rows of this archive file against the chain (repeatable).",
+)
+@click.option("--json", "as_json", is_flag=True, help="The result as JSON.")
+@click.pass_context
+@friendly
+def verify(
+    ctx: click.Context, anchor_file: Path | None, archive_files: tuple[Path, ...], as_json: bool
+) -> None:
+    """Walk the ledger's hash chain: every notice, delivery and attempt against its link.
+
+    Prints `ok` and the head hash, or the first row that was edited,
+    inserted or deleted (exit 1). With --anchor, a head anchored earlier that
+    the chain no longer matches is refused too, and the file is left as it was.
+    """
+    from .audit.verify import Anchored
+
+    syndicator = _open(ctx, read_only=True)
+    archived = [f for path in archive_files for f in syndicator.check_archive(path)]
+    result = syndicator.verify(anchor_file)
+    verification = result.verification if isinstance(result, Anchored) else result
+    if archived:
+        findings = sorted([*verification.findings, *archived], key=lambda f: f.order())
+        verification = replace(verification, findings=findings)
+        if isinstance(result, Anchored):
+            result = replace(result, verification=verification)
+        else:
+            result = verification
+    if as_json:
+        sys.stdout.write(json.dumps(result.as_dict(), ensure_ascii=False, indent=2) + "\n")
+    elif verification.ok:
+        head = verification.head
+        out.print(f"ok — {verification.rows} chain rows, head {head.seq} {head.hash}")
+        for path in archive_files:
+            out.print(f"archive {_escape(str(path))}: every row matches its chain row")
+        if isinstance(result, Anchored) and result.appended is not None:
+            out.print(
+                f"anchored in {_escape(result.path)} at {result.appended.at} "
+                f"({result.checked} earlier anchors match)"
+            )
+    else:
+        first, *rest = verification.findings
+        err.print(f"[red]tampered:[/] {_escape(first.message)}")
+        for finding in rest:
+            err.print(f"  also: {_escape(finding.message)}")
+        if isinstance(result, Anchored):
+            err.print(f"{_escape(result.path)} left unchanged")
+    if not verification.ok:
+        sys.exit(EXIT_REFUSED)
+
+
+@main.command()
+@click.argument("notice_ref")
+@click.option("--json", "as_json", is_flag=True, help="The report as JSON.")
+@click.pass_context
+@friendly
+def audit(ctx: click.Context, notice_ref: str, as_json: bool) -> None:
+    """Show that every channel carried the same content as the canonical notice.
+
+    NOTICE_REF is ID (its newest version) or ID.vN. For each channel: the
+    delivery, the SHA-256 of the payload sent, the receipt, and the key facts
+    (title, project code, tenderer, amounts, deadlines, bid-opening place)
+    found in its rendering. Exits 1 when a fact is missing or differs.
+    """
+    syndicator = _open(ctx)
+    notice_id, _, version = notice_ref.partition(".v")
+    report_ = syndicator.audit(notice_id, int(version) if version.isdigit() else None)
+    if as_json:
+        sys.stdout.write(json.dumps(report_.as_dict(), ensure_ascii=False, indent=2) + "\n")
+    else:
+        out.print(tables.audit_view(report_))
+    if not report_.consistent:
+        sys.exit(EXIT_REFUSED)
+
+
+@main.command("archive")
+@click.option(
+    "--before",
+    required=True,
+    help="Archive attempts finished before this date (YYYY-MM-DD, Asia/Shanghai) or ISO time.",
+)
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_context
+@friendly
+def archive_(ctx: click.Context, before: str, file: Path) -> None:
+    """Move old attempts of ended deliveries to FILE (gzip JSON lines), chained by hash.
+
+    The archive's SHA-256 is chained into the ledger in the same transaction
+    that removes the rows, so `verify` still passes and `verify --archive FILE`
+    checks every archived row. FILE must not exist yet.
+    """
+    try:
+        moment = datetime.fromisoformat(before)
+    except ValueError:
+        raise click.BadParameter(
+            "give a date (2025-01-01) or an ISO time", param_hint="--before"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=DISPLAY_TZ)
+    if moment.timestamp() > time.time():
+        raise click.BadParameter(
+            "an archive holds the past: give a date before now", param_hint="--before"
+        )
+    syndicator = _open(ctx, read_only=True)
+    done = syndicator.archive(moment.timestamp(), file)
+    if done.head is None:
+        out.print(f"nothing to archive: no attempt of an ended delivery finished before {before}")
+        return
+    out.print(
+        f"archived {done.count} attempts to {_escape(done.path)} "
+        f"(sha256 {done.file_sha256}), chain row {done.head.seq}"
+    )
 
 
 # --- migrate -------------------------------------------------------------------
@@ -871,8 +928,8 @@ def token_list(ctx: click.Context, as_json: bool) -> None:
                 "name": t.name,
                 "id": t.id,
                 "scopes": list(t.scopes),
-                "created_at": _iso(t.created_at),
-                "revoked_at": _iso(t.revoked_at),
+                "created_at": iso(t.created_at),
+                "revoked_at": iso(t.revoked_at),
             }
             sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
             continue

@@ -26,7 +26,7 @@ from pydantic import (
 )
 
 from .adapter import Adapter, Options
-from .attachments import AttachmentFiles, file_identity
+from .attachments import file_identity
 from .errors import ConfigError, Problem, StoreError
 from .notice import Category, NoticeType, problems_from_validation
 from .registry import AdapterRegistry, UnknownAdapter
@@ -196,13 +196,9 @@ class Channel:
     options: Options
     attachments_root: Path = field(default_factory=Path.cwd)
     secret_files: frozenset[tuple[int, int]] = frozenset()
-
-    def build(self) -> Adapter[Any]:
-        adapter = self.kind(self.name, self.options)
-        adapter.attachments = AttachmentFiles(self.attachments_root, self.secret_files)
-        # A blocking adapter gets one thread, an HTTP one a connection, per delivery at once.
-        adapter.concurrency = self.settings.concurrency
-        return adapter
+    # False when loaded for reading the ledger only and an environment variable the
+    # options need (a secret) is not set: such a channel is listed but cannot send.
+    sendable: bool = True
 
 
 @dataclass(frozen=True)
@@ -226,7 +222,14 @@ class Config:
 _ENV = re.compile(r"\$(\$)?\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-def _interpolate(doc: YamlDocument, env: dict[str, str], problems: list[Problem]) -> Any:
+def _interpolate(
+    doc: YamlDocument,
+    env: dict[str, str],
+    problems: list[Problem],
+    unset: set[tuple[str | int, ...]] | None = None,
+) -> Any:
+    """``${NAME}`` replaced from ``env``; a variable not set is a problem, or noted in ``unset``."""
+
     def walk(value: Any, path: tuple[str | int, ...]) -> Any:
         if isinstance(value, dict):
             return {k: walk(v, (*path, k)) for k, v in value.items()}
@@ -238,6 +241,9 @@ def _interpolate(doc: YamlDocument, env: dict[str, str], problems: list[Problem]
                 if m.group(1):  # $${X} is a literal ${X}
                     return "${" + m.group(2) + "}"
                 name = m.group(2)
+                if name not in env and unset is not None:
+                    unset.add(path)
+                    return ""
                 if name not in env:
                     problems.append(
                         Problem(
@@ -352,8 +358,14 @@ def load_config(
     registry: AdapterRegistry,
     *,
     env: dict[str, str] | None = None,
+    read_only: bool = False,
 ) -> Config:
-    """Read and validate ``path``; raise ConfigError listing every problem."""
+    """Read and validate ``path``; raise ConfigError listing every problem.
+
+    ``read_only``: for commands that only read the ledger. A channel whose
+    options name an environment variable that is not set (its secret, say) is
+    kept by name, not sendable, instead of being an error.
+    """
     path = Path(path)
     source = str(path)
     try:
@@ -373,7 +385,9 @@ def load_config(
         raise ConfigError([Problem("", f"not UTF-8 text (byte {exc.start})", source)]) from None
     except OSError as exc:
         raise ConfigError([Problem("", f"cannot read: {exc.strerror}", source)]) from None
-    return parse_config(text, source, registry, base_dir=path.parent.resolve(), env=env)
+    return parse_config(
+        text, source, registry, base_dir=path.parent.resolve(), env=env, read_only=read_only
+    )
 
 
 def parse_config(
@@ -383,8 +397,9 @@ def parse_config(
     *,
     base_dir: Path | None = None,
     env: dict[str, str] | None = None,
+    read_only: bool = False,
 ) -> Config:
-    """Validate config ``text``; ``source`` names it in messages."""
+    """Validate config ``text``; ``source`` names it in messages; ``read_only``: see load_config."""
     doc, problems = load_yaml(text, source)
     if doc is None:
         raise ConfigError(problems)
@@ -395,7 +410,20 @@ def parse_config(
                 Problem("", "the top level must be a mapping (store, channels, routes)", source, 1),
             ]
         )
-    data = _interpolate(doc, dict(os.environ if env is None else env), problems)
+    unset: set[tuple[str | int, ...]] | None = set() if read_only else None
+    data = _interpolate(doc, dict(os.environ if env is None else env), problems, unset)
+    if unset:
+        # Only the channels' options may go without: the store and the worker cannot.
+        for path in [p for p in unset if p[:1] != ("channels",) or len(p) < 3]:
+            unset.discard(path)
+            problems.append(
+                Problem(
+                    _dotted(path),
+                    "an environment variable here is not set",
+                    source,
+                    doc.line_of(path),
+                )
+            )
 
     # Each part is checked even when another is wrong, so one run lists every problem.
     top: _File | None = None
@@ -470,13 +498,18 @@ def parse_config(
             )
             continue
         options_raw = {k: v for k, v in raw.items() if k not in COMMON_KEYS}
+        sendable = True
         try:
             options = kind.Options.model_validate(options_raw, context={"base_dir": base_dir})
         except ValidationError as exc:
-            problems += _locate(doc, problems_from_validation(exc), ("channels", name))
-            continue
+            if not unset or not any(p[:2] == ("channels", name) for p in unset):
+                problems += _locate(doc, problems_from_validation(exc), ("channels", name))
+                continue
+            options, sendable = kind.Options.model_construct(), False
         if settings is not None:
-            channels[name] = Channel(name, settings, kind, options, attachments_root, secret_files)
+            channels[name] = Channel(
+                name, settings, kind, options, attachments_root, secret_files, sendable
+            )
 
     raw_routes = data.get("routes")
     for i, route in enumerate(raw_routes if isinstance(raw_routes, list) else []):

@@ -40,6 +40,9 @@ from .store.base import AttemptRecord, Claim, DeliveryState, Gate, Next, Outcome
 
 log = logging.getLogger("syndicate.worker")
 
+# How stale the worker's view of paused channels may get (a pause in this process is at once).
+PAUSE_REFRESH = 1.0
+
 
 @dataclass(frozen=True)
 class AttemptEvent:
@@ -127,10 +130,20 @@ class Dispatcher:
         self._recorder = Recorder(store, self.worker, self._writer)
         self._tasks: dict[asyncio.Task[None], Claim] = {}
         self._notices: OrderedDict[tuple[str, int], Notice | NoticeError] = OrderedDict()
+        self._paused: set[str] = set()
+        self._paused_read_at = float("-inf")
 
     def wake(self) -> None:
-        """Look for due work now (an enqueue in this process calls this)."""
+        """Look for due work now (an enqueue, a pause or a resume in this process calls this)."""
+        self._paused_read_at = float("-inf")
         self._wake.set()
+
+    def _paused_channels(self, now: float) -> set[str]:
+        if now - self._paused_read_at >= PAUSE_REFRESH:
+            with contextlib.suppress(StoreError):  # keep the last view; claiming will say more
+                self._paused = set(self.store.paused())
+            self._paused_read_at = now
+        return self._paused
 
     async def run(self, *, once: bool = False, stop: asyncio.Event | None = None) -> None:
         """Deliver until ``stop`` is set; with ``once``, until nothing is due or in flight."""
@@ -219,8 +232,11 @@ class Dispatcher:
     async def _claim_all(self) -> int:
         now = self.clock()
         batch = self.config.worker.batch
+        paused = self._paused_channels(now)
         limits: dict[str | None, int] = {
-            lane.name: min(lane.free, batch) for lane in self.lanes.values() if lane.free > 0
+            lane.name: min(lane.free, batch)
+            for lane in self.lanes.values()
+            if lane.free > 0 and lane.name not in paused
         }
         if not limits:
             return 0

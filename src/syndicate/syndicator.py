@@ -5,22 +5,56 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from . import readmodels as rm
 from .adapter import Adapter
-from .config import Config, load_config
+from .attachments import AttachmentFiles
+from .audit.archive import Archived, check_archive
+from .audit.archive import archive as archive_attempts
+from .audit.chain import Finding
+from .audit.consistency import NoticeAudit, audit_notice
+from .audit.disclosure import Disclosure, disclosure
+from .audit.verify import Anchored, Verification, verify, verify_anchored
+from .config import Channel, Config, load_config
 from .dispatcher import AttemptEvent, Dispatcher
-from .errors import NoticeError, Problem
+from .errors import NoticeError, Problem, QueryError
 from .notice import Notice
+from .readmodels.channels import channel_health
+from .readmodels.ledger import (
+    attempt_list,
+    delivery_list,
+    notice_detail,
+    notice_list,
+)
+from .readmodels.preview import preview
+from .readmodels.status import status_matrix
+from .readmodels.yearly import year_report
 from .registry import AdapterRegistry
 from .routing import check_channels, route
 from .store import open_store
-from .store.base import NoticeRecord, Store
+from .store.base import AttemptFilter, DeliveryFilter, NoticeFilter, NoticeRecord, Store
 from .tokens import Tokens
+
+Listener = Callable[[AttemptEvent], None]
+
+
+def build_adapter(channel: Channel) -> Adapter[Any]:
+    """A channel's adapter, constructed from its options and settings."""
+    return channel.kind(
+        channel.name,
+        channel.options,
+        attachments=AttachmentFiles(channel.attachments_root),
+        concurrency=channel.settings.concurrency,
+    )
+
+
+def _checks_notices(kind: type[Adapter[Any]]) -> bool:
+    return kind.check is not Adapter.check
 
 
 @dataclass(frozen=True)
@@ -51,7 +85,7 @@ class Syndicator:
             if store is not None
             else open_store(config.store_url(), notify=config.store.notify)
         )
-        self._adapters: dict[str, Adapter[Any]] | None = None
+        self._built: dict[str, Adapter[Any]] = {}
         self._running: list[tuple[asyncio.AbstractEventLoop, Dispatcher]] = []
         self.tokens = Tokens(self.store)
 
@@ -62,17 +96,41 @@ class Syndicator:
         *,
         registry: AdapterRegistry | None = None,
         env: dict[str, str] | None = None,
+        read_only: bool = False,
     ) -> Syndicator:
-        """Load ``channels.yaml`` at ``path`` and open the ledger it names."""
+        """Load ``channels.yaml`` at ``path`` and open the ledger it names.
+
+        ``read_only``: for reading the ledger; channels whose secrets are not in
+        the environment are listed but cannot send (see ``load_config``).
+        """
         registry = registry or AdapterRegistry.from_entry_points()
-        return cls(load_config(Path(path), registry, env=env), registry)
+        config = load_config(Path(path), registry, env=env, read_only=read_only)
+        return cls(config, registry)
+
+    def adapter(self, channel: str) -> Adapter[Any]:
+        """The adapter of a configured channel, built the first time it is needed.
+
+        Reading the ledger builds none: a process that only answers queries
+        never opens a channel's files, keys or connections.
+        """
+        built = self._built.get(channel)
+        if built is None:
+            if channel not in self.config.channels:
+                raise QueryError([Problem("channel", self._unknown(channel))])
+            built = self._built[channel] = build_adapter(self.config.channels[channel])
+        return built
 
     @property
     def adapters(self) -> dict[str, Adapter[Any]]:
-        """One adapter instance per configured channel, built on first use."""
-        if self._adapters is None:
-            self._adapters = {name: ch.build() for name, ch in self.config.channels.items()}
-        return self._adapters
+        """The adapters of every enabled channel (built now if need be): what a worker runs."""
+        return {
+            name: self.adapter(name)
+            for name, ch in self.config.channels.items()
+            if ch.settings.enabled
+        }
+
+    def _unknown(self, channel: str) -> str:
+        return f"unknown channel {channel!r} (known: {', '.join(self.config.channels)})"
 
     def enqueue(
         self, notice: Notice | dict[str, Any] | str | bytes, *, by: str | None = None
@@ -86,7 +144,13 @@ class Syndicator:
         if not isinstance(notice, Notice):
             notice = Notice.parse(notice)
         channels = route(notice, self.config)
-        check_channels(notice, channels, self.adapters)
+        # Only kinds that look at a notice before taking it need an instance here.
+        checkers = {
+            name: self.adapter(name)
+            for name in channels
+            if _checks_notices(self.config.channels[name].kind)
+        }
+        check_channels(notice, list(checkers), checkers)
         digest = notice.digest()
         record = NoticeRecord(
             id=notice.id,
@@ -101,9 +165,7 @@ class Syndicator:
             publish_at=notice.publish_at.timestamp(),
         )
         result = self.store.accept(record, channels, record.accepted_at, by=by)
-        for loop, dispatcher in list(self._running):
-            # A worker of this process is woken at once; others notice the ledger changed.
-            loop.call_soon_threadsafe(dispatcher.wake)
+        self._wake_workers()
         return Accepted(notice.id, notice.version, digest, result.channels, result.created)
 
     def load_notice(self, notice_id: str, version: int) -> Notice:
@@ -114,24 +176,180 @@ class Syndicator:
             )
         return Notice.parse(record.content)
 
-    def run(self, *, once: bool = False, stop: asyncio.Event | None = None) -> None:
-        """Run the worker until stopped (or, with ``once``, until nothing is due)."""
-        asyncio.run(self.run_async(once=once, stop=stop))
+    def verify(self, anchor: Path | None = None) -> Verification | Anchored:
+        """Walk the ledger's hash chain and check every row against it.
+
+        With ``anchor``: also check the chain against every head anchored in
+        that file, and append this head to it if everything holds.
+        """
+        if anchor is None:
+            return verify(self.store)
+        return verify_anchored(self.store, anchor)
+
+    def archive(self, before: float, path: Path) -> Archived:
+        """Move attempts of ended deliveries finished before ``before`` to the archive ``path``."""
+        return archive_attempts(self.store, before, path, time.time())
+
+    def check_archive(self, path: Path) -> list[Finding]:
+        """Hold an archive file against the chain; ArchiveError if it is altered or foreign."""
+        return check_archive(self.store, path)
+
+    def audit(self, notice_id: str, version: int | None = None) -> NoticeAudit:
+        """The consistency report of a notice version (default: its newest in the ledger)."""
+        if version is None:
+            versions = [d.notice_version for d in self.store.deliveries(notice_id=notice_id)]
+            if not versions:
+                raise NoticeError([Problem("", f"no notice {notice_id} in the ledger")])
+            version = max(versions)
+        record = self.store.notice(notice_id, version)
+        if record is None:
+            raise NoticeError(
+                [Problem("", f"no notice {notice_id} version {version} in the ledger")]
+            )
+        configured = self.config.channels
+        return audit_notice(
+            self.store, lambda ch: self.adapter(ch) if ch in configured else None, record
+        )
+
+    def run(
+        self,
+        *,
+        once: bool = False,
+        stop: asyncio.Event | None = None,
+        listener: Listener | None = None,
+    ) -> None:
+        """Run the worker until stopped (or, with ``once``, until nothing is due).
+
+        ``listener`` is called with every attempt the worker records.
+        """
+        asyncio.run(self.run_async(once=once, stop=stop, listener=listener))
 
     async def run_async(
         self,
         *,
         once: bool = False,
         stop: asyncio.Event | None = None,
-        listener: Callable[[AttemptEvent], None] | None = None,
+        listener: Listener | None = None,
+        started: Callable[[str], None] | None = None,
     ) -> None:
+        """The worker on the running loop; ``started`` is told the worker's name."""
         dispatcher = Dispatcher(self.config, self.store, self.adapters, listener=listener)
         entry = (asyncio.get_running_loop(), dispatcher)
         self._running.append(entry)
         try:
+            if started is not None:
+                started(dispatcher.worker)
             await dispatcher.run(once=once, stop=stop)
         finally:
             self._running.remove(entry)
+
+    # --- read models ------------------------------------------------------------
+
+    def notice_ref(self, text: str) -> rm.NoticeRef:
+        """``ID`` or ``ID.vN`` as the CLI prints it (an id that itself ends in .vN wins)."""
+        return rm.parse_notice_ref(text, lambda whole: bool(self.store.notice_versions(whole)))
+
+    def status_matrix(
+        self, *, notice: str | None = None, channel: str | None = None, limit: int = 50
+    ) -> rm.StatusMatrix:
+        """The latest ``limit`` notice versions × channels, with counts and circuits."""
+        ref = self.notice_ref(notice) if notice else None
+        return status_matrix(
+            self.store, list(self.config.channels), notice=ref, channel=channel, limit=limit
+        )
+
+    def notices(
+        self,
+        filter: NoticeFilter | None = None,
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> rm.Page[rm.NoticeSummary]:
+        """Notice versions, newest first; ``cursor`` is a page's ``next_cursor``."""
+        return notice_list(self.store, filter or NoticeFilter(), cursor, limit)
+
+    def notice_detail(self, notice_id: str) -> rm.NoticeDetail | None:
+        """Every version of a notice with each delivery and attempt; None if unknown."""
+        return notice_detail(self.store, notice_id)
+
+    def deliveries(
+        self,
+        filter: DeliveryFilter | None = None,
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> rm.Page[rm.DeliveryEntry]:
+        """Deliveries, newest first; ``cursor`` is a page's ``next_cursor``."""
+        return delivery_list(self.store, filter or DeliveryFilter(), cursor, limit)
+
+    def attempt_log(
+        self,
+        filter: AttemptFilter | None = None,
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> rm.Page[rm.AttemptEntry]:
+        """Attempts, newest first; ``cursor`` is a page's ``next_cursor``."""
+        return attempt_list(self.store, filter or AttemptFilter(), cursor, limit)
+
+    def attempt_export(self, filter: AttemptFilter | None = None) -> Iterator[rm.AttemptEntry]:
+        """Every attempt matching ``filter`` as stored (oldest first unless it says otherwise)."""
+        for row in self.store.attempts(filter or AttemptFilter()):
+            yield rm.AttemptEntry.from_row(row)
+
+    def channel_health(self, now: float | None = None) -> rm.ChannelHealth:
+        """Each channel: enabled, paused, circuit, backlog, success rates, last error."""
+        return channel_health(self.store, self.config, time.time() if now is None else now)
+
+    def disclosure(self, year: int) -> Disclosure:
+        """The year's figures for the information-disclosure report (CSV, DOCX, JSON)."""
+        descriptions = {
+            name: ch.settings.description or name for name, ch in self.config.channels.items()
+        }
+        return disclosure(self.store, self.year_report(year), descriptions, year)
+
+    def year_report(self, year: int) -> rm.YearReport:
+        """What the notices published in ``year`` came to, by category and channel."""
+        return year_report(self.store, list(self.config.channels), year)
+
+    def preview(self, notice: Notice | str, channel: str) -> rm.Preview:
+        """Exactly what ``channel`` would receive for ``notice`` (a Notice, or ID / ID.vN)."""
+        if channel not in self.config.channels:
+            raise QueryError([Problem("channel", self._unknown(channel))])
+        if isinstance(notice, str):
+            notice = self.find_notice(notice)
+        return preview(self.adapter(channel), notice)
+
+    def find_notice(self, text: str) -> Notice:
+        """The stored notice ``ID.vN``, or the latest version of ``ID``."""
+        ref = self.notice_ref(text)
+        versions = {r.version: r for r in self.store.notice_versions(ref.id)}
+        if not versions or (ref.version is not None and ref.version not in versions):
+            raise QueryError([Problem("notice", f"no notice {ref} in the ledger")])
+        record = versions[ref.version if ref.version is not None else max(versions)]
+        return Notice.parse(record.content)
+
+    # --- operating channels -------------------------------------------------------
+
+    def pause(self, channel: str, *, by: str | None = None) -> bool:
+        """Start no new delivery on ``channel`` until resumed; True if it was running."""
+        self._known(channel)
+        changed = self.store.set_paused(channel, True, time.time(), by)
+        self._wake_workers()
+        return changed
+
+    def resume(self, channel: str) -> bool:
+        """Let ``channel`` take deliveries again; True if it was paused."""
+        self._known(channel)
+        changed = self.store.set_paused(channel, False, time.time())
+        self._wake_workers()
+        return changed
+
+    def _known(self, channel: str) -> None:
+        if channel not in self.config.channels:
+            raise QueryError([Problem("channel", self._unknown(channel))])
+
+    def _wake_workers(self) -> None:
+        for loop, dispatcher in list(self._running):
+            # A worker of this process is woken at once; others notice the ledger changed.
+            loop.call_soon_threadsafe(dispatcher.wake)
 
     def drain(self, *, timeout: float = 60.0) -> bool:
         """Run the worker until every delivery has ended or ``timeout`` passes; True if all ended.

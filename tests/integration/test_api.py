@@ -244,3 +244,34 @@ def test_the_openapi_document_is_served_and_names_v1(api: ApiServer) -> None:
     assert "Notice" in schema["components"]["schemas"]
     assert json.dumps(schema).count("HTTPValidationError") == 0
     assert httpx.get(f"{api.url}/docs").status_code == 200
+
+
+# --- audit ----------------------------------------------------------------------------
+
+
+def test_the_audit_and_verify_read_models_over_http(
+    api: ApiServer, engine: Syndicator, make_notice: Callable[..., dict[str, Any]]
+) -> None:
+    engine.enqueue(make_notice())
+    assert engine.drain(timeout=20)
+    reader = bearer(engine, Scope.read, name="auditor")
+    r = httpx.get(f"{api.url}/v1/notices/HYZB-2026-0001/audit", headers=reader)
+    assert r.status_code == 200, r.text
+    report = r.json()
+    assert report["consistent"] is True
+    assert report["version"] == 1
+    (channel,) = report["channels"]
+    assert channel["channel"] == "trading-website"
+    assert channel["state"] == "delivered"
+    assert {f["name"]: f["found"] for f in channel["facts"]} == {
+        "title": True,
+        "project_code": True,
+        "construction.max_price": True,
+    }
+    r = httpx.get(f"{api.url}/v1/notices/NOPE/audit", headers=reader)
+    assert r.status_code == 404
+    assert r.json()["detail"] == "no notice NOPE in the ledger"
+    r = httpx.get(f"{api.url}/v1/ledger/verify", headers=reader)
+    assert r.status_code == 200
+    assert r.json()["ok"] is True
+    assert r.json()["head"]["seq"] == 3  # the notice, its delivery, the attempt

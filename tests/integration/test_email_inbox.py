@@ -18,6 +18,7 @@ from syndicate.config import parse_config
 from syndicate.errors import PermanentDeliveryError, TransientDeliveryError
 from syndicate.notice import Notice
 from syndicate.registry import AdapterRegistry
+from syndicate.syndicator import build_adapter
 from tests.peers.smtp import (
     SMTP_PASSWORD,
     SMTP_USER,
@@ -486,7 +487,7 @@ def test_channel_from_channels_yaml(tmp_path: Path) -> None:
     config = parse_config(text, "channels.yaml", registry, base_dir=tmp_path / "conf", env=env)
     channel = config.channels["heyuan-evening"]
     assert channel.settings.timeout == 90
-    adapter = channel.build()
+    adapter = build_adapter(channel)
     assert isinstance(adapter, EmailInboxAdapter)
     opts = adapter.options
     assert opts.password is not None

@@ -19,7 +19,8 @@ from syndicate_adapters.land_market import LandMarketAdapter, LandMarketOptions
 from syndicate.adapter import DeliveryContext, Receipt
 from syndicate.demo.http_sink import HttpSink, Reply
 from syndicate.errors import PermanentDeliveryError, TransientDeliveryError
-from syndicate.notice import Notice
+from syndicate.notice import Nature, Notice
+from syndicate.store.base import DeliveryState, EarlierDelivery
 
 if TYPE_CHECKING:
     from tests.peers.http import TlsFiles
@@ -252,3 +253,35 @@ def test_a_missing_ca_file_is_refused(tmp_path: Path) -> None:
             {"url": "https://landchina.example/r", "ca_file": "missing.pem"},
             context={"base_dir": tmp_path},
         )
+
+
+def test_a_later_version_updates_the_earlier_report_and_a_termination_withdraws_it(
+    http_sink: HttpSink,
+) -> None:
+    a = adapter(
+        f"{http_sink.url}/report",
+        update={"method": "PUT", "url": f"{http_sink.url}/report/{{{{ previous.remote_id }}}}"},
+        retract={
+            "method": "POST",
+            "url": f"{http_sink.url}/report/{{{{ previous.remote_id }}}}/withdraw",
+            "template": '{"reason": {{ notice.title | tojson }}}',
+        },
+    )
+    earlier = EarlierDelivery(1, DeliveryState.delivered, "rpt-12", None)
+    ctx = DeliveryContext("land-market", "HY-TD-2016-012.v2.land-market", previous=earlier)
+    corrected = land_notice().model_copy(update={"version": 2})
+    terminated = land_notice().model_copy(update={"version": 3, "nature": Nature.termination})
+
+    async def both() -> None:
+        try:
+            await a.send(a.render(corrected, ctx), ctx)
+            await a.send(a.render(terminated, ctx), ctx)
+        finally:
+            await a.aclose()
+
+    asyncio.run(both())
+    update, withdraw = http_sink.requests
+    assert (update.method, update.path) == ("PUT", "/report/rpt-12")
+    assert json.loads(update.body)["version"] == 2
+    assert (withdraw.method, withdraw.path) == ("POST", "/report/rpt-12/withdraw")
+    assert json.loads(withdraw.body) == {"reason": "河源市国有建设用地使用权挂牌出让公告"}

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from syndicate.audit.verify import verify
 from syndicate.store import open_store
 from syndicate.store.base import AttemptFilter, AttemptRecord, DeliveryState, Gate, Next, Outcome
 from syndicate.store.copy import fingerprint
@@ -83,9 +84,10 @@ def test_copy_to_postgresql_and_back_changes_nothing(tmp_path: Path, pg_url: str
     assert result.returncode == 0, result.stderr
     assert snapshot(back) == original
 
-    # The copy is a working ledger: new rows follow the copied ids, due work is claimed.
+    # The copy is a working ledger whose hash chain still holds; new rows follow the copied ids.
     pg = open_store(pg_url)
     try:
+        assert verify(pg).ok
         pg.accept(record("N-new"), ["a"], 1.7e9 + 30)
         claimed = pg.claim("w2", 1.7e9 + 30, 30, 100)
         assert {c.notice_id for c in claimed} >= {"N-new"}

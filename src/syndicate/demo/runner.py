@@ -24,12 +24,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .. import report
+from .. import tables
 from ..config import Config, parse_config
 from ..errors import NoticeError
 from ..notice import Notice, loads_notice_json
+from ..readmodels import MAX_PAGE
 from ..registry import AdapterRegistry
-from ..store.base import AttemptFilter, DeliveryState, Outcome
+from ..store.base import DeliveryState, Outcome
 from ..syndicator import Syndicator
 from .http_sink import HttpSink, Reply
 from .sftp_inbox import SftpInbox, generate_key
@@ -72,13 +73,11 @@ def run_demo(
     with tempfile.TemporaryDirectory(prefix="syndicate-demo-") as tmp:
         workdir = (keep or Path(tmp)).resolve()
         workdir.mkdir(parents=True, exist_ok=True)
-        code = _run(registry, notices_dir.resolve(), workdir, console)
+        code = _run(registry, notices_dir.resolve(), workdir, console, kept=keep is not None)
         if keep:
             console.print(
                 f"kept in {escape(str(keep))}: the ledger, the inboxes, the mail and the feeds"
             )
-        else:
-            console.print("[dim]the demo folder is removed now; --keep DIR keeps it[/]")
         return code
 
 
@@ -92,7 +91,9 @@ class _Peers:
     env: dict[str, str] = field(default_factory=dict)
 
 
-def _run(registry: AdapterRegistry, notices_dir: Path, workdir: Path, console: Console) -> int:
+def _run(
+    registry: AdapterRegistry, notices_dir: Path, workdir: Path, console: Console, *, kept: bool
+) -> int:
     with contextlib.ExitStack() as stack:
         peers = _start_peers(workdir, stack)
         peers.env["DEMO_ATTACHMENTS"] = str(attachments_root(notices_dir))
@@ -112,21 +113,23 @@ def _run(registry: AdapterRegistry, notices_dir: Path, workdir: Path, console: C
             started = time.monotonic()
             ended = syndicator.drain(timeout=DEADLINE)
             elapsed = time.monotonic() - started
-            rows = syndicator.store.deliveries()
-            retried = [
-                a
-                for a in syndicator.store.attempts(AttemptFilter())
-                if a.outcome is not Outcome.delivered
-            ]
+            status = syndicator.status_matrix(limit=MAX_PAGE)
+            rows = list(reversed(syndicator.deliveries(limit=MAX_PAGE).items))
+            retried = [a for a in syndicator.attempt_export() if a.outcome is not Outcome.delivered]
         console.print()
-        channels = list(config.channels)
-        compact = console.width < 40 + 14 * len(channels)
-        console.print(report.matrix(report.group(rows), channels, compact=compact))
-        console.print(report.landings(rows))
-        console.print(_artefacts(config, peers, workdir))
+        console.print(tables.matrix(status, console.width))
+        console.print(tables.landings(rows))
+        if kept:
+            console.print(_artefacts(config, peers, workdir))
+        else:
+            # Listing files that are about to vanish would only send people looking for them.
+            console.print(
+                "[dim]the inboxes, mail and feeds above are in a temporary folder that the "
+                "demo removes when it ends; --keep DIR keeps them and lists them[/]"
+            )
         for a in retried:
             console.print(
-                f"[yellow]attempt {a.number} of {escape(a.notice_id)}.v{a.notice_version} → "
+                f"[yellow]attempt {a.number} of {escape(a.notice_id)}.v{a.version} → "
                 f"{a.channel} did not land[/] ({escape(a.error_message or a.outcome.value)}); "
                 "the ledger kept it and the worker tried again"
             )

@@ -10,10 +10,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
+from ..audit.chain import Head, Link, Row
 from ..errors import LeaseLost
 
-SCHEMA_VERSION = 3  # the newest migration of every backend
+SCHEMA_VERSION = 5  # the newest migration of every backend
 
 
 class DeliveryState(StrEnum):
@@ -211,12 +213,100 @@ class Gate:
 
 @dataclass(frozen=True)
 class AttemptFilter:
+    """Which attempts to read; ``before_id`` continues a newest-first page."""
+
     notice_id: str | None = None
     channel: str | None = None
     outcome: Outcome | None = None
     since: float | None = None
     limit: int | None = None
     newest_first: bool = False
+    notice_version: int | None = None
+    error_class: str | None = None
+    until: float | None = None  # started before this
+    before_id: int | None = None
+
+
+class NoticeState(StrEnum):
+    """Where a notice version stands, from its deliveries."""
+
+    publishing = "publishing"  # some delivery pending or in flight
+    published = "published"  # every delivery delivered
+    partly_published = "partly_published"  # nothing pending; some failed or dead
+
+
+@dataclass(frozen=True)
+class NoticeFilter:
+    """Which notice versions to list, newest first; ``text`` is sought in title and project code."""
+
+    notice_id: str | None = None
+    notice_version: int | None = None
+    category: str | None = None
+    notice_type: str | None = None
+    region: str | None = None  # a region code; a trailing * matches a prefix
+    state: NoticeState | None = None
+    channel: str | None = None  # routed to this channel
+    since: float | None = None  # accepted at or after
+    until: float | None = None  # accepted before
+    text: str | None = None
+
+
+@dataclass(frozen=True)
+class NoticeRow:
+    """A notice version with its deliveries counted by how they stand."""
+
+    pk: int
+    id: str
+    version: int
+    category: str
+    notice_type: str
+    region_code: str
+    title: str
+    project_code: str | None
+    digest: str
+    accepted_at: float
+    publish_at: float
+    delivered: int
+    unfinished: int  # pending or in flight
+    ended_badly: int  # failed or dead
+
+    @property
+    def state(self) -> NoticeState:
+        if self.unfinished:
+            return NoticeState.publishing
+        if self.ended_badly:
+            return NoticeState.partly_published
+        return NoticeState.published
+
+
+@dataclass(frozen=True)
+class DeliveryFilter:
+    """Which deliveries to list (newest first); the time range bounds their last change."""
+
+    notice_id: str | None = None
+    notice_version: int | None = None
+    channel: str | None = None
+    state: DeliveryState | None = None
+    error_class: str | None = None  # of the delivery's last attempt
+    since: float | None = None
+    until: float | None = None
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """A channel's unfinished deliveries and since when the oldest of them has been due."""
+
+    pending: int  # pending or in flight
+    oldest_due_at: float | None  # the earliest accept (or embargo end) among those already due
+
+
+@dataclass(frozen=True)
+class PauseRow:
+    """An operator's pause of a channel: the worker starts no delivery there until resumed."""
+
+    channel: str
+    paused_at: float
+    paused_by: str | None
 
 
 def idempotency_key(notice_id: str, version: int, channel: str) -> str:
@@ -375,6 +465,82 @@ class Store(ABC):
     @abstractmethod
     def circuits(self) -> dict[str, CircuitRow]:
         """The last recorded circuit breaker state of each channel."""
+
+    # --- the hash chain (read by syndicate.audit.verify) ---------------------
+
+    @abstractmethod
+    def chain_head(self) -> Head:
+        """The newest link as the ledger records it."""
+
+    @abstractmethod
+    def chain_links(self, after: int, limit: int) -> list[Link]:
+        """Links with seq > ``after``, in seq order."""
+
+    @abstractmethod
+    def chain_hash_at(self, seq: int) -> str | None:
+        """The hash of chain row ``seq``, if there is one."""
+
+    @abstractmethod
+    def chain_links_of(self, kind: str, after: int, limit: int) -> list[Link]:
+        """Links of ``kind`` with ref > ``after``, in ref order."""
+
+    @abstractmethod
+    def chain_last_states(self, after: int, limit: int) -> list[Link]:
+        """The newest link of each delivery above ``after``, in delivery order."""
+
+    @abstractmethod
+    def ledger_rows(self, table: str, after: int, limit: int) -> list[Row]:
+        """Rows of notices (by pk), deliveries or attempts (by id) above ``after``, as stored."""
+
+    @abstractmethod
+    def archived_attempts(self, after: int, limit: int) -> list[tuple[int, int]]:
+        """(attempt id, archive link seq) of attempts moved to an archive, above ``after``."""
+
+    @abstractmethod
+    def archivable_attempts(self, before: float, after: int, limit: int) -> list[Row]:
+        """Attempts finished before ``before`` whose delivery has ended, above ``after``."""
+
+    @abstractmethod
+    def archive_attempts(self, ids: Sequence[int], body: Mapping[str, Any], at: float) -> Head:
+        """In one transaction: chain the archive (``body``), list ``ids`` under it, delete them."""
+
+    # --- what the read models ask (newest first, keyset pages) ------------------
+
+    @abstractmethod
+    def notice_page(
+        self, filter: NoticeFilter, before_pk: int | None, limit: int
+    ) -> list[NoticeRow]:
+        """Notice versions matching ``filter`` with pk below ``before_pk``, newest first."""
+
+    @abstractmethod
+    def notice_versions(self, notice_id: str) -> list[NoticeRecord]:
+        """Every stored version of a notice, oldest first."""
+
+    @abstractmethod
+    def delivery_page(
+        self, filter: DeliveryFilter, before_id: int | None, limit: int
+    ) -> list[DeliveryRow]:
+        """Deliveries matching ``filter`` with id below ``before_id``, newest first."""
+
+    @abstractmethod
+    def backlog(self, now: float) -> dict[str, Backlog]:
+        """Each channel's pending and in-flight deliveries, and the oldest one's due time."""
+
+    @abstractmethod
+    def attempt_outcomes(self, since: float) -> dict[tuple[str, Outcome], int]:
+        """Attempts started at or after ``since``, by (channel, outcome)."""
+
+    @abstractmethod
+    def last_failure(self, channel: str) -> AttemptRow | None:
+        """The channel's most recent attempt that did not deliver."""
+
+    @abstractmethod
+    def set_paused(self, channel: str, paused: bool, now: float, by: str | None = None) -> bool:
+        """Pause or resume a channel; True if that changed anything."""
+
+    @abstractmethod
+    def paused(self) -> dict[str, PauseRow]:
+        """The channels an operator has paused."""
 
     @abstractmethod
     def add_token(self, token: TokenRecord) -> None:

@@ -53,7 +53,18 @@ TABLES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("tallies", "day, category, channel", ("day", "category", "channel", "routed", "delivered")),
     ("tokens", "id", ("id", "name", "scopes", "secret_sha256", "created_at", "revoked_at")),
     ("operations", "id", ("id", "at", "actor", "action", "subject")),
+    (
+        "chain",
+        "seq",
+        ("seq", "at", "kind", "ref", "delivery", "body", "body_sha256", "prev_hash", "hash"),
+    ),
+    ("chain_head", "id", ("id", "seq", "hash")),
+    ("archived_attempts", "attempt_id", ("attempt_id", "archive")),
+    ("pauses", "channel", ("channel", "paused_at", "paused_by")),
 )  # fmt: skip
+
+# Tables a new ledger already has a row in (the chain's head): that row is replaced.
+REPLACED = ("chain_head",)
 
 PAGE = 5000
 
@@ -84,7 +95,7 @@ def fingerprint(store: SqlStore) -> list[TableCheck]:
         h = hashlib.sha256()
         n = 0
         pages: Any = _pages(store, table, key, columns)
-        if table in ("circuits", "tallies", "tokens"):
+        if table in ("circuits", "tallies", "tokens", "pauses"):
             # Text keys sort by each server's collation: small tables, sorted here instead.
             pages = [sorted(row for page in pages for row in page)]
         for page in pages:
@@ -104,6 +115,8 @@ def copy_ledger(
         raise StoreError("the target ledger is not empty; copy into a new, empty ledger")
     for table, key, columns in TABLES:
         copied = 0
+        if table in REPLACED:
+            dst.raw_execute(f"DELETE FROM {table}")
         for page in _pages(src, table, key, columns):
             dst.raw_insert(table, columns, page)
             copied += len(page)

@@ -14,9 +14,12 @@ from functools import cache
 from importlib.resources import files
 
 from ..errors import LedgerVersionError
+from . import chaining
+from .chaining import Tx
 
 _FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 BACKENDS = ("sqlite", "postgresql")
+CHAIN_VERSION = 4  # the version that begins the hash chain: older rows are chained as they stand
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,12 @@ def migrations(backend: str) -> tuple[Migration, ...]:
     if [m.version for m in found] != list(range(1, len(found) + 1)):
         raise RuntimeError(f"the {backend} migrations are not numbered 1, 2, 3…")
     return tuple(found)
+
+
+def then(version: int, tx: Tx, now: float) -> None:
+    """What a migration needs Python for, run in its transaction after its SQL."""
+    if version == CHAIN_VERSION:
+        chaining.adopt(tx, now)
 
 
 def latest(backend: str) -> int:

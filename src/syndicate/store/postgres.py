@@ -27,7 +27,7 @@ from .rows import Row
 from .sqlstore import SqlStore, Tx
 from .url import parse_store_url
 
-Q = sql.load("postgres_queries.sql")
+Q = {**sql.load("postgres_queries.sql"), **sql.load("postgres_chain.sql")}
 CHANNEL = "syndicate_due"
 
 
@@ -125,6 +125,8 @@ class PostgresStore(SqlStore):
                         conn.execute(_query("lock_migrations"))
                         if self._version(conn) < migration.version:
                             conn.execute(migration.sql)
+                            with conn.cursor(row_factory=dict_row) as cur:
+                                migrate.then(migration.version, _Tx(cur), time.time())
                             conn.execute(
                                 _query("set_schema_version"), {"version": str(migration.version)}
                             )
@@ -153,6 +155,9 @@ class PostgresStore(SqlStore):
             raise StoreError(f"cannot reach the ledger {self.where}") from None
 
     _reading = _write
+
+    def _fragment(self, name: str) -> str:
+        return Q[name]
 
     def _where(self, conditions: Sequence[str]) -> str:
         return " AND ".join(Q[c] for c in conditions) if conditions else "TRUE"

@@ -27,7 +27,8 @@ INSERT INTO notices (id, version, category, notice_type, region_code, title,
                      digest, content, publish_at, publish_day, accepted_at)
 VALUES (%(id)s, %(version)s, %(category)s, %(notice_type)s, %(region_code)s, %(title)s,
         %(digest)s, %(content)s, %(publish_at)s, %(publish_day)s, %(accepted_at)s)
-RETURNING pk
+RETURNING pk, id, version, category, notice_type, region_code, title, digest, content,
+          publish_at, accepted_at
 
 -- name: tally_routed
 INSERT INTO tallies (day, category, channel, routed) VALUES (%(day)s, %(category)s, %(channel)s, 1)
@@ -36,6 +37,8 @@ ON CONFLICT (day, category, channel) DO UPDATE SET routed = tallies.routed + 1
 -- name: insert_delivery
 INSERT INTO deliveries (notice_pk, channel, idempotency_key, state, next_attempt_at, updated_at)
 VALUES (%(notice_pk)s, %(channel)s, %(idempotency_key)s, 'pending', %(due)s, %(now)s)
+RETURNING id, notice_pk, channel, idempotency_key, state, attempts, remote_id, remote_url,
+          last_error
 
 -- name: notify_due
 SELECT pg_notify('syndicate_due', '')
@@ -102,7 +105,8 @@ SET state = %(state)s, next_attempt_at = %(next_at)s, lease_owner = NULL,
     remote_url = COALESCE(%(remote_url)s, remote_url),
     last_error = %(last_error)s, updated_at = %(finished_at)s
 WHERE id = %(delivery_id)s AND fence = %(fence)s AND state = 'in_flight'
-RETURNING attempts, notice_pk, channel
+RETURNING id, notice_pk, channel, idempotency_key, state, attempts, remote_id, remote_url,
+          last_error
 
 -- name: tally_delivered
 UPDATE tallies SET delivered = delivered + 1
@@ -115,11 +119,15 @@ INSERT INTO attempts (delivery_id, number, worker, fence, started_at, finished_a
 VALUES (%(delivery_id)s, %(number)s, %(worker)s, %(fence)s, %(started_at)s, %(finished_at)s,
         %(outcome)s, %(error_class)s, %(error_message)s, %(status)s, %(remote_id)s,
         %(remote_url)s, %(payload_sha256)s)
+RETURNING id, delivery_id, number, worker, fence, started_at, finished_at, outcome,
+          error_class, error_message, status, remote_id, remote_url, payload_sha256
 
 -- name: replay
 UPDATE deliveries SET state = 'pending', next_attempt_at = %(now)s, tries = 0,
        cycle_started_at = NULL, updated_at = %(now)s
 WHERE {where}
+RETURNING id, notice_pk, channel, idempotency_key, state, attempts, remote_id, remote_url,
+          last_error
 
 -- name: filter_states
 state = ANY(%(states)s)
@@ -288,3 +296,123 @@ SELECT channel FROM channel_pace WHERE channel = %(channel)s FOR UPDATE SKIP LOC
 INSERT INTO channel_pace (channel, next_start) VALUES (%(channel)s, 0)
 ON CONFLICT (channel) DO NOTHING
 RETURNING channel
+
+-- name: filter_error_class
+a.error_class = %(error_class)s
+
+-- name: filter_until
+a.started_at < %(until)s
+
+-- name: notice_page
+SELECT n.pk, n.id, n.version, n.category, n.notice_type, n.region_code, n.title,
+       n.content::json ->> 'project_code' AS project_code, n.digest, n.accepted_at,
+       n.publish_at,
+       COUNT(d.id) FILTER (WHERE d.state = 'delivered') AS delivered,
+       COUNT(d.id) FILTER (WHERE d.state IN ('pending', 'in_flight')) AS unfinished,
+       COUNT(d.id) FILTER (WHERE d.state IN ('failed', 'dead')) AS ended_badly
+FROM notices n LEFT JOIN deliveries d ON d.notice_pk = n.pk
+WHERE {where}
+GROUP BY n.pk {having}
+ORDER BY n.pk DESC
+LIMIT %(limit)s
+
+-- name: having_publishing
+HAVING COUNT(d.id) FILTER (WHERE d.state IN ('pending', 'in_flight')) > 0
+
+-- name: having_published
+HAVING COUNT(d.id) FILTER (WHERE d.state IN ('pending', 'in_flight')) = 0
+   AND COUNT(d.id) FILTER (WHERE d.state IN ('failed', 'dead')) = 0
+
+-- name: having_partly_published
+HAVING COUNT(d.id) FILTER (WHERE d.state IN ('pending', 'in_flight')) = 0
+   AND COUNT(d.id) FILTER (WHERE d.state IN ('failed', 'dead')) > 0
+
+-- name: filter_notice_version
+n.version = %(notice_version)s
+
+-- name: filter_category
+n.category = %(category)s
+
+-- name: filter_notice_type
+n.notice_type = %(notice_type)s
+
+-- name: filter_region
+n.region_code = %(region)s
+
+-- name: filter_region_prefix
+n.region_code LIKE %(region_prefix)s ESCAPE '\'
+
+-- name: filter_routed_to
+EXISTS (SELECT 1 FROM deliveries c WHERE c.notice_pk = n.pk AND c.channel = %(channel)s)
+
+-- name: filter_accepted_since
+n.accepted_at >= %(since)s
+
+-- name: filter_accepted_until
+n.accepted_at < %(until)s
+
+-- name: filter_text
+(n.title LIKE %(text)s ESCAPE '\' OR n.content::json ->> 'project_code' LIKE %(text)s ESCAPE '\')
+
+-- name: filter_notice_before
+n.pk < %(cursor)s
+
+-- name: notice_versions
+SELECT id, version, category, notice_type, region_code, title, digest, content,
+       accepted_at, publish_at
+FROM notices WHERE id = %(id)s ORDER BY version
+
+-- name: delivery_page
+SELECT d.id, n.id AS notice_id, n.version AS notice_version, d.channel, d.state, d.attempts,
+       d.next_attempt_at, d.idempotency_key, d.remote_id, d.remote_url, d.last_error,
+       d.updated_at, n.title, n.category
+FROM deliveries d JOIN notices n ON n.pk = d.notice_pk
+WHERE {where}
+ORDER BY d.id DESC
+LIMIT %(limit)s
+
+-- name: filter_last_error_class
+d.last_error LIKE %(error_prefix)s ESCAPE '\'
+
+-- name: filter_updated_since
+d.updated_at >= %(since)s
+
+-- name: filter_updated_until
+d.updated_at < %(until)s
+
+-- name: filter_delivery_before
+d.id < %(cursor)s
+
+-- name: backlog
+-- The oldest delivery counts from when it became due: accepted, or its embargo ended.
+SELECT d.channel, COUNT(*) AS pending,
+       MIN(CASE WHEN n.publish_at <= %(now)s THEN GREATEST(n.accepted_at, n.publish_at) END)
+           AS oldest_due_at
+FROM deliveries d JOIN notices n ON n.pk = d.notice_pk
+WHERE d.state IN ('pending', 'in_flight')
+GROUP BY d.channel
+
+-- name: attempt_outcomes
+SELECT d.channel, a.outcome, COUNT(*) AS n
+FROM attempts a JOIN deliveries d ON d.id = a.delivery_id
+WHERE a.started_at >= %(since)s
+GROUP BY d.channel, a.outcome
+
+-- name: last_failure
+SELECT a.id, a.delivery_id, n.id AS notice_id, n.version AS notice_version, d.channel,
+       a.number, a.worker, a.started_at, a.finished_at, a.outcome, a.error_class,
+       a.error_message, a.status, a.remote_id, a.remote_url, a.payload_sha256
+FROM attempts a JOIN deliveries d ON d.id = a.delivery_id JOIN notices n ON n.pk = d.notice_pk
+WHERE d.channel = %(channel)s AND a.outcome <> 'delivered'
+ORDER BY a.id DESC
+LIMIT 1
+
+-- name: pause
+INSERT INTO pauses (channel, paused_at, paused_by) VALUES (%(channel)s, %(now)s, %(by)s)
+ON CONFLICT (channel) DO NOTHING
+
+-- name: resume
+DELETE FROM pauses WHERE channel = %(channel)s
+
+-- name: paused
+SELECT channel, paused_at, paused_by FROM pauses

@@ -15,8 +15,10 @@ from .base import (
     DeliveryState,
     Next,
     NoticeRecord,
+    NoticeRow,
     OperationRow,
     Outcome,
+    PauseRow,
     TokenRecord,
     YearCounts,
 )
@@ -206,3 +208,11 @@ def operation_row(r: Row) -> OperationRow:
     return OperationRow(
         id=r["id"], at=r["at"], actor=r["actor"], action=r["action"], subject=r["subject"]
     )
+
+
+def notice_row(r: Row) -> NoticeRow:
+    return NoticeRow(**{k: r[k] for k in NoticeRow.__dataclass_fields__})
+
+
+def pause_row(r: Row) -> PauseRow:
+    return PauseRow(channel=r["channel"], paused_at=r["paused_at"], paused_by=r["paused_by"])

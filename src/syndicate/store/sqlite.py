@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -129,6 +130,7 @@ class SqliteStore(SqlStore):
                 if self._schema_version() < migration.version:
                     for statement in _statements(migration.sql):
                         db.execute(statement)
+                    migrate.then(migration.version, _Tx(db), time.time())
                     db.execute(Q["set_schema_version"], {"version": str(migration.version)})
                 db.execute("COMMIT")
             except BaseException:
@@ -171,6 +173,9 @@ class SqliteStore(SqlStore):
 
     def _where(self, conditions: Sequence[str]) -> str:
         return " AND ".join(Q[c] for c in conditions) if conditions else "1 = 1"
+
+    def _fragment(self, name: str) -> str:
+        return Q[name]
 
     def _states_param(self, states: Sequence[DeliveryState]) -> Any:
         return json.dumps([s.value for s in states])

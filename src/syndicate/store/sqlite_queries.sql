@@ -23,7 +23,8 @@ INSERT INTO notices (id, version, category, notice_type, region_code, title,
                      digest, content, publish_at, publish_day, accepted_at)
 VALUES (:id, :version, :category, :notice_type, :region_code, :title,
         :digest, :content, :publish_at, :publish_day, :accepted_at)
-RETURNING pk
+RETURNING pk, id, version, category, notice_type, region_code, title, digest, content,
+          publish_at, accepted_at
 
 -- name: tally_routed
 INSERT INTO tallies (day, category, channel, routed) VALUES (:day, :category, :channel, 1)
@@ -32,6 +33,8 @@ ON CONFLICT (day, category, channel) DO UPDATE SET routed = tallies.routed + 1
 -- name: insert_delivery
 INSERT INTO deliveries (notice_pk, channel, idempotency_key, state, next_attempt_at, updated_at)
 VALUES (:notice_pk, :channel, :idempotency_key, 'pending', :due, :now)
+RETURNING id, notice_pk, channel, idempotency_key, state, attempts, remote_id, remote_url,
+          last_error
 
 -- name: due_deliveries
 -- Pending and due, or in flight with the lease run out: a dead worker's
@@ -74,7 +77,8 @@ SET state = :state, next_attempt_at = :next_at, lease_owner = NULL,
     remote_id = COALESCE(:remote_id, remote_id), remote_url = COALESCE(:remote_url, remote_url),
     last_error = :last_error, updated_at = :finished_at
 WHERE id = :delivery_id AND fence = :fence AND state = 'in_flight'
-RETURNING attempts, notice_pk, channel
+RETURNING id, notice_pk, channel, idempotency_key, state, attempts, remote_id, remote_url,
+          last_error
 
 -- name: tally_delivered
 UPDATE tallies SET delivered = delivered + 1
@@ -86,11 +90,15 @@ INSERT INTO attempts (delivery_id, number, worker, fence, started_at, finished_a
                       error_class, error_message, status, remote_id, remote_url, payload_sha256)
 VALUES (:delivery_id, :number, :worker, :fence, :started_at, :finished_at, :outcome,
         :error_class, :error_message, :status, :remote_id, :remote_url, :payload_sha256)
+RETURNING id, delivery_id, number, worker, fence, started_at, finished_at, outcome,
+          error_class, error_message, status, remote_id, remote_url, payload_sha256
 
 -- name: replay
 UPDATE deliveries SET state = 'pending', next_attempt_at = :now, tries = 0,
        cycle_started_at = NULL, updated_at = :now
 WHERE {where}
+RETURNING id, notice_pk, channel, idempotency_key, state, attempts, remote_id, remote_url,
+          last_error
 
 -- name: filter_states
 state IN (SELECT value FROM json_each(:states))
@@ -210,6 +218,14 @@ ON CONFLICT (channel) DO UPDATE
     SET next_start = MAX(channel_pace.next_start, :now) + :interval
 RETURNING next_start - :interval AS start_at
 
+-- name: gate_of_channel
+-- What a claim of the channel must respect: deliveries in flight under an
+-- unexpired lease, any worker's, and the channel's circuit.
+SELECT (SELECT COUNT(*) FROM deliveries
+        WHERE channel = :channel AND state = 'in_flight' AND next_attempt_at > :now) AS in_flight,
+       c.channel, c.state, c.failures, c.reopens_at, c.worker, c.updated_at, c.probe_until
+FROM (SELECT 1) AS one LEFT JOIN circuits c ON c.channel = :channel
+
 -- name: integrity_check
 PRAGMA integrity_check
 
@@ -235,10 +251,196 @@ INSERT INTO operations (at, actor, action, subject) VALUES (:at, :actor, :action
 -- name: operations
 SELECT id, at, actor, action, subject FROM operations ORDER BY id DESC LIMIT :limit
 
--- name: gate_of_channel
--- What a claim of the channel must respect: deliveries in flight under an
--- unexpired lease, any worker's, and the channel's circuit.
-SELECT (SELECT COUNT(*) FROM deliveries
-        WHERE channel = :channel AND state = 'in_flight' AND next_attempt_at > :now) AS in_flight,
-       c.channel, c.state, c.failures, c.reopens_at, c.worker, c.updated_at, c.probe_until
-FROM (SELECT 1) AS one LEFT JOIN circuits c ON c.channel = :channel
+-- The hash chain (see syndicate.store.chaining). Under BEGIN IMMEDIATE this
+-- transaction is the only writer: reading the head is enough to hold it.
+
+-- name: chain_head
+SELECT seq, hash FROM chain_head WHERE id = 1
+
+-- name: chain_head_locked
+SELECT seq, hash FROM chain_head WHERE id = 1
+
+-- name: set_chain_head
+UPDATE chain_head SET seq = :seq, hash = :hash WHERE id = 1
+
+-- name: insert_link
+INSERT INTO chain (seq, at, kind, ref, delivery, body, body_sha256, prev_hash, hash)
+VALUES (:seq, :at, :kind, :ref, :delivery, :body, :body_sha256, :prev_hash, :hash)
+
+-- name: chain_links
+SELECT seq, at, kind, ref, delivery, body, body_sha256, prev_hash, hash
+FROM chain WHERE seq > :after ORDER BY seq LIMIT :limit
+
+-- name: chain_link_hash
+SELECT hash FROM chain WHERE seq = :seq
+
+-- name: chain_links_of
+SELECT seq, at, kind, ref, delivery, body, body_sha256, prev_hash, hash
+FROM chain WHERE kind = :kind AND ref > :after ORDER BY ref LIMIT :limit
+
+-- name: chain_last_states
+-- The newest link of each delivery: the state the chain says it is in.
+SELECT c.seq, c.at, c.kind, c.ref, c.delivery, c.body, c.body_sha256, c.prev_hash, c.hash
+FROM chain c
+WHERE c.seq IN (SELECT MAX(seq) FROM chain WHERE delivery > :after
+                GROUP BY delivery ORDER BY delivery LIMIT :limit)
+ORDER BY c.delivery
+
+-- name: ledger_notices
+SELECT pk, id, version, category, notice_type, region_code, title, digest, content,
+       publish_at, accepted_at
+FROM notices WHERE pk > :after ORDER BY pk LIMIT :limit
+
+-- name: ledger_deliveries
+SELECT id, notice_pk, channel, idempotency_key, state, attempts, remote_id, remote_url,
+       last_error
+FROM deliveries WHERE id > :after ORDER BY id LIMIT :limit
+
+-- name: ledger_attempts
+SELECT id, delivery_id, number, worker, fence, started_at, finished_at, outcome,
+       error_class, error_message, status, remote_id, remote_url, payload_sha256
+FROM attempts WHERE id > :after ORDER BY id LIMIT :limit
+
+-- name: archived_attempts
+SELECT attempt_id, archive FROM archived_attempts WHERE attempt_id > :after
+ORDER BY attempt_id LIMIT :limit
+
+-- Read models: newest first, one keyset page at a time.
+
+-- name: filter_error_class
+a.error_class = :error_class
+
+-- name: filter_until
+a.started_at < :until
+
+-- name: notice_page
+SELECT n.pk, n.id, n.version, n.category, n.notice_type, n.region_code, n.title,
+       json_extract(n.content, '$.project_code') AS project_code, n.digest, n.accepted_at,
+       n.publish_at,
+       COALESCE(SUM(d.state = 'delivered'), 0) AS delivered,
+       COALESCE(SUM(d.state IN ('pending', 'in_flight')), 0) AS unfinished,
+       COALESCE(SUM(d.state IN ('failed', 'dead')), 0) AS ended_badly
+FROM notices n LEFT JOIN deliveries d ON d.notice_pk = n.pk
+WHERE {where}
+GROUP BY n.pk {having}
+ORDER BY n.pk DESC
+LIMIT :limit
+
+-- name: having_publishing
+HAVING unfinished > 0
+
+-- name: having_published
+HAVING unfinished = 0 AND ended_badly = 0
+
+-- name: having_partly_published
+HAVING unfinished = 0 AND ended_badly > 0
+
+-- name: filter_notice_version
+n.version = :notice_version
+
+-- name: filter_category
+n.category = :category
+
+-- name: filter_notice_type
+n.notice_type = :notice_type
+
+-- name: filter_region
+n.region_code = :region
+
+-- name: filter_region_prefix
+n.region_code LIKE :region_prefix ESCAPE '\'
+
+-- name: filter_routed_to
+EXISTS (SELECT 1 FROM deliveries c WHERE c.notice_pk = n.pk AND c.channel = :channel)
+
+-- name: filter_accepted_since
+n.accepted_at >= :since
+
+-- name: filter_accepted_until
+n.accepted_at < :until
+
+-- name: filter_text
+(n.title LIKE :text ESCAPE '\' OR json_extract(n.content, '$.project_code') LIKE :text ESCAPE '\')
+
+-- name: filter_notice_before
+n.pk < :cursor
+
+-- name: notice_versions
+SELECT id, version, category, notice_type, region_code, title, digest, content,
+       accepted_at, publish_at
+FROM notices WHERE id = :id ORDER BY version
+
+-- name: delivery_page
+SELECT d.id, n.id AS notice_id, n.version AS notice_version, d.channel, d.state, d.attempts,
+       d.next_attempt_at, d.idempotency_key, d.remote_id, d.remote_url, d.last_error,
+       d.updated_at, n.title, n.category
+FROM deliveries d JOIN notices n ON n.pk = d.notice_pk
+WHERE {where}
+ORDER BY d.id DESC
+LIMIT :limit
+
+-- name: filter_last_error_class
+d.last_error LIKE :error_prefix ESCAPE '\'
+
+-- name: filter_updated_since
+d.updated_at >= :since
+
+-- name: filter_updated_until
+d.updated_at < :until
+
+-- name: filter_delivery_before
+d.id < :cursor
+
+-- name: backlog
+-- The oldest delivery counts from when it became due: accepted, or its embargo ended.
+SELECT d.channel, COUNT(*) AS pending,
+       MIN(CASE WHEN n.publish_at <= :now THEN MAX(n.accepted_at, n.publish_at) END) AS oldest_due_at
+FROM deliveries d JOIN notices n ON n.pk = d.notice_pk
+WHERE d.state IN ('pending', 'in_flight')
+GROUP BY d.channel
+
+-- name: attempt_outcomes
+SELECT d.channel, a.outcome, COUNT(*) AS n
+FROM attempts a JOIN deliveries d ON d.id = a.delivery_id
+WHERE a.started_at >= :since
+GROUP BY d.channel, a.outcome
+
+-- name: last_failure
+SELECT a.id, a.delivery_id, n.id AS notice_id, n.version AS notice_version, d.channel,
+       a.number, a.worker, a.started_at, a.finished_at, a.outcome, a.error_class,
+       a.error_message, a.status, a.remote_id, a.remote_url, a.payload_sha256
+FROM attempts a JOIN deliveries d ON d.id = a.delivery_id JOIN notices n ON n.pk = d.notice_pk
+WHERE d.channel = :channel AND a.outcome != 'delivered'
+ORDER BY a.id DESC
+LIMIT 1
+
+-- name: pause
+INSERT INTO pauses (channel, paused_at, paused_by) VALUES (:channel, :now, :by)
+ON CONFLICT (channel) DO NOTHING
+
+-- name: resume
+DELETE FROM pauses WHERE channel = :channel
+
+-- name: paused
+SELECT channel, paused_at, paused_by FROM pauses
+
+-- name: archivable_attempts
+-- Attempts of ended deliveries only: a pending delivery's last attempt still decides
+-- whether it is in doubt.
+SELECT a.id, a.delivery_id, a.number, a.worker, a.fence, a.started_at, a.finished_at, a.outcome,
+       a.error_class, a.error_message, a.status, a.remote_id, a.remote_url, a.payload_sha256
+FROM attempts a JOIN deliveries d ON d.id = a.delivery_id
+WHERE a.finished_at < :before AND d.state IN ('delivered', 'failed', 'dead') AND a.id > :after
+ORDER BY a.id LIMIT :limit
+
+-- name: archive_count
+SELECT COUNT(*) AS n FROM chain WHERE kind = 'archive'
+
+-- name: insert_archived
+INSERT INTO archived_attempts (attempt_id, archive) VALUES (:attempt_id, :archive)
+
+-- name: delete_archived_attempt
+DELETE FROM attempts WHERE id = :attempt_id
+
+-- name: count_attempts_in
+SELECT COUNT(*) AS n FROM attempts WHERE id IN (SELECT value FROM json_each(:ids))

@@ -14,25 +14,33 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Protocol
 
+from ..audit import events as E
+from ..audit.chain import Event, Head, Link
 from ..circuit import admit, after_failure, after_success
 from ..errors import StoreError
 from ..notice import LOCAL_TZ
+from . import chaining
 from . import rows as R
 from .base import (
     AcceptResult,
     AttemptFilter,
     AttemptRecord,
     AttemptRow,
+    Backlog,
     CircuitRow,
     Claim,
+    DeliveryFilter,
     DeliveryRow,
     DeliveryState,
     EarlierDelivery,
     Gate,
     Next,
+    NoticeFilter,
     NoticeRecord,
+    NoticeRow,
     OperationRow,
     Outcome,
+    PauseRow,
     Store,
     TokenRecord,
     YearCounts,
@@ -77,6 +85,10 @@ class SqlStore(Store):
     def _where(self, conditions: Sequence[str]) -> str:
         """The filter fragments named ``conditions``, ANDed."""
 
+    @abstractmethod
+    def _fragment(self, name: str) -> str:
+        """A named piece of SQL (a filter, a HAVING clause) to put into a query's slot."""
+
     def _states_param(self, states: Sequence[DeliveryState]) -> Any:
         return [s.value for s in states]
 
@@ -106,9 +118,10 @@ class SqlStore(Store):
                 routed = [r["channel"] for r in tx.rows("routed_channels", {"pk": old["pk"]})]
                 return AcceptResult(False, routed, old["accepted_at"])
             day = datetime.fromtimestamp(notice.publish_at, LOCAL_TZ).date().isoformat()
-            (row,) = tx.rows(
+            (stored,) = tx.rows(
                 "insert_notice", {**R.notice_params(notice), "publish_day": day, "accepted_at": now}
             )
+            events = [E.notice_accepted(stored, now)]
             tx.many(
                 "tally_routed",
                 [
@@ -117,25 +130,25 @@ class SqlStore(Store):
                 ],
             )
             due = max(now, notice.publish_at)
-            tx.many(
-                "insert_delivery",
-                [
+            for ch in channels:
+                (created,) = tx.rows(
+                    "insert_delivery",
                     {
-                        "notice_pk": row["pk"],
+                        "notice_pk": stored["pk"],
                         "channel": ch,
                         "idempotency_key": idempotency_key(notice.id, notice.version, ch),
                         "due": due,
                         "now": now,
-                    }
-                    for ch in channels
-                ],
-            )
+                    },
+                )
+                events.append(E.delivery_created(created, now))
             if by is not None:
                 subject = f"{notice.id}.v{notice.version}"
                 tx.run(
                     "insert_operation",
                     {"at": now, "actor": by, "action": "enqueue", "subject": subject},
                 )
+            chaining.append(tx, events)
             if due <= now:
                 self._notify(tx)
         return AcceptResult(True, list(channels), now)
@@ -196,6 +209,7 @@ class SqlStore(Store):
         self, worker: str, results: Sequence[tuple[Claim, AttemptRecord, Next]]
     ) -> list[bool]:
         recorded = []
+        events: list[Event] = []
         delivered: dict[str, float] = {}
         with self._write() as tx:
             for claim, a, next_ in results:
@@ -210,8 +224,12 @@ class SqlStore(Store):
                         {"channel": row["channel"], "notice_pk": row["notice_pk"]},
                     )
                     delivered[claim.channel] = a.finished_at
-                tx.run("insert_attempt", R.attempt_params(claim, worker, a, row["attempts"]))
+                (attempt,) = tx.rows(
+                    "insert_attempt", R.attempt_params(claim, worker, a, row["attempts"])
+                )
+                events.append(E.attempt_recorded(attempt, row, a.finished_at))
                 recorded.append(True)
+            chaining.append(tx, events)
             # A delivery closes its channel's circuit (in the same transaction: no extra commit).
             for channel, at in sorted(delivered.items()):
                 tx.run("close_circuit", R.circuit_params(after_success(channel, at, worker)))
@@ -255,10 +273,11 @@ class SqlStore(Store):
             "channel": channel,
         }
         with self._write() as tx:
-            n = tx.run("replay", params, where=self._where(conditions))
-            if n:
+            found = tx.rows("replay", params, where=self._where(conditions))
+            chaining.append(tx, [E.delivery_replayed(r, now) for r in found])
+            if found:
                 self._notify(tx)
-        return n
+        return len(found)
 
     def expire_leases(self, owner: str, now: float) -> int:
         with self._write() as tx:
@@ -315,6 +334,10 @@ class SqlStore(Store):
         marks = ", ".join(self.placeholder for _ in columns)
         with self._write() as tx:
             tx.raw_many(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+
+    def raw_execute(self, query: str) -> None:
+        with self._write() as tx:
+            tx.raw(query)
 
     def after_copy(self) -> None:
         """Rows came in with their ids: what the backend must do before new ones are added."""
@@ -379,6 +402,9 @@ class SqlStore(Store):
                 ("filter_channel", filter.channel),
                 ("filter_outcome", filter.outcome),
                 ("filter_since", filter.since),
+                ("filter_notice_version", filter.notice_version),
+                ("filter_error_class", filter.error_class),
+                ("filter_until", filter.until),
             )
             if value is not None
         ]
@@ -387,10 +413,16 @@ class SqlStore(Store):
             "channel": filter.channel,
             "outcome": filter.outcome.value if filter.outcome is not None else None,
             "since": filter.since,
+            "notice_version": filter.notice_version,
+            "error_class": filter.error_class,
+            "until": filter.until,
             "cursor": None,
         }
         order = "DESC" if filter.newest_first else "ASC"
         keyset = "filter_before" if filter.newest_first else "filter_after"
+        if filter.newest_first and filter.before_id is not None:
+            conditions.append(keyset)  # continuing a page a reader was given
+            params["cursor"] = filter.before_id
         where = self._where(conditions)
         remaining = filter.limit
         # Keyset pages: a long export never holds a connection or the whole log in memory.
@@ -403,7 +435,7 @@ class SqlStore(Store):
             if len(found) < page:
                 return
             params["cursor"] = found[-1]["id"]
-            where = self._where([*conditions, keyset])
+            where = self._where([*conditions, keyset] if keyset not in conditions else conditions)
             if remaining is not None:
                 remaining -= len(found)
 
@@ -429,6 +461,158 @@ class SqlStore(Store):
         with self._reading() as tx:
             found = tx.rows("circuits")
         return {r["channel"]: R.circuit_row(r) for r in found}
+
+    # --- the chain -----------------------------------------------------------
+
+    def chain_head(self) -> Head:
+        with self._reading() as tx:
+            return chaining.head(tx)
+
+    def chain_links(self, after: int, limit: int) -> list[Link]:
+        with self._reading() as tx:
+            return chaining.links(tx, after, limit)
+
+    def chain_links_of(self, kind: str, after: int, limit: int) -> list[Link]:
+        with self._reading() as tx:
+            return chaining.links_of(tx, kind, after, limit)
+
+    def chain_last_states(self, after: int, limit: int) -> list[Link]:
+        with self._reading() as tx:
+            return chaining.last_states(tx, after, limit)
+
+    def ledger_rows(self, table: str, after: int, limit: int) -> list[R.Row]:
+        with self._reading() as tx:
+            return chaining.ledger_rows(tx, table, after, limit)
+
+    def chain_hash_at(self, seq: int) -> str | None:
+        with self._reading() as tx:
+            return chaining.hash_at(tx, seq)
+
+    def archived_attempts(self, after: int, limit: int) -> list[tuple[int, int]]:
+        with self._reading() as tx:
+            return chaining.archived_attempts(tx, after, limit)
+
+    def archivable_attempts(self, before: float, after: int, limit: int) -> list[R.Row]:
+        with self._reading() as tx:
+            return chaining.archivable(tx, before, after, limit)
+
+    def archive_attempts(self, ids: Sequence[int], body: Mapping[str, Any], at: float) -> Head:
+        with self._write() as tx:
+            return chaining.archive(tx, ids, body, at)
+
+    # --- read models ----------------------------------------------------------
+
+    def notice_page(
+        self, filter: NoticeFilter, before_pk: int | None, limit: int
+    ) -> list[NoticeRow]:
+        region = filter.region
+        prefix = region is not None and region.endswith("*")
+        params: dict[str, Any] = {
+            "notice_id": filter.notice_id,
+            "notice_version": filter.notice_version,
+            "category": filter.category,
+            "notice_type": filter.notice_type,
+            "region": region,
+            "region_prefix": _like_escape(region[:-1]) + "%" if region and prefix else None,
+            "channel": filter.channel,
+            "since": filter.since,
+            "until": filter.until,
+            "text": f"%{_like_escape(filter.text)}%" if filter.text else None,
+            "cursor": before_pk,
+            "limit": int(limit),
+        }
+        conditions = [
+            name
+            for name, value in (
+                ("filter_notice", filter.notice_id),
+                ("filter_notice_version", filter.notice_version),
+                ("filter_category", filter.category),
+                ("filter_notice_type", filter.notice_type),
+                ("filter_region", region if not prefix else None),
+                ("filter_region_prefix", params["region_prefix"]),
+                ("filter_routed_to", filter.channel),
+                ("filter_accepted_since", filter.since),
+                ("filter_accepted_until", filter.until),
+                ("filter_text", params["text"]),
+                ("filter_notice_before", before_pk),
+            )
+            if value is not None
+        ]
+        having = self._fragment(f"having_{filter.state.value}") if filter.state else ""
+        with self._reading() as tx:
+            found = tx.rows("notice_page", params, where=self._where(conditions), having=having)
+        return [R.notice_row(r) for r in found]
+
+    def notice_versions(self, notice_id: str) -> list[NoticeRecord]:
+        with self._reading() as tx:
+            return [R.notice_record(r) for r in tx.rows("notice_versions", {"id": notice_id})]
+
+    def delivery_page(
+        self, filter: DeliveryFilter, before_id: int | None, limit: int
+    ) -> list[DeliveryRow]:
+        params: dict[str, Any] = {
+            "notice_id": filter.notice_id,
+            "notice_version": filter.notice_version,
+            "channel": filter.channel,
+            "state": filter.state.value if filter.state is not None else None,
+            "error_prefix": (
+                f"{_like_escape(filter.error_class)}: %" if filter.error_class else None
+            ),
+            "since": filter.since,
+            "until": filter.until,
+            "cursor": before_id,
+            "limit": int(limit),
+        }
+        conditions = [
+            name
+            for name, value in (
+                ("filter_notice", filter.notice_id),
+                ("filter_notice_version", filter.notice_version),
+                ("filter_channel", filter.channel),
+                ("filter_state", filter.state),
+                ("filter_last_error_class", params["error_prefix"]),
+                ("filter_updated_since", filter.since),
+                ("filter_updated_until", filter.until),
+                ("filter_delivery_before", before_id),
+            )
+            if value is not None
+        ]
+        with self._reading() as tx:
+            found = tx.rows("delivery_page", params, where=self._where(conditions))
+        return [R.delivery_row(r) for r in found]
+
+    def backlog(self, now: float) -> dict[str, Backlog]:
+        with self._reading() as tx:
+            found = tx.rows("backlog", {"now": now})
+        return {r["channel"]: Backlog(int(r["pending"]), r["oldest_due_at"]) for r in found}
+
+    def attempt_outcomes(self, since: float) -> dict[tuple[str, Outcome], int]:
+        with self._reading() as tx:
+            found = tx.rows("attempt_outcomes", {"since": since})
+        return {(r["channel"], Outcome(r["outcome"])): int(r["n"]) for r in found}
+
+    def last_failure(self, channel: str) -> AttemptRow | None:
+        with self._reading() as tx:
+            found = tx.rows("last_failure", {"channel": channel})
+        return R.attempt_row(found[0]) if found else None
+
+    def set_paused(self, channel: str, paused: bool, now: float, by: str | None = None) -> bool:
+        with self._write() as tx:
+            changed = tx.run(
+                "pause" if paused else "resume", {"channel": channel, "now": now, "by": by}
+            )
+            if changed and not paused:
+                self._notify(tx)
+        return changed > 0
+
+    def paused(self) -> dict[str, PauseRow]:
+        with self._reading() as tx:
+            return {r["channel"]: R.pause_row(r) for r in tx.rows("paused")}
+
+
+def _like_escape(text: str) -> str:
+    """``text`` matched literally inside a LIKE pattern (ESCAPE '\\')."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 __all__ = ["PAGE", "Outcome", "SqlStore", "Tx"]

@@ -17,7 +17,7 @@ from .. import __version__
 from ..metrics import WorkerMetrics, ledger_registry
 from ..notice import Notice
 from ..syndicator import Syndicator
-from . import health, metrics, notices
+from . import audit, health, metrics, notices
 from .limits import BodyLimits
 from .problems import MEDIA_TYPE, ProblemDetail, install
 from .runner import WorkerRunner
@@ -57,7 +57,7 @@ def create_app(syndicator: Syndicator, *, worker: bool = False) -> FastAPI:
     app.state.metrics = registry
     app.state.worker = runner
     install(app)
-    for module in (health, notices, metrics):
+    for module in (health, notices, audit, metrics):
         app.include_router(module.router)
     app.add_middleware(BodyLimits, max_body=syndicator.config.api.max_body)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

@@ -1,0 +1,171 @@
+"""The read models as terminal tables: the notice × channel matrix, counts, landings, a year."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.console import Group
+from rich.markup import escape
+from rich.table import Table
+
+from .audit.consistency import NoticeAudit
+from .audit.disclosure import Disclosure
+from .readmodels import DeliveryEntry, StatusMatrix, YearReport
+from .store.base import DeliveryState
+
+CELL = {
+    DeliveryState.delivered: "[green]delivered[/]",
+    DeliveryState.pending: "[yellow]pending[/]",
+    DeliveryState.in_flight: "[cyan]in flight[/]",
+    DeliveryState.failed: "[red]failed[/]",
+    DeliveryState.dead: "[bold red]dead[/]",
+}
+SYMBOL = {
+    DeliveryState.delivered: "[green]✔[/]",
+    DeliveryState.pending: "[yellow]…[/]",
+    DeliveryState.in_flight: "[cyan]→[/]",
+    DeliveryState.failed: "[red]✘[/]",
+    DeliveryState.dead: "[bold red]☠[/]",
+}
+LEGEND = "✔ delivered  … pending  → in flight  ✘ failed  ☠ dead  (n) attempts  — not routed"
+
+FULL_CELL = 13  # "delivered (9)", "in flight (2)"
+COMPACT_CELL = 6  # "… (12)"
+MIN_TITLE = 10
+
+
+def matrix(status: StatusMatrix, width: int) -> Table:
+    """Notices down, channels across, every channel shown within ``width`` columns.
+
+    Channel names head the columns when they fit; otherwise the cells become
+    symbols under numbered columns (the caption says which is which), and the
+    title gives way before any channel does.
+    """
+    channels = status.channels
+    refs = [f"{r.id}.v{r.version}" for r in status.rows]
+    notice_w = max([len("notice"), *map(len, refs)])
+
+    def fits(cell_widths: list[int], title: int) -> bool:
+        columns = [notice_w, title, *cell_widths] if title else [notice_w, *cell_widths]
+        return sum(columns) + 3 * len(columns) + 1 <= width
+
+    full = [max(FULL_CELL, len(ch)) for ch in channels]
+    compact = not fits(full, MIN_TITLE)
+    cells = [COMPACT_CELL] * len(channels) if compact else full
+    spare = width - (sum([notice_w, *cells]) + 3 * (len(cells) + 2) + 1)
+    show_title = spare >= MIN_TITLE
+    key = "  ".join(f"{i} {ch}" for i, ch in enumerate(channels, 1))
+    table = Table(title="deliveries", caption=f"{key}\n{LEGEND}" if compact else None)
+    table.add_column("notice", no_wrap=True, min_width=notice_w)
+    if show_title:
+        table.add_column("title", max_width=min(spare, 40), overflow="ellipsis", no_wrap=True)
+    for i, ch in enumerate(channels, 1):
+        if compact:
+            table.add_column(str(i), justify="center", no_wrap=True, min_width=COMPACT_CELL)
+        else:
+            table.add_column(ch, no_wrap=True, min_width=len(ch))
+    for ref, row in zip(refs, status.rows, strict=True):
+        shown = []
+        for ch in channels:
+            cell = row.cells.get(ch)
+            if cell is None:
+                shown.append("[dim]—[/]")
+                continue
+            text = (SYMBOL if compact else CELL)[cell.state]
+            if cell.state is not DeliveryState.delivered and cell.attempts:
+                text += f" ({cell.attempts})"
+            shown.append(text)
+        first = [escape(ref), escape(row.title)] if show_title else [escape(ref)]
+        table.add_row(*first, *shown)
+    return table
+
+
+def counts_table(status: StatusMatrix) -> Table:
+    table = Table(title="by channel")
+    table.add_column("channel")
+    for st in DeliveryState:
+        table.add_column(st.value.replace("_", " "), justify="right")
+    for ch in status.channels:
+        by_state = status.counts.get(ch, {})
+        table.add_row(ch, *[str(by_state.get(st, 0)) for st in DeliveryState])
+    return table
+
+
+def landings(rows: Sequence[DeliveryEntry]) -> Table:
+    """Where each delivery landed: the URL, remote path, Message-ID or feed file."""
+    table = Table(title="where each delivery landed")
+    table.add_column("notice", no_wrap=True)
+    table.add_column("channel", no_wrap=True)
+    table.add_column("state")
+    table.add_column("landed at / reason", overflow="fold")
+    for r in rows:
+        where = r.remote_url or r.remote_id or r.last_error or ""
+        table.add_row(
+            f"{escape(r.notice_id)}.v{r.version}", r.channel, CELL[r.state], escape(where)
+        )
+    return table
+
+
+def yearly(report: YearReport) -> Table:
+    """The year's publications: notices by category, and what each channel carried."""
+    table = Table(title=f"{report.year}: published notices by category and channel")
+    table.add_column("category")
+    for ch in report.channels:
+        table.add_column(ch, justify="right")
+    table.add_column("notices", justify="right", style="bold")
+    for category, label in report.categories:
+        by_channel = report.delivered.get(category, {})
+        cells = [str(by_channel.get(ch, 0)) for ch in report.channels]
+        table.add_row(f"{label} {category}", *cells, str(report.notices.get(category, 0)))
+    totals = [str(report.channel_total(ch)) for ch in report.channels]
+    table.add_row("[bold]total[/]", *totals, str(report.total_notices), end_section=True)
+    return table
+
+
+def audit_view(audit: NoticeAudit) -> Group:
+    """The consistency report: the canonical notice, then every channel against it."""
+    digest = "[green]matches its content[/]" if audit.digest_matches else "[red]DOES NOT match[/]"
+    head = [
+        f"[bold]{escape(audit.notice_id)}.v{audit.version}[/] {escape(audit.title)}",
+        f"canonical digest {audit.digest} — {digest}",
+        "approvals: "
+        + (", ".join(escape(str(a)) for a in audit.approvals) or "none recorded in the ledger"),
+        "key facts: " + "; ".join(f"{f.label} {escape(f.value)}" for f in audit.facts),
+    ]
+    table = Table(title="per channel")
+    for column in ("channel", "state", "payload sha256", "receipt", "facts", "verdict"):
+        table.add_column(column, overflow="fold")
+    for c in audit.channels:
+        checked = [f for f in c.facts if f.found is not None]
+        found = sum(1 for f in checked if f.found)
+        facts = f"{found}/{len(checked)}" if checked else "—"
+        verdict = "[green]same[/]" if c.consistent else "[red]differs[/]"
+        table.add_row(
+            c.channel,
+            f"{c.state} v{c.version}",
+            (c.payload_sha256 or "—")[:16],
+            escape(c.remote_url or c.remote_id or "—"),
+            facts,
+            verdict,
+        )
+    lines: list[str] = []
+    for c in audit.channels:
+        lines += [f"[red]{c.channel}:[/] {escape(d)}" for d in c.differences]
+        lines += [f"[yellow]{c.channel}:[/] {escape(n)}" for n in c.notes]
+    verdict = (
+        "[green]consistent: every channel carries the canonical notice's key facts[/]"
+        if audit.consistent
+        else "[red]inconsistent: see above[/]"
+    )
+    return Group(*head, table, *lines, verdict)
+
+
+def disclosure(figures: Disclosure) -> Table:
+    """Corrections, terminations, withdrawals and approvals: the rest of the yearly figures."""
+    table = Table(title=f"{figures.year}: changes and approvals")
+    table.add_column("figure")
+    table.add_column("count", justify="right")
+    for row in figures.rows():
+        if row[0] in ("changes", "approvals"):
+            table.add_row(f"{row[2]} {row[1]}", row[3] or "[dim]not recorded[/]")
+    return table
