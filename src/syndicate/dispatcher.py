@@ -376,10 +376,12 @@ class Dispatcher:
             interrupted=interrupted,
             mask=self.mask,
         )
+        record, next_ = decision.record, decision.next
+        saved = await self._save(claim, record, next_, patient=not interrupted)
+        # The channel failed whether or not the result could be written: the circuit counts it.
         if decision.circuit is CircuitEffect.failure:
             await self._circuit_failure(lane, now)
-        record, next_ = decision.record, decision.next
-        if not await self._save(claim, record, next_, patient=not interrupted):
+        if not saved:
             return
         if self.listener is not None:
             self.listener(
