@@ -12,6 +12,13 @@ import pytest
 
 from .test_cli import ENV, no_traceback, notice, site, syndicate
 
+
+@pytest.fixture
+def ledger_url() -> str:
+    """These tests edit the SQLite file underneath, as a tamperer would: SQLite only."""
+    return "ledger.db"
+
+
 pytestmark = pytest.mark.acceptance
 __all__ = ["site"]
 
