@@ -70,6 +70,8 @@ class CircuitBreaker:
             return self.success()
         if effect == "failure":
             return self.failure(now)
+        # The probe told nothing about the channel's health: the next due delivery probes.
+        self.probe_unused()
         return False
 
     def reopens_at(self) -> float | None:

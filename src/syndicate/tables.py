@@ -54,8 +54,9 @@ def matrix(status: StatusMatrix, width: int) -> Table:
     cells = [COMPACT_CELL] * len(channels) if compact else full
     spare = width - (sum([notice_w, *cells]) + 3 * (len(cells) + 2) + 1)
     show_title = spare >= MIN_TITLE
-    key = "  ".join(f"{i} {ch}" for i, ch in enumerate(channels, 1))
-    table = Table(title="deliveries", caption=f"{key}\n{LEGEND}" if compact else None)
+    key = [f"{i} {ch}" for i, ch in enumerate(channels, 1)]
+    caption = "\n".join(_wrap([*key, ""], width) + _wrap(LEGEND.split("  "), width))
+    table = Table(title="deliveries", caption=escape(caption) if compact else None)
     table.add_column("notice", no_wrap=True, min_width=notice_w)
     if show_title:
         table.add_column("title", max_width=min(spare, 40), overflow="ellipsis", no_wrap=True)
@@ -78,6 +79,24 @@ def matrix(status: StatusMatrix, width: int) -> Table:
         first = [escape(ref), escape(row.title)] if show_title else [escape(ref)]
         table.add_row(*first, *shown)
     return table
+
+
+def _wrap(items: list[str], width: int) -> list[str]:
+    """Items two spaces apart, as many to a line as ``width`` holds; an empty item ends a line."""
+    lines: list[str] = []
+    line = ""
+    for item in items:
+        if not item:
+            lines.append(line)
+            line = ""
+        elif line and len(line) + 2 + len(item) > width:
+            lines.append(line)
+            line = item
+        else:
+            line = f"{line}  {item}" if line else item
+    if line:
+        lines.append(line)
+    return lines
 
 
 def counts_table(status: StatusMatrix) -> Table:
