@@ -161,3 +161,24 @@ def test_upstream_client_example_under_the_system_python(tmp_path: Path) -> None
     assert lonely.returncode == 1
     assert "Traceback" not in lonely.stderr
     assert "pip install -e ." in lonely.stderr
+
+
+def test_channels_pause_and_resume(six: Path, make_notice: Any) -> None:
+    assert syndicate("pause", "city-portal", cwd=six).stdout.strip() == "city-portal paused"
+    enqueue(six, make_notice, "HYZB-2026-0001")
+    assert syndicate("run", "--once", "-q", cwd=six).returncode == 0
+    health = json.loads(syndicate("channels", "--json", cwd=six).stdout)
+    portal = next(c for c in health["channels"] if c["name"] == "city-portal")
+    assert portal["paused"] is True
+    assert portal["backlog"] == 1
+    site = next(c for c in health["channels"] if c["name"] == "trading-website")
+    assert site["success_1h"] == {"attempts": 1, "delivered": 1, "rate": 1.0}
+    table = syndicate("channels", cwd=six, columns=100)
+    assert "paused" in table.stdout
+    assert syndicate("resume", "city-portal", cwd=six).stdout.strip() == "city-portal resumed"
+    assert syndicate("run", "--once", "-q", cwd=six).returncode == 0
+    health = json.loads(syndicate("channels", "--json", cwd=six).stdout)
+    assert all(c["backlog"] == 0 for c in health["channels"])
+    unknown = syndicate("pause", "no-such-channel", cwd=six)
+    assert unknown.returncode == 1
+    assert "unknown channel 'no-such-channel'" in unknown.stderr
