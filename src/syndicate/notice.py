@@ -379,7 +379,7 @@ class LandMethod(StrEnum):
 
 
 class LandMineralBlock(_Model):
-    """土地矿业权: parcels, method, listing window."""
+    """土地矿产: parcels, method, listing window."""
 
     method: LandMethod = Field(description="出让方式")
     parcels: list[Parcel] = Field(min_length=1, max_length=100)
