@@ -646,6 +646,7 @@ def metrics(ctx: click.Context, output: Path | None) -> None:
     type=click.Choice(["failed", "dead"]),
     help="Which end states to replay (default both).",
 )
+@click.option("--dry-run", is_flag=True, help="Only say how many would be replayed.")
 @click.pass_context
 @friendly
 def replay(
@@ -654,6 +655,7 @@ def replay(
     channel: str | None,
     everything: bool,
     states: tuple[str, ...],
+    dry_run: bool,
 ) -> None:
     """Put failed or dead deliveries back to pending, with a fresh retry budget.
 
@@ -663,9 +665,11 @@ def replay(
     if not (notice_id or channel or everything):
         raise click.UsageError("say what to replay: --notice ID, --channel NAME or --all")
     syndicator = _open(ctx)
-    chosen = [DeliveryState(s) for s in states] or [DeliveryState.failed, DeliveryState.dead]
-    n = syndicator.store.replay(time.time(), notice_id=notice_id, channel=channel, states=chosen)
-    out.print(f"{n} deliveries back to pending")
+    chosen = tuple(DeliveryState(s) for s in states) or (DeliveryState.failed, DeliveryState.dead)
+    n = syndicator.replay(notice=notice_id, channel=channel, states=chosen, dry_run=dry_run)
+    out.print(
+        f"{n} deliveries would go back to pending" if dry_run else f"{n} deliveries back to pending"
+    )
     if n == 0:
         sys.exit(EXIT_REFUSED)
 
