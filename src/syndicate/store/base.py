@@ -498,8 +498,8 @@ class Store(ABC):
         """Attempts started at or after ``since``, by (channel, outcome)."""
 
     @abstractmethod
-    def last_failure(self, channel: str) -> AttemptRow | None:
-        """The channel's most recent attempt that did not deliver."""
+    def last_failures(self) -> dict[str, AttemptRow]:
+        """Each channel's most recent attempt that did not deliver."""
 
     @abstractmethod
     def set_paused(self, channel: str, paused: bool, now: float, by: str | None = None) -> bool:

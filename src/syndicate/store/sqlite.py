@@ -603,9 +603,8 @@ class SqliteStore(Store):
         rows = self._read(Q["attempt_outcomes"], {"since": since})
         return {(r["channel"], Outcome(r["outcome"])): r["n"] for r in rows}
 
-    def last_failure(self, channel: str) -> AttemptRow | None:
-        rows = self._read(Q["last_failure"], {"channel": channel})
-        return R.attempt_row(rows[0]) if rows else None
+    def last_failures(self) -> dict[str, AttemptRow]:
+        return {r["channel"]: R.attempt_row(r) for r in self._read(Q["last_failures"])}
 
     def set_paused(self, channel: str, paused: bool, now: float, by: str | None = None) -> bool:
         with self._write() as db:

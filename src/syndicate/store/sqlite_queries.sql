@@ -375,14 +375,19 @@ FROM attempts a JOIN deliveries d ON d.id = a.delivery_id
 WHERE a.started_at >= :since
 GROUP BY d.channel, a.outcome
 
--- name: last_failure
+-- name: last_failures
+-- Each channel's newest attempt that did not deliver: one pass over the failures
+-- (the outcome index), never over the whole log.
 SELECT a.id, a.delivery_id, n.id AS notice_id, n.version AS notice_version, d.channel,
        a.number, a.worker, a.started_at, a.finished_at, a.outcome, a.error_class,
        a.error_message, a.status, a.remote_id, a.remote_url, a.payload_sha256
 FROM attempts a JOIN deliveries d ON d.id = a.delivery_id JOIN notices n ON n.pk = d.notice_pk
-WHERE d.channel = :channel AND a.outcome != 'delivered'
-ORDER BY a.id DESC
-LIMIT 1
+WHERE a.id IN (
+    SELECT MAX(f.id) FROM attempts f INDEXED BY attempts_outcome
+    JOIN deliveries fd ON fd.id = f.delivery_id
+    WHERE f.outcome IN ('transient', 'permanent')
+    GROUP BY fd.channel
+)
 
 -- name: pause
 INSERT INTO pauses (channel, paused_at, paused_by) VALUES (:channel, :now, :by)
