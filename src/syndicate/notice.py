@@ -33,6 +33,7 @@ from pydantic import (
 )
 
 from .errors import NoticeError, Problem
+from .sanitize import markup_problem
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 """The trading center's time: display, and the day a notice counts in."""
@@ -473,6 +474,15 @@ class Notice(_Model):
     procurement: ProcurementBlock | None = None
     land_mineral: LandMineralBlock | None = None
     state_property: StatePropertyBlock | None = None
+
+    @field_validator("body_html")
+    @classmethod
+    def _parsable(cls, value: str) -> str:
+        # Refused here, in one linear pass, rather than left to stall every channel's parser.
+        problem = markup_problem(value)
+        if problem is not None:
+            raise ValueError(f"HTML refused: {problem}")
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

@@ -36,6 +36,7 @@ from .readmodels.status import status_matrix
 from .readmodels.yearly import year_report
 from .registry import AdapterRegistry
 from .routing import check_channels, route
+from .sanitize import sanitize_html
 from .store import open_store
 from .store.base import (
     AttemptFilter,
@@ -170,6 +171,7 @@ class Syndicator:
             content=notice.canonical_json(),
             accepted_at=time.time(),
             publish_at=notice.publish_at.timestamp(),
+            body_sanitized=sanitize_html(notice.body_html).changed,
         )
         result = self.store.accept(record, channels, record.accepted_at, by=by)
         self._wake_workers()

@@ -20,11 +20,11 @@ SELECT channel FROM deliveries WHERE notice_pk = :pk ORDER BY id
 
 -- name: insert_notice
 INSERT INTO notices (id, version, category, notice_type, region_code, title,
-                     digest, content, publish_at, publish_day, accepted_at)
+                     digest, content, publish_at, publish_day, accepted_at, body_sanitized)
 VALUES (:id, :version, :category, :notice_type, :region_code, :title,
-        :digest, :content, :publish_at, :publish_day, :accepted_at)
+        :digest, :content, :publish_at, :publish_day, :accepted_at, :body_sanitized)
 RETURNING pk, id, version, category, notice_type, region_code, title, digest, content,
-          publish_at, accepted_at
+          publish_at, accepted_at, body_sanitized
 
 -- name: tally_routed
 INSERT INTO tallies (day, category, channel, routed) VALUES (:day, :category, :channel, 1)
@@ -111,7 +111,7 @@ channel = :channel
 
 -- name: notice
 SELECT id, version, category, notice_type, region_code, title, digest, content,
-       accepted_at, publish_at
+       accepted_at, publish_at, body_sanitized
 FROM notices WHERE id = :id AND version = :version
 
 -- name: deliveries
@@ -337,7 +337,7 @@ n.pk < :cursor
 
 -- name: notice_versions
 SELECT id, version, category, notice_type, region_code, title, digest, content,
-       accepted_at, publish_at
+       accepted_at, publish_at, body_sanitized
 FROM notices WHERE id = :id ORDER BY version
 
 -- name: delivery_page
