@@ -56,7 +56,7 @@ def build_adapter(channel: Channel) -> Adapter[Any]:
     return channel.kind(
         channel.name,
         channel.options,
-        attachments=AttachmentFiles(channel.attachments_root),
+        attachments=AttachmentFiles(channel.attachments_root, channel.secret_files),
         concurrency=channel.settings.concurrency,
     )
 
