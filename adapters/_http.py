@@ -413,7 +413,7 @@ def server_message(
     text = answer.decode("utf-8", errors="replace")
     if mask is not None:
         text = mask(text)
-    text = re.sub(r"<[^>]*>", " ", text)
+    text = re.sub(r"<[^<>]*>", " ", text)  # [^<>]: a lone < costs one pass, not one per <
     text = " ".join(text.split())
     return (text[:limit] + "…" if len(text) > limit else text) or "(empty body)"
 

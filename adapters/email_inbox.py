@@ -20,7 +20,6 @@ from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage, MIMEPart
 from email.utils import format_datetime
-from html.parser import HTMLParser
 from typing import Annotated, Any, ClassVar, Literal, Self
 from urllib.parse import quote
 
@@ -46,8 +45,10 @@ from syndicate.adapter import (
 )
 from syndicate.config import Duration
 from syndicate.errors import PermanentDeliveryError, TransientDeliveryError
+from syndicate.labels import NATURE_LABELS, category_label
 from syndicate.notice import Notice
 from syndicate.rendering import DISPLAY_TZ, Template, template_validator
+from syndicate.text import html_to_text, notice_text
 
 # ASCII only: the message is generated for 7-bit transport (no SMTPUTF8 needed).
 EmailAddress = Annotated[
@@ -76,34 +77,11 @@ HtmlTemplate = Annotated[
     WithJsonSchema({"type": "string"}),
 ]
 
-CATEGORY_LABELS = {
-    "construction": "工程建设",
-    "procurement": "政府采购",
-    "land_mineral": "土地矿业权",
-    "state_property": "国有产权",
-    "work_news": "工作动态",
-}
-NATURE_LABELS = {"correction": "更正", "clarification": "澄清", "termination": "终止"}
-
 DEFAULT_SUBJECT = (
     "【{{ category_label }}{% if nature_label %}·{{ nature_label }}{% endif %}】{{ notice.title }}"
 )
-DEFAULT_TEXT = """\
-{{ notice.title }}
-
-{% if notice.project_code %}项目编号：{{ notice.project_code }}
-{% endif %}发布单位：{{ notice.publisher.name }}
-发布时间：{{ notice.publish_at | local_time }}
-{% if notice.valid_until %}公示截止：{{ notice.valid_until | local_time }}
-{% endif %}
-{{ body_text }}
-{% if notice.attachments %}
-附件：
-{% for a in notice.attachments %}  {{ a.name }}{% if a.url %}  {{ a.url }}{% endif %}
-{% endfor %}{% endif %}
---
-公告标识 {{ notice.id }}，版本 {{ notice.version }}
-"""
+# The same text, byte for byte, as every other text channel prints (syndicate.text).
+DEFAULT_TEXT = "{{ notice_text }}"
 # body_html is the publisher's own, already-approved HTML (the same text the
 # website carries); everything else is escaped by autoescaping.
 DEFAULT_HTML = """\
@@ -236,9 +214,10 @@ class EmailInboxAdapter(BlockingAdapter[EmailInboxOptions]):
     def render(self, notice: Notice, ctx: DeliveryContext) -> Payload:
         o = self.options
         extra = {
-            "category_label": CATEGORY_LABELS[notice.category.value],
+            "category_label": category_label(notice.category.value),
             "nature_label": NATURE_LABELS.get(notice.nature.value, ""),
             "body_text": html_to_text(notice.body_html),
+            "notice_text": notice_text(notice),
         }
         subject = " ".join((o.subject or _DEFAULTS["subject"]).render(notice, **extra).split())
         message_id = f"<{_dot_atom(ctx.idempotency_key)}@{o.message_id_domain}>"
@@ -558,46 +537,3 @@ def _dot_atom(key: str) -> str:
     if all(atoms):
         return key
     return re.sub(r"(?:^\.)|(?:\.$)|(?<=\.)\.", "%2E", key)
-
-
-class _TextExtractor(HTMLParser):
-    """Plain text from notice HTML: block elements become line breaks, scripts vanish."""
-
-    BLOCKS: ClassVar[frozenset[str]] = frozenset(
-        {"p", "div", "br", "li", "tr", "table", "ul", "ol", "pre", "hr", "blockquote"}
-        | {"h1", "h2", "h3", "h4", "h5", "h6", "section", "article"}
-    )
-    SKIP: ClassVar[frozenset[str]] = frozenset({"script", "style", "head", "title"})
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.chunks: list[str] = []
-        self._skip = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self.SKIP:
-            self._skip += 1
-        elif tag in self.BLOCKS:
-            self.chunks.append("\n")
-        elif tag in ("td", "th"):
-            self.chunks.append("  ")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self.SKIP:
-            self._skip = max(0, self._skip - 1)
-        elif tag in self.BLOCKS:
-            self.chunks.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if not self._skip:
-            self.chunks.append(re.sub(r"\s+", " ", data))
-
-
-def html_to_text(html: str) -> str:
-    """A readable plain-text version of ``html`` for the text/plain alternative."""
-    parser = _TextExtractor()
-    parser.feed(html)
-    parser.close()
-    lines = [line.strip() for line in "".join(parser.chunks).splitlines()]
-    text = "\n".join(lines)
-    return re.sub(r"\n{3,}", "\n\n", text).strip()

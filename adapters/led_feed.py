@@ -39,20 +39,14 @@ from wcwidth import iter_graphemes, wcswidth, wcwidth
 
 from syndicate.adapter import BlockingAdapter, DeliveryContext, Options, Payload, Receipt
 from syndicate.errors import PermanentDeliveryError, TransientDeliveryError
-from syndicate.notice import Category, Notice
+from syndicate.labels import CATEGORY_SHORT_LABELS
+from syndicate.notice import Notice
 from syndicate.safefile import write_atomic
 
 from ._sftp import SftpConnection, SftpSettings
 
 ELLIPSIS = "…"
 
-LABELS: dict[Category, str] = {
-    Category.construction: "【招标】",
-    Category.procurement: "【采购】",
-    Category.land_mineral: "【土地】",
-    Category.state_property: "【产权】",
-    Category.work_news: "【动态】",
-}
 
 Format = Literal["rss", "atom"]
 Encoding = Literal["utf-8", "gbk", "gb2312"]
@@ -379,7 +373,7 @@ class LedFeedAdapter(BlockingAdapter[LedFeedOptions]):
 
     def render(self, notice: Notice, ctx: DeliveryContext) -> Payload:
         source = notice.summary if notice.summary and notice.summary.strip() else notice.title
-        text = LABELS[notice.category] + source
+        text = f"【{CATEGORY_SHORT_LABELS[notice.category.value]}】{source}"
         screens: dict[str, list[str]] = {}
         parts: dict[str, bytes] = {}
         for screen in self.options.screens:

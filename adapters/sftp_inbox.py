@@ -20,14 +20,14 @@ import posixpath
 import re
 import zipfile
 from datetime import UTC
-from html.parser import HTMLParser
 from typing import Any, Literal, Self
 
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from syndicate.adapter import BlockingAdapter, DeliveryContext, Payload, Receipt
 from syndicate.notice import Notice
-from syndicate.rendering import Template, local_time
+from syndicate.rendering import Template
+from syndicate.text import html_paragraphs, key_fields, notice_text
 
 from ._sftp import SftpConnection, SftpSettings
 
@@ -36,27 +36,6 @@ _DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 _SUFFIX = {"text": "txt", "html": "html", "docx": "docx"}
 _MEDIA = {"text": "text/plain", "html": "text/html"}
-
-CATEGORY_LABEL = {
-    "construction": "工程建设",
-    "procurement": "政府采购",
-    "land_mineral": "土地矿业权",
-    "state_property": "国有产权",
-    "work_news": "工作动态",
-}
-TYPE_LABEL = {
-    "tender": "招标公告",
-    "prequalification": "资格预审公告",
-    "candidates": "中标候选人公示",
-    "result": "结果公告",
-    "pre_notice": "预公告",
-    "single_source": "单一来源公示",
-    "contract": "合同公告",
-    "transfer": "出让/转让公告",
-    "deal": "成交公示",
-    "news": "工作动态",
-}
-NATURE_LABEL = {"correction": "更正公告", "clarification": "澄清公告", "termination": "终止公告"}
 
 
 class SftpInboxOptions(SftpSettings):
@@ -178,7 +157,7 @@ class SftpInboxAdapter(BlockingAdapter[SftpInboxOptions]):
         elif o.format == "html":
             text = default_html(notice, fields, o.encoding)
         else:
-            text = default_text(notice, fields, paragraphs)
+            text = notice_text(notice)
         return text.encode(o.encoding)
 
 
@@ -206,47 +185,6 @@ def _entry(
     return entry
 
 
-def key_fields(notice: Notice) -> list[tuple[str, str]]:
-    """The labelled facts an editor looks for first, in reading order."""
-    rows = [("公告标识", notice.key)]
-    if notice.project_code:
-        rows.append(("项目编号", notice.project_code))
-    rows.append(("业务类别", CATEGORY_LABEL.get(notice.category.value, notice.category.value)))
-    rows.append(("公告类型", TYPE_LABEL.get(notice.notice_type.value, notice.notice_type.value)))
-    if notice.nature.value in NATURE_LABEL:
-        rows.append(("公告性质", NATURE_LABEL[notice.nature.value]))
-    rows.append(("发布单位", notice.publisher.name))
-    if notice.tenderer:
-        rows.append(("招标人", notice.tenderer.name))
-    if notice.agency:
-        rows.append(("代理机构", notice.agency.name))
-    rows.append(("发布时间", local_time(notice.publish_at)))
-    if notice.valid_until:
-        rows.append(("公示截止", local_time(notice.valid_until)))
-    d = notice.deadlines
-    if d is not None:
-        if d.doc_sale_start or d.doc_sale_end:
-            window = f"{local_time(d.doc_sale_start)} 至 {local_time(d.doc_sale_end)}"
-            rows.append(("文件获取期", window.strip(" 至")))
-        if d.submission_deadline:
-            rows.append(("投标截止", local_time(d.submission_deadline)))
-        if d.bid_opening_at:
-            rows.append(("开标时间", local_time(d.bid_opening_at)))
-        if d.bid_opening_place:
-            rows.append(("开标地点", d.bid_opening_place))
-    return rows
-
-
-def default_text(notice: Notice, fields: list[tuple[str, str]], paragraphs: list[str]) -> str:
-    lines = [notice.title, ""]
-    lines += [f"{label}：{value}" for label, value in fields]
-    lines += ["", *paragraphs]
-    if notice.attachments:
-        lines += ["", "附件："]
-        lines += [f"{i}. {a.name}" for i, a in enumerate(notice.attachments, 1)]
-    return "\n".join(lines) + "\n"
-
-
 def default_html(notice: Notice, fields: list[tuple[str, str]], encoding: str) -> str:
     e = html.escape
     rows = "\n".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in fields)
@@ -258,73 +196,6 @@ def default_html(notice: Notice, fields: list[tuple[str, str]], encoding: str) -
         + (f"<h2>附件</h2>\n<ol>{files}</ol>\n" if files else "")
         + "</body>\n</html>\n"
     )
-
-
-class _TextExtractor(HTMLParser):
-    """HTML to paragraphs of plain text: blocks become lines, table cells tabs."""
-
-    BLOCKS = frozenset(
-        {"address", "article", "blockquote", "br", "dd", "div", "dl", "dt", "fieldset", "figure"}
-        | {"footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main"}
-        | {"nav", "ol", "p", "pre", "section", "table", "tbody", "thead", "tfoot", "tr", "ul"}
-    )
-    SKIP = frozenset({"script", "style", "head", "title", "template"})
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.lines: list[str] = []
-        self._line: list[str] = []
-        self._skip = 0
-        self._pre = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self.SKIP:
-            self._skip += 1
-        elif tag in self.BLOCKS:
-            self._break()
-            if tag == "pre":
-                self._pre += 1
-        elif tag in ("td", "th") and "".join(self._line).strip():
-            self._line.append("\t")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self.SKIP:
-            self._skip = max(0, self._skip - 1)
-        elif tag in self.BLOCKS:
-            self._break()
-            if tag == "pre" and self._pre:
-                self._pre -= 1
-
-    def handle_data(self, data: str) -> None:
-        if self._skip:
-            return
-        if self._pre:
-            for i, piece in enumerate(data.split("\n")):
-                if i:
-                    self._break(keep=True)
-                self._line.append(piece)
-        else:
-            self._line.append(re.sub(r"[ \t\r\n\f]+", " ", data))
-
-    def flush(self) -> None:
-        """End the current line; call after ``close`` to get the last one."""
-        self._break()
-
-    def _break(self, keep: bool = False) -> None:
-        line = "".join(self._line).rstrip()
-        line = line if keep or self._pre else line.strip(" ")
-        if line:
-            self.lines.append(line)
-        self._line = []
-
-
-def html_paragraphs(source: str) -> list[str]:
-    """The text of an HTML body, one paragraph per line, without markup."""
-    parser = _TextExtractor()
-    parser.feed(source)
-    parser.close()
-    parser.flush()
-    return parser.lines
 
 
 def docx_bytes(notice: Notice, fields: list[tuple[str, str]], paragraphs: list[str]) -> bytes:

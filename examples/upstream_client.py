@@ -1,8 +1,11 @@
 """An upstream system (e-tendering, procurement, land trading) hands its notices to syndicate.
 
-Run it from the repository root:
+Run it with the Python that syndicate is installed in (the quick start's .venv):
 
-    python examples/upstream_client.py
+    .venv/bin/python examples/upstream_client.py
+
+Started by another Python (``python3 examples/upstream_client.py``), it runs
+itself again with the checkout's .venv, or says how to make one.
 
 It starts a stand-in for the trading website's CMS on loopback, so it needs
 nothing else. In production the only differences are the channels file (your
@@ -12,11 +15,24 @@ channels.yaml) and that a separate `syndicate run` worker does the delivering.
 from __future__ import annotations
 
 import json
+import os
+import sys
 import tempfile
 from pathlib import Path
 
-from syndicate import Notice, NoticeError, Syndicator
-from syndicate.demo.http_sink import HttpSink
+VENV_PYTHON = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "python"
+try:
+    from syndicate import Notice, NoticeError, Syndicator
+    from syndicate.demo.http_sink import HttpSink
+except ModuleNotFoundError:
+    if VENV_PYTHON.exists() and not os.environ.get("SYNDICATE_EXAMPLE_REEXEC"):
+        os.environ["SYNDICATE_EXAMPLE_REEXEC"] = "1"  # once: a broken .venv must not loop
+        os.execv(VENV_PYTHON, [str(VENV_PYTHON), __file__, *sys.argv[1:]])  # noqa: S606
+    sys.exit(
+        f"syndicate is not installed for {sys.executable}; from the repository root run "
+        "python3.11 -m venv .venv && .venv/bin/pip install -e . "
+        "then .venv/bin/python examples/upstream_client.py"
+    )
 
 EXAMPLES = Path(__file__).resolve().parent / "notices"
 
@@ -61,9 +77,9 @@ def main() -> None:
 
             # Normally `syndicate run` does this in its own process.
             syndicator.drain(timeout=30)
-            for delivery in syndicator.store.deliveries():
+            for delivery in syndicator.deliveries().items:
                 print(
-                    f"{delivery.notice_id}.v{delivery.notice_version} → {delivery.channel}: "
+                    f"{delivery.notice_id}.v{delivery.version} → {delivery.channel}: "
                     f"{delivery.state.value} at {delivery.remote_url}"
                 )
 

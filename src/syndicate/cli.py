@@ -410,6 +410,53 @@ def status(
         )
 
 
+# --- channels, pause, resume --------------------------------------------------------
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="The channels' health as JSON.")
+@click.pass_context
+@friendly
+def channels(ctx: click.Context, as_json: bool) -> None:
+    """Show each channel's health: paused or not, circuit, backlog, success rates, last error."""
+    syndicator = _open(ctx, read_only=True)
+    health = syndicator.channel_health()
+    if as_json:
+        sys.stdout.write(json.dumps(health.as_dict(), ensure_ascii=False, indent=2) + "\n")
+        return
+    out.print(tables.health(health))
+    for ch in health.channels:
+        if ch.last_error is not None:
+            e = ch.last_error
+            when = datetime.fromtimestamp(e.at, DISPLAY_TZ).strftime("%Y-%m-%d %H:%M:%S")
+            out.print(
+                f"[dim]{ch.name}: last error {when} {_escape(e.notice_id)}.v{e.version} "
+                f"{_escape(e.error_class or '')}: {_escape(e.message or '')}[/]"
+            )
+
+
+@main.command()
+@click.argument("channel")
+@click.pass_context
+@friendly
+def pause(ctx: click.Context, channel: str) -> None:
+    """Start no new delivery on CHANNEL until it is resumed (attempts in flight finish)."""
+    changed = _open(ctx, read_only=True).pause(
+        channel, by=f"cli:{os.environ.get('USER', '')}".rstrip(":")
+    )
+    out.print(f"{channel} paused" if changed else f"{channel} was already paused")
+
+
+@main.command()
+@click.argument("channel")
+@click.pass_context
+@friendly
+def resume(ctx: click.Context, channel: str) -> None:
+    """Let CHANNEL take deliveries again."""
+    changed = _open(ctx, read_only=True).resume(channel)
+    out.print(f"{channel} resumed" if changed else f"{channel} was not paused")
+
+
 # --- report ----------------------------------------------------------------------
 
 
@@ -599,6 +646,7 @@ def metrics(ctx: click.Context, output: Path | None) -> None:
     type=click.Choice(["failed", "dead"]),
     help="Which end states to replay (default both).",
 )
+@click.option("--dry-run", is_flag=True, help="Only say how many would be replayed.")
 @click.pass_context
 @friendly
 def replay(
@@ -607,6 +655,7 @@ def replay(
     channel: str | None,
     everything: bool,
     states: tuple[str, ...],
+    dry_run: bool,
 ) -> None:
     """Put failed or dead deliveries back to pending, with a fresh retry budget.
 
@@ -616,9 +665,11 @@ def replay(
     if not (notice_id or channel or everything):
         raise click.UsageError("say what to replay: --notice ID, --channel NAME or --all")
     syndicator = _open(ctx)
-    chosen = [DeliveryState(s) for s in states] or [DeliveryState.failed, DeliveryState.dead]
-    n = syndicator.store.replay(time.time(), notice_id=notice_id, channel=channel, states=chosen)
-    out.print(f"{n} deliveries back to pending")
+    chosen = tuple(DeliveryState(s) for s in states) or (DeliveryState.failed, DeliveryState.dead)
+    n = syndicator.replay(notice=notice_id, channel=channel, states=chosen, dry_run=dry_run)
+    out.print(
+        f"{n} deliveries would go back to pending" if dry_run else f"{n} deliveries back to pending"
+    )
     if n == 0:
         sys.exit(EXIT_REFUSED)
 

@@ -22,12 +22,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from .adapter import Adapter, DeliveryContext, Receipt
+from .adapter import Adapter, DeliveryContext, Payload, Receipt
 from .config import Config
 from .errors import (
+    DeliveryError,
     InDoubtDeliveryError,
     NoticeError,
     PermanentDeliveryError,
+    Problem,
     StoreError,
     TransientDeliveryError,
 )
@@ -36,12 +38,17 @@ from .notice import Notice
 from .outcome import CircuitEffect, decide
 from .recorder import Recorder
 from .retry import Schedule
+from .sanitize import sanitized_notice
 from .store.base import AttemptRecord, Claim, DeliveryState, Gate, Next, Outcome, Store
 
 log = logging.getLogger("syndicate.worker")
 
 # How stale the worker's view of paused channels may get (a pause in this process is at once).
 PAUSE_REFRESH = 1.0
+
+
+RENDER_INLINE_CHARS = 64_000
+"""A body longer than this is rendered in a thread rather than on the worker's loop."""
 
 
 @dataclass(frozen=True)
@@ -261,17 +268,13 @@ class Dispatcher:
         claim = self._tasks.pop(task)
         self.lanes[claim.channel].in_flight -= 1
 
-    def _notice(self, claim: Claim) -> Notice:
+    async def _notice(self, claim: Claim) -> Notice:
+        """The claim's notice, parsed and with its body sanitised for the channels; cached."""
         key = (claim.notice_id, claim.notice_version)
         cached = self._notices.get(key)
         if cached is None:
-            record = self.store.notice(*key)
-            try:
-                if record is None:
-                    raise NoticeError([])
-                cached = Notice.parse(record.content)
-            except NoticeError as exc:
-                cached = exc
+            # Parsing and sanitising a large body is CPU work: off the loop, once per notice.
+            cached = await asyncio.to_thread(self._load_notice, key)
             self._notices[key] = cached
             if len(self._notices) > 1024:
                 self._notices.popitem(last=False)
@@ -281,6 +284,37 @@ class Dispatcher:
                 f"cannot be read: {cached}"
             )
         return cached
+
+    async def _render(self, lane: _Lane, notice: Notice, ctx: DeliveryContext) -> Payload:
+        """The channel's payload; a large body is rendered off the loop, so others keep moving.
+
+        Rendering is pure: an exception other than a delivery error (a parser
+        failing on odd markup) would fail the same way every time, so it is permanent.
+        """
+        try:
+            if len(notice.body_html) > RENDER_INLINE_CHARS:
+                return await asyncio.to_thread(lane.adapter.render, notice, ctx)
+            return lane.adapter.render(notice, ctx)
+        except DeliveryError:
+            raise
+        except Exception as exc:
+            raise PermanentDeliveryError(
+                f"cannot render the notice for this channel: {type(exc).__name__}: {exc}"
+            ) from None
+
+    def _load_notice(self, key: tuple[str, int]) -> Notice | NoticeError:
+        try:
+            record = self.store.notice(*key)
+            if record is None:
+                raise NoticeError([])
+            notice, _ = sanitized_notice(Notice.parse(record.content))
+        except NoticeError as exc:
+            return exc
+        except StoreError:
+            raise  # the ledger's trouble, not the notice's: tried again
+        except Exception as exc:  # a sanitiser's own failure: permanent, and said plainly
+            return NoticeError([Problem("body_html", f"cannot be sanitised: {exc}")])
+        return notice
 
     async def _attempt(self, lane: _Lane, claim: Claim) -> None:
         started = self.clock()
@@ -292,9 +326,9 @@ class Dispatcher:
         # unknown), an interruption or a timeout leaves the delivery in doubt.
         doubt = claim.in_doubt
         try:
-            notice = self._notice(claim)
+            notice = await self._notice(claim)
             ctx = self._context(lane, claim)
-            payload = lane.adapter.render(notice, ctx)
+            payload = await self._render(lane, notice, ctx)
             sha = payload.digest()
             if lane.interval is not None:
                 await self._pace(lane)

@@ -34,7 +34,11 @@ _SHAPES = [
         r"\1\2" + MASK,
     ),
     # user:password@ in a URL (a proxy URL, an echoed request line).
-    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s/:@]+):[^\s/@]+@"), r"\1:" + MASK + "@"),
+    # (Every repeat is bounded: a long run of letters costs one pass, not one per start.)
+    (
+        re.compile(r"(?i)\b([a-z][a-z0-9+.-]{0,30}://[^\s/:@]{1,256}):[^\s/@]{1,256}@"),
+        r"\1:" + MASK + "@",
+    ),
     # ?token=… &api_key=… in a query string or form body.
     (re.compile(rf"(?i)([?&;]{_SENSITIVE}=)[^&;#\s\"']+"), r"\1" + MASK),
     # "password": "…" in an echoed JSON document.
@@ -61,26 +65,25 @@ class Masker:
     """Masks a set of secrets, in all their forms, and every credential-shaped span."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self._forms: set[str] = set()
-        self._pattern: re.Pattern[str] | None = None
+        self._forms: list[str] = []
         self.add(secrets)
 
     def add(self, secrets: Iterable[str]) -> None:
+        found = set(self._forms)
         for secret in secrets:
             if secret and len(secret) >= MIN_SECRET:
-                self._forms |= forms(secret)
-        if self._forms:
-            # Longest first, so a form inside another is not masked half.
-            ordered = sorted(self._forms, key=len, reverse=True)
-            self._pattern = re.compile("|".join(re.escape(f) for f in ordered))
+                found |= forms(secret)
+        # Longest first, so a form inside another is not masked half.
+        self._forms = sorted(found, key=len, reverse=True)
 
     def __call__(self, text: str) -> str:
         return self.mask(text)
 
     def mask(self, text: str) -> str:
         """``text`` with every secret and credential in it replaced by ``***``."""
-        if self._pattern is not None:
-            text = self._pattern.sub(MASK, text)
+        for form in self._forms:  # str.replace: linear, whatever the text
+            if form in text:
+                text = text.replace(form, MASK)
         for pattern, replacement in _SHAPES:
             text = pattern.sub(replacement, text)
         return text

@@ -33,6 +33,7 @@ from pydantic import (
 )
 
 from .errors import NoticeError, Problem
+from .sanitize import markup_problem
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 """The trading center's time: display, and the day a notice counts in."""
@@ -379,7 +380,7 @@ class LandMethod(StrEnum):
 
 
 class LandMineralBlock(_Model):
-    """土地矿业权: parcels, method, listing window."""
+    """土地矿产: parcels, method, listing window."""
 
     method: LandMethod = Field(description="出让方式")
     parcels: list[Parcel] = Field(min_length=1, max_length=100)
@@ -473,6 +474,15 @@ class Notice(_Model):
     procurement: ProcurementBlock | None = None
     land_mineral: LandMineralBlock | None = None
     state_property: StatePropertyBlock | None = None
+
+    @field_validator("body_html")
+    @classmethod
+    def _parsable(cls, value: str) -> str:
+        # Refused here, in one linear pass, rather than left to stall every channel's parser.
+        problem = markup_problem(value)
+        if problem is not None:
+            raise ValueError(f"HTML refused: {problem}")
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

@@ -24,7 +24,7 @@ MAX_ERROR_CHARS = 2000
 class CircuitEffect(StrEnum):
     """What the attempt says about the channel's health."""
 
-    none = "none"  # a permanent error or an interruption says nothing about it
+    none = "none"  # a permanent error, an interruption or a Retry-After says nothing about it
     success = "success"
     failure = "failure"
 
@@ -82,7 +82,11 @@ def decide(
     elif interrupted:
         outcome, next_ = Outcome.transient, Next(DeliveryState.pending, now)
     else:
-        outcome, circuit = Outcome.transient, CircuitEffect.failure
+        # A channel that answers "come back in N seconds" is up and pacing us: its
+        # wait is honoured for this delivery, and it does not count as a dead peer
+        # towards opening the circuit (nor as a success that closes it).
+        outcome = Outcome.transient
+        circuit = CircuitEffect.failure if retry_after is None else CircuitEffect.none
         first = claim.first_try_at if claim.first_try_at is not None else started
         delay = schedule.next_delay(claim.tries + 1, now - first, retry_after)
         next_ = (

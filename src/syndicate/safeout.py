@@ -13,14 +13,21 @@ from typing import Any
 
 # C0 and C1 controls, DEL, and the bidirectional overrides and isolates that can reorder a line.
 _BIDI = r"\u200e\u200f\u202a-\u202e\u2066-\u2069"
-_UNSAFE = re.compile(rf"[\x00-\x1f\x7f-\x9f{_BIDI}]")
-_UNSAFE_KEEP_LINES = re.compile(rf"[\x00-\x08\x0b-\x1f\x7f-\x9f{_BIDI}]")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _visible(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+def _escapes(*, keep_lines: bool) -> dict[int, str]:
+    codes = [*range(0x20), *range(0x7F, 0xA0), 0x200E, 0x200F, *range(0x202A, 0x202F)]
+    codes += range(0x2066, 0x206A)
+    table = {c: f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}" for c in codes}
+    if keep_lines:
+        del table[ord("\n")], table[ord("\t")]
+    return table
+
+
+# str.translate: one pass in C, whatever the text holds.
+_ESCAPES = _escapes(keep_lines=False)
+_ESCAPES_KEEP_LINES = _escapes(keep_lines=True)
 
 
 def terminal_text(text: str, *, keep_lines: bool = False) -> str:
@@ -28,8 +35,7 @@ def terminal_text(text: str, *, keep_lines: bool = False) -> str:
 
     ``keep_lines`` keeps newlines and tabs (a preview of a whole payload).
     """
-    pattern = _UNSAFE_KEEP_LINES if keep_lines else _UNSAFE
-    return pattern.sub(_visible, text)
+    return text.translate(_ESCAPES_KEEP_LINES if keep_lines else _ESCAPES)
 
 
 def csv_cell(value: Any) -> Any:

@@ -36,8 +36,16 @@ from .readmodels.status import status_matrix
 from .readmodels.yearly import year_report
 from .registry import AdapterRegistry
 from .routing import check_channels, route
+from .sanitize import sanitize_html
 from .store import open_store
-from .store.base import AttemptFilter, DeliveryFilter, NoticeFilter, NoticeRecord, Store
+from .store.base import (
+    AttemptFilter,
+    DeliveryFilter,
+    DeliveryState,
+    NoticeFilter,
+    NoticeRecord,
+    Store,
+)
 from .tokens import Tokens
 
 Listener = Callable[[AttemptEvent], None]
@@ -48,7 +56,7 @@ def build_adapter(channel: Channel) -> Adapter[Any]:
     return channel.kind(
         channel.name,
         channel.options,
-        attachments=AttachmentFiles(channel.attachments_root),
+        attachments=AttachmentFiles(channel.attachments_root, channel.secret_files),
         concurrency=channel.settings.concurrency,
     )
 
@@ -163,6 +171,7 @@ class Syndicator:
             content=notice.canonical_json(),
             accepted_at=time.time(),
             publish_at=notice.publish_at.timestamp(),
+            body_sanitized=sanitize_html(notice.body_html).changed,
         )
         result = self.store.accept(record, channels, record.accepted_at, by=by)
         self._wake_workers()
@@ -325,6 +334,41 @@ class Syndicator:
             raise QueryError([Problem("notice", f"no notice {ref} in the ledger")])
         record = versions[ref.version if ref.version is not None else max(versions)]
         return Notice.parse(record.content)
+
+    # --- replaying ----------------------------------------------------------------
+
+    def replay(
+        self,
+        *,
+        notice: str | None = None,
+        channel: str | None = None,
+        states: tuple[DeliveryState, ...] = (DeliveryState.failed, DeliveryState.dead),
+        dry_run: bool = False,
+    ) -> int:
+        """Put failed or dead deliveries back to pending with a fresh retry budget.
+
+        ``notice`` is an id (every version); ``dry_run`` only counts what would
+        be replayed. Returns how many deliveries were (or would be) replayed.
+        """
+        ref = self.notice_ref(notice) if notice else None
+        if ref is not None and ref.version is not None:
+            raise QueryError(
+                [Problem("notice", f"replay takes a notice id ({ref.id}): all its versions")]
+            )
+        if channel is not None:
+            self._known(channel)
+        notice_id = ref.id if ref else None
+        if dry_run:
+            return sum(
+                len(self.store.deliveries(notice_id=notice_id, channel=channel, state=state))
+                for state in states
+            )
+        replayed = self.store.replay(
+            time.time(), notice_id=notice_id, channel=channel, states=list(states)
+        )
+        if replayed:
+            self._wake_workers()
+        return replayed
 
     # --- operating channels -------------------------------------------------------
 

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from .audit.consistency import NoticeAudit
 from .audit.disclosure import Disclosure
-from .readmodels import DeliveryEntry, StatusMatrix, YearReport
+from .readmodels import ChannelHealth, DeliveryEntry, StatusMatrix, YearReport
 from .store.base import DeliveryState
 
 CELL = {
@@ -54,8 +54,9 @@ def matrix(status: StatusMatrix, width: int) -> Table:
     cells = [COMPACT_CELL] * len(channels) if compact else full
     spare = width - (sum([notice_w, *cells]) + 3 * (len(cells) + 2) + 1)
     show_title = spare >= MIN_TITLE
-    key = "  ".join(f"{i} {ch}" for i, ch in enumerate(channels, 1))
-    table = Table(title="deliveries", caption=f"{key}\n{LEGEND}" if compact else None)
+    key = [f"{i} {ch}" for i, ch in enumerate(channels, 1)]
+    caption = "\n".join(_wrap([*key, ""], width) + _wrap(LEGEND.split("  "), width))
+    table = Table(title="deliveries", caption=escape(caption) if compact else None)
     table.add_column("notice", no_wrap=True, min_width=notice_w)
     if show_title:
         table.add_column("title", max_width=min(spare, 40), overflow="ellipsis", no_wrap=True)
@@ -78,6 +79,24 @@ def matrix(status: StatusMatrix, width: int) -> Table:
         first = [escape(ref), escape(row.title)] if show_title else [escape(ref)]
         table.add_row(*first, *shown)
     return table
+
+
+def _wrap(items: list[str], width: int) -> list[str]:
+    """Items two spaces apart, as many to a line as ``width`` holds; an empty item ends a line."""
+    lines: list[str] = []
+    line = ""
+    for item in items:
+        if not item:
+            lines.append(line)
+            line = ""
+        elif line and len(line) + 2 + len(item) > width:
+            lines.append(line)
+            line = item
+        else:
+            line = f"{line}  {item}" if line else item
+    if line:
+        lines.append(line)
+    return lines
 
 
 def counts_table(status: StatusMatrix) -> Table:
@@ -169,3 +188,48 @@ def disclosure(figures: Disclosure) -> Table:
         if row[0] in ("changes", "approvals"):
             table.add_row(f"{row[2]} {row[1]}", row[3] or "[dim]not recorded[/]")
     return table
+
+
+def health(report: ChannelHealth) -> Table:
+    """One line per channel: whether it takes deliveries, its backlog and recent record."""
+    table = Table(title="channels")
+    table.add_column("channel", no_wrap=True)
+    table.add_column("state", no_wrap=True)
+    table.add_column("circuit", no_wrap=True)
+    table.add_column("backlog", justify="right")
+    table.add_column("oldest", justify="right")
+    table.add_column("ok 1h", justify="right")
+    table.add_column("ok 24h", justify="right")
+    for ch in report.channels:
+        if not ch.enabled:
+            state = "[dim]disabled[/]"
+        elif ch.paused:
+            state = "[yellow]paused[/]"
+        else:
+            state = "[green]running[/]"
+        circuit = ch.circuit.state.replace("_", "-")
+        if circuit != "closed":
+            circuit = f"[bold red]{circuit}[/]"
+        table.add_row(
+            ch.name,
+            state,
+            circuit,
+            str(ch.backlog),
+            _age(ch.oldest_pending_age),
+            _rate(ch.last_hour.rate),
+            _rate(ch.last_day.rate),
+        )
+    return table
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "m")):
+        if seconds >= size:
+            return f"{seconds / size:.0f}{unit}"
+    return f"{seconds:.0f}s"
+
+
+def _rate(rate: float | None) -> str:
+    return "—" if rate is None else f"{rate:.0%}"

@@ -192,6 +192,8 @@ def test_replay_puts_failed_deliveries_back(site: Path, sink: HttpSink, make_not
     usage = syndicate("replay", cwd=site, env=ENV)
     assert usage.returncode == 2
     assert "--notice ID, --channel NAME or --all" in usage.stderr
+    dry = syndicate("replay", "--notice", "HYZB-2026-0007", "--dry-run", cwd=site, env=ENV)
+    assert "1 deliveries would go back to pending" in dry.stdout
     replay = syndicate("replay", "--notice", "HYZB-2026-0007", cwd=site, env=ENV)
     assert replay.returncode == 0
     assert "1 deliveries back to pending" in replay.stdout

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
-from syndicate_adapters.email_inbox import EmailInboxAdapter, EmailInboxOptions, html_to_text
+from syndicate_adapters.email_inbox import EmailInboxAdapter, EmailInboxOptions
 
 from syndicate.adapter import DeliveryContext, Receipt
 from syndicate.config import parse_config
@@ -414,7 +414,7 @@ def test_correction_subject_and_custom_templates(
     # A custom HTML template autoescapes: the body shows as text unless marked safe.
     assert "&lt;p&gt;一、招标条件&lt;/p&gt;" in html.get_content()
     # Text parts are in canonical MIME form: CRLF line ends.
-    assert text.get_content().startswith("一、招标条件\r\n\r\n本招标项目")
+    assert text.get_content().startswith("一、招标条件\r\n本招标项目")
     assert list(msg.iter_attachments()) == []
 
 
@@ -444,14 +444,6 @@ def test_options_are_checked(tmp_path: Path) -> None:
         EmailInboxOptions.model_validate(base | {"to": ["not an address"]})
     with pytest.raises(ValidationError):
         EmailInboxOptions.model_validate(base | {"bcc": ["c@d.example"]})
-
-
-def test_html_to_text_keeps_structure() -> None:
-    html = (
-        "<h1>标题</h1><p>第一段 <b>加粗</b>&amp;实体</p>"
-        "<script>x()</script><ul><li>一</li><li>二</li></ul>"
-    )
-    assert html_to_text(html) == "标题\n\n第一段 加粗&实体\n\n一\n\n二"
 
 
 CHANNEL_YAML = """\

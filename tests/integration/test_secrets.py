@@ -334,7 +334,8 @@ def test_no_secret_appears_anywhere_syndicate_writes(
     for i in range(3):  # the first attempts, then the scheduled retries
         ran = syndicate("run", "--once", cwd=folder, env=env, debug=True)
         record(f"run {i}", ran)
-        assert ran.returncode == 0, ran.stderr
+        # 5: deliveries ended failed or dead in this run, which this scenario means to cause.
+        assert ran.returncode in (0, 5), ran.stderr
         time.sleep(0.2)
 
     for args in (("status",), ("status", "--json"), ("log",), ("log", "--json")):

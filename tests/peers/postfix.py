@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import email
 import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -83,7 +84,7 @@ class MailServer:
 
     @property
     def log_path(self) -> Path:
-        return self.root / "postfix.log"
+        return self.home / "postfix.log"
 
     def address(self, mailbox: str) -> str:
         return f"{mailbox}@{DOMAIN}"
@@ -184,7 +185,7 @@ service auth {{
             f"myhostname = {self.server_name}",
             "mydestination = localhost",
             "mynetworks = 127.0.0.0/8",
-            f"maillog_file_prefixes = /var, /dev/stdout, {self.root}",
+            f"maillog_file_prefixes = /var, /dev/stdout, {self.home}",
             f"maillog_file = {self.log_path}",
             f"virtual_mailbox_domains = {DOMAIN}",
             f"virtual_mailbox_base = {self.maildir_base}",
@@ -216,6 +217,12 @@ service auth {{
             "submission/inet/smtpd_client_restrictions=permit_sasl_authenticated,reject",
         )
         _run("postfix", "check")
+        # postsuper writes the log as the postfix user.
+        self.log_path.touch()
+        owner = pwd.getpwnam("postfix")
+        os.chown(self.log_path, owner.pw_uid, owner.pw_gid)
+        # Mail an earlier run left deferred in the queue would turn up in this run's mailboxes.
+        _run("postsuper", "-d", "ALL")
         _run("postfix", "start")
         deadline = time.monotonic() + 20
         while not (

@@ -70,6 +70,20 @@ def test_the_channel_asking_for_a_pause_is_honoured() -> None:
         TransientDeliveryError("429", retry_after=300), claim(), SCHEDULE, 101.0, started=100.0
     )
     assert d.next == Next(DeliveryState.pending, 401.0)
+    # Up and pacing us, not a dead peer: the circuit breaker leaves it alone.
+    assert d.circuit is CircuitEffect.none
+
+
+def test_a_probe_that_told_nothing_lets_the_next_delivery_probe() -> None:
+    from syndicate.circuit import CircuitBreaker, CircuitState
+
+    breaker = CircuitBreaker(failures=1, cool_down=10)
+    assert breaker.apply(CircuitEffect.failure, 100.0)
+    assert breaker.allowance(111.0, 4) == 1  # half-open: one probe
+    assert breaker.allowance(111.0, 4) == 0
+    assert not breaker.apply(CircuitEffect.none, 112.0)  # answered 503 with Retry-After
+    assert breaker.state is CircuitState.half_open
+    assert breaker.allowance(112.0, 4) == 1
 
 
 def test_an_interruption_is_due_again_at_once_and_blames_nobody() -> None:

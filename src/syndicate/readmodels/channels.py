@@ -126,12 +126,13 @@ def channel_health(store: Store, config: Config, now: float) -> ChannelHealth:
     day = store.attempt_outcomes(now - DAY)
     circuits = store.circuits()
     paused = store.paused()
+    failures = store.last_failures()
     result = []
     for name in names:
         channel = config.channels.get(name)
         b = backlog.get(name)
         oldest = b.oldest_due_at if b is not None else None
-        failure = store.last_failure(name)
+        failure = failures.get(name)
         pause = paused.get(name)
         result.append(
             ChannelStatus(

@@ -10,6 +10,7 @@ from typing import Any
 from ..adapter import Adapter, DeliveryContext
 from ..errors import NoticeError, Problem
 from ..notice import Notice
+from ..sanitize import sanitized_notice
 from ..store.base import idempotency_key
 
 
@@ -65,8 +66,9 @@ def preview(adapter: Adapter[Any], notice: Notice) -> Preview:
         raise NoticeError([Problem("", f"channel {channel!r} needs {p}") for p in problems])
     digest = notice.digest()
     key = idempotency_key(notice.id, notice.version, channel)
+    channel_notice, _ = sanitized_notice(notice)  # as the worker renders it
     payload = adapter.render(
-        notice, DeliveryContext(channel=channel, idempotency_key=key, notice_digest=digest)
+        channel_notice, DeliveryContext(channel=channel, idempotency_key=key, notice_digest=digest)
     )
     return Preview(
         notice.id,

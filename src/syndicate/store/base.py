@@ -15,7 +15,7 @@ from typing import Any
 from ..audit.chain import Head, Link, Row
 from ..errors import LeaseLost
 
-SCHEMA_VERSION = 5  # the newest migration of every backend
+SCHEMA_VERSION = 6  # the newest migration of every backend
 
 
 class DeliveryState(StrEnum):
@@ -50,6 +50,7 @@ class NoticeRecord:
     content: str  # canonical JSON
     accepted_at: float
     publish_at: float  # deliveries are not attempted before this (embargo)
+    body_sanitized: bool = False  # sanitising body_html for the channels removed something
 
 
 @dataclass(frozen=True)
@@ -531,8 +532,8 @@ class Store(ABC):
         """Attempts started at or after ``since``, by (channel, outcome)."""
 
     @abstractmethod
-    def last_failure(self, channel: str) -> AttemptRow | None:
-        """The channel's most recent attempt that did not deliver."""
+    def last_failures(self) -> dict[str, AttemptRow]:
+        """Each channel's most recent attempt that did not deliver."""
 
     @abstractmethod
     def set_paused(self, channel: str, paused: bool, now: float, by: str | None = None) -> bool:

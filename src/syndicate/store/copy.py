@@ -24,7 +24,7 @@ TABLES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         "pk",
         (
             "pk", "id", "version", "category", "notice_type", "region_code", "title",
-            "digest", "content", "publish_at", "publish_day", "accepted_at",
+            "digest", "content", "publish_at", "publish_day", "accepted_at", "body_sanitized",
         ),
     ),
     (

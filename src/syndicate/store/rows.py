@@ -54,6 +54,7 @@ def notice_params(notice: NoticeRecord) -> dict[str, Any]:
         "digest": notice.digest,
         "content": notice.content,
         "publish_at": notice.publish_at,
+        "body_sanitized": int(notice.body_sanitized),
     }
 
 
@@ -156,6 +157,7 @@ def notice_record(r: Row) -> NoticeRecord:
         content=r["content"],
         accepted_at=r["accepted_at"],
         publish_at=r["publish_at"],
+        body_sanitized=bool(r["body_sanitized"]),
     )
 
 

@@ -20,11 +20,11 @@ SELECT channel FROM deliveries WHERE notice_pk = :pk ORDER BY id
 
 -- name: insert_notice
 INSERT INTO notices (id, version, category, notice_type, region_code, title,
-                     digest, content, publish_at, publish_day, accepted_at)
+                     digest, content, publish_at, publish_day, accepted_at, body_sanitized)
 VALUES (:id, :version, :category, :notice_type, :region_code, :title,
-        :digest, :content, :publish_at, :publish_day, :accepted_at)
+        :digest, :content, :publish_at, :publish_day, :accepted_at, :body_sanitized)
 RETURNING pk, id, version, category, notice_type, region_code, title, digest, content,
-          publish_at, accepted_at
+          publish_at, accepted_at, body_sanitized
 
 -- name: tally_routed
 INSERT INTO tallies (day, category, channel, routed) VALUES (:day, :category, :channel, 1)
@@ -111,7 +111,7 @@ channel = :channel
 
 -- name: notice
 SELECT id, version, category, notice_type, region_code, title, digest, content,
-       accepted_at, publish_at
+       accepted_at, publish_at, body_sanitized
 FROM notices WHERE id = :id AND version = :version
 
 -- name: deliveries
@@ -367,7 +367,7 @@ n.pk < :cursor
 
 -- name: notice_versions
 SELECT id, version, category, notice_type, region_code, title, digest, content,
-       accepted_at, publish_at
+       accepted_at, publish_at, body_sanitized
 FROM notices WHERE id = :id ORDER BY version
 
 -- name: delivery_page
@@ -405,14 +405,19 @@ FROM attempts a JOIN deliveries d ON d.id = a.delivery_id
 WHERE a.started_at >= :since
 GROUP BY d.channel, a.outcome
 
--- name: last_failure
+-- name: last_failures
+-- Each channel's newest attempt that did not deliver: one pass over the failures
+-- (the outcome index), never over the whole log.
 SELECT a.id, a.delivery_id, n.id AS notice_id, n.version AS notice_version, d.channel,
        a.number, a.worker, a.started_at, a.finished_at, a.outcome, a.error_class,
        a.error_message, a.status, a.remote_id, a.remote_url, a.payload_sha256
 FROM attempts a JOIN deliveries d ON d.id = a.delivery_id JOIN notices n ON n.pk = d.notice_pk
-WHERE d.channel = :channel AND a.outcome != 'delivered'
-ORDER BY a.id DESC
-LIMIT 1
+WHERE a.id IN (
+    SELECT MAX(f.id) FROM attempts f INDEXED BY attempts_outcome
+    JOIN deliveries fd ON fd.id = f.delivery_id
+    WHERE f.outcome IN ('transient', 'permanent')
+    GROUP BY fd.channel
+)
 
 -- name: pause
 INSERT INTO pauses (channel, paused_at, paused_by) VALUES (:channel, :now, :by)

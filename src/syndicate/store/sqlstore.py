@@ -211,6 +211,7 @@ class SqlStore(Store):
         recorded = []
         events: list[Event] = []
         delivered: dict[str, float] = {}
+        inconclusive: dict[str, float] = {}
         with self._write() as tx:
             for claim, a, next_ in results:
                 found = tx.rows("finish_delivery", R.finish_params(claim, a, next_))
@@ -228,11 +229,16 @@ class SqlStore(Store):
                     "insert_attempt", R.attempt_params(claim, worker, a, row["attempts"])
                 )
                 events.append(E.attempt_recorded(attempt, row, a.finished_at))
+                if a.outcome is Outcome.permanent:
+                    inconclusive[claim.channel] = a.finished_at
                 recorded.append(True)
             chaining.append(tx, events)
             # A delivery closes its channel's circuit (in the same transaction: no extra commit).
             for channel, at in sorted(delivered.items()):
                 tx.run("close_circuit", R.circuit_params(after_success(channel, at, worker)))
+            # A probe refused for good says nothing of the channel: the next due one probes.
+            for channel, at in sorted(inconclusive.items()):
+                tx.run("release_probe", {"channel": channel, "now": at})
         return recorded
 
     def circuit_failure(
@@ -591,10 +597,9 @@ class SqlStore(Store):
             found = tx.rows("attempt_outcomes", {"since": since})
         return {(r["channel"], Outcome(r["outcome"])): int(r["n"]) for r in found}
 
-    def last_failure(self, channel: str) -> AttemptRow | None:
+    def last_failures(self) -> dict[str, AttemptRow]:
         with self._reading() as tx:
-            found = tx.rows("last_failure", {"channel": channel})
-        return R.attempt_row(found[0]) if found else None
+            return {r["channel"]: R.attempt_row(r) for r in tx.rows("last_failures")}
 
     def set_paused(self, channel: str, paused: bool, now: float, by: str | None = None) -> bool:
         with self._write() as tx:
