@@ -415,6 +415,8 @@ class Dispatcher:
         # The channel failed whether or not the result could be written: the circuit counts it.
         if decision.circuit is CircuitEffect.failure:
             await self._circuit_failure(lane, now)
+        elif decision.circuit is CircuitEffect.none:
+            await self._circuit_write(self.store.release_probe, lane.name, now)
         if not saved:
             return
         if self.listener is not None:
@@ -483,6 +485,12 @@ class Dispatcher:
                 await asyncio.sleep(wait)
             lane.last_start = self.clock()
             return
+
+    async def _circuit_write(self, write: Callable[..., object], *args: object) -> None:
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._writer, write, *args)
+        except StoreError as exc:
+            log.error("cannot record a channel's circuit: %s", exc)
 
     async def _circuit_failure(self, lane: _Lane, now: float) -> None:
         try:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from syndicate.adapter import Receipt
 from syndicate.config import RetryPolicy
 from syndicate.errors import PermanentDeliveryError, TransientDeliveryError
 from syndicate.outcome import CircuitEffect, decide
 from syndicate.retry import Schedule
-from syndicate.store.base import Claim, DeliveryState, Next, Outcome
+from syndicate.store.base import Claim, DeliveryState, Gate, Next, Outcome
+from syndicate.store.sqlite import SqliteStore
+
+from .test_store import record
 
 SCHEDULE = Schedule(
     RetryPolicy(initial_delay=10, multiplier=2, max_delay=1000, max_attempts=3, jitter=0)
@@ -74,16 +79,25 @@ def test_the_channel_asking_for_a_pause_is_honoured() -> None:
     assert d.circuit is CircuitEffect.none
 
 
-def test_a_probe_that_told_nothing_lets_the_next_delivery_probe() -> None:
-    from syndicate.circuit import CircuitBreaker, CircuitState
-
-    breaker = CircuitBreaker(failures=1, cool_down=10)
-    assert breaker.apply(CircuitEffect.failure, 100.0)
-    assert breaker.allowance(111.0, 4) == 1  # half-open: one probe
-    assert breaker.allowance(111.0, 4) == 0
-    assert not breaker.apply(CircuitEffect.none, 112.0)  # answered 503 with Retry-After
-    assert breaker.state is CircuitState.half_open
-    assert breaker.allowance(112.0, 4) == 1
+def test_a_probe_that_told_nothing_lets_the_next_delivery_probe(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "l.db")
+    try:
+        for i in range(3):
+            store.accept(record(f"N-{i}"), ["ch"], 100.0)
+        gate = {"ch": Gate(concurrency=4, failures=1, cool_down=10)}
+        assert store.circuit_failure("ch", gate["ch"], 100.0, "w")[1]  # opened
+        assert len(store.claim_many("w", 111.0, 30, {"ch": 4}, gate)) == 1  # one probe
+        assert store.claim_many("w", 111.0, 30, {"ch": 4}, gate) == []
+        # The probe was answered 503 with Retry-After: it told nothing of the channel.
+        d = decide(
+            TransientDeliveryError("503", retry_after=5), claim(), SCHEDULE, 112.0, started=111.0
+        )
+        assert d.circuit is CircuitEffect.none
+        store.release_probe("ch", 112.0)
+        assert store.circuits()["ch"].state == "half_open"
+        assert len(store.claim_many("w", 112.0, 30, {"ch": 4}, gate)) == 1
+    finally:
+        store.close()
 
 
 def test_an_interruption_is_due_again_at_once_and_blames_nobody() -> None:

@@ -389,6 +389,11 @@ class Store(ABC):
         """
 
     @abstractmethod
+    def release_probe(self, channel: str, now: float) -> None:
+        """A half-open circuit's probe told nothing (refused for good, asked to wait,
+        interrupted): the next due delivery may probe."""
+
+    @abstractmethod
     def book_start(self, channel: str, interval: float, now: float) -> float:
         """Book the channel's next start, ``interval`` after the one booked before by any
         worker; when this one may start.

@@ -211,7 +211,6 @@ class SqlStore(Store):
         recorded = []
         events: list[Event] = []
         delivered: dict[str, float] = {}
-        inconclusive: dict[str, float] = {}
         with self._write() as tx:
             for claim, a, next_ in results:
                 found = tx.rows("finish_delivery", R.finish_params(claim, a, next_))
@@ -229,16 +228,11 @@ class SqlStore(Store):
                     "insert_attempt", R.attempt_params(claim, worker, a, row["attempts"])
                 )
                 events.append(E.attempt_recorded(attempt, row, a.finished_at))
-                if a.outcome is Outcome.permanent:
-                    inconclusive[claim.channel] = a.finished_at
                 recorded.append(True)
             chaining.append(tx, events)
             # A delivery closes its channel's circuit (in the same transaction: no extra commit).
             for channel, at in sorted(delivered.items()):
                 tx.run("close_circuit", R.circuit_params(after_success(channel, at, worker)))
-            # A probe refused for good says nothing of the channel: the next due one probes.
-            for channel, at in sorted(inconclusive.items()):
-                tx.run("release_probe", {"channel": channel, "now": at})
         return recorded
 
     def circuit_failure(
@@ -251,6 +245,10 @@ class SqlStore(Store):
             new, turned = after_failure(old, channel, gate, now, worker)
             tx.run("set_circuit", R.circuit_params(new))
         return new, turned
+
+    def release_probe(self, channel: str, now: float) -> None:
+        with self._write() as tx:
+            tx.run("release_probe", {"channel": channel, "now": now})
 
     def book_start(self, channel: str, interval: float, now: float) -> float:
         with self._write() as tx:
