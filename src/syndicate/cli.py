@@ -290,6 +290,7 @@ def enqueue(ctx: click.Context, paths: tuple[str, ...], as_json: bool) -> None:
                                 "version": accepted.version,
                                 "digest": accepted.digest,
                                 "channels": accepted.channels,
+                                "warnings": accepted.warnings,
                             },
                             ensure_ascii=False,
                         )
@@ -299,6 +300,8 @@ def enqueue(ctx: click.Context, paths: tuple[str, ...], as_json: bool) -> None:
                         f"{accepted.status:<16} {accepted.notice_id}.v{accepted.version} → "
                         f"{', '.join(accepted.channels)}"
                     )
+                for warning in accepted.warnings:
+                    err.print(f"[yellow]warning:[/] {name}: {_escape(warning)}")
             progress.advance(task)
     if not as_json:
         err.print(f"{len(sources) - refused} accepted, {refused} refused")

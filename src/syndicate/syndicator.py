@@ -6,7 +6,7 @@ import asyncio
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -36,6 +36,7 @@ from .readmodels.status import status_matrix
 from .readmodels.yearly import year_report
 from .registry import AdapterRegistry
 from .routing import check_channels, route
+from .rules import check as check_rules
 from .sanitize import sanitize_html
 from .store import open_store
 from .store.base import (
@@ -74,6 +75,7 @@ class Accepted:
     digest: str
     channels: list[str]
     created: bool  # False: the same id, version and content were accepted before
+    warnings: list[str] = field(default_factory=list)  # rules in warn mode the notice breaks
 
     @property
     def status(self) -> str:
@@ -159,6 +161,7 @@ class Syndicator:
             if _checks_notices(self.config.channels[name].kind)
         }
         check_channels(notice, list(checkers), checkers)
+        warnings = check_rules(notice, channels, self.config.rules, self.config.calendar)
         digest = notice.digest()
         record = NoticeRecord(
             id=notice.id,
@@ -172,10 +175,18 @@ class Syndicator:
             accepted_at=time.time(),
             publish_at=notice.publish_at.timestamp(),
             body_sanitized=sanitize_html(notice.body_html).changed,
+            warnings=tuple(warnings),
         )
         result = self.store.accept(record, channels, record.accepted_at, by=by)
         self._wake_workers()
-        return Accepted(notice.id, notice.version, digest, result.channels, result.created)
+        return Accepted(
+            notice.id,
+            notice.version,
+            digest,
+            result.channels,
+            result.created,
+            [message for _, message in warnings] if result.created else [],
+        )
 
     def load_notice(self, notice_id: str, version: int) -> Notice:
         record = self.store.notice(notice_id, version)

@@ -15,7 +15,7 @@ from typing import Any
 from ..audit.chain import Head, Link, Row
 from ..errors import LeaseLost
 
-SCHEMA_VERSION = 6  # the newest migration of every backend
+SCHEMA_VERSION = 7  # the newest migration of every backend
 
 
 class DeliveryState(StrEnum):
@@ -51,6 +51,8 @@ class NoticeRecord:
     accepted_at: float
     publish_at: float  # deliveries are not attempted before this (embargo)
     body_sanitized: bool = False  # sanitising body_html for the channels removed something
+    # Statutory rules in warn mode the notice breaks: (rule id, message), kept with it.
+    warnings: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

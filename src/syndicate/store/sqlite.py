@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -215,6 +216,13 @@ class SqliteStore(Store):
             pk = stored["pk"]
             events = [E.notice_accepted(stored, now)]
             db.executemany(
+                Q["insert_warning"],
+                [
+                    {"notice_pk": pk, "rule": rule, "message": message}
+                    for rule, message in notice.warnings
+                ],
+            )
+            db.executemany(
                 Q["tally_routed"],
                 [
                     {"day": day, "category": notice.category, "channel": ch}
@@ -325,7 +333,13 @@ class SqliteStore(Store):
 
     def notice(self, notice_id: str, version: int) -> NoticeRecord | None:
         found = self._read(Q["notice"], {"id": notice_id, "version": version})
-        return R.notice_record(found[0]) if found else None
+        if not found:
+            return None
+        warnings = self._read(Q["notice_warnings"], {"id": notice_id, "version": version})
+        return replace(
+            R.notice_record(found[0]),
+            warnings=tuple((w["rule"], w["message"]) for w in warnings),
+        )
 
     def lease_owners(self) -> list[str]:
         return [r["lease_owner"] for r in self._read(Q["lease_owners"])]
