@@ -170,6 +170,14 @@ class Payload:
 
 
 @dataclass(frozen=True)
+class Landed:
+    """Where a delivery landed, as the channel's receipt said."""
+
+    remote_id: str | None
+    remote_url: str | None
+
+
+@dataclass(frozen=True)
 class Receipt:
     """What the channel answered when it took a delivery."""
 
@@ -228,6 +236,15 @@ class Adapter(ABC, Generic[OptionsT]):
         error raised here leaves the delivery in doubt for the next attempt.
         """
         return None
+
+    async def read_back(self, notice: Notice, ctx: DeliveryContext, landed: Landed) -> str | None:
+        """What the channel publishes for this delivery now, as text; None if it is gone.
+
+        Optional (fetch-back verification): raise TransientDeliveryError when the
+        channel cannot be reached. A channel that cannot be read back keeps this
+        default and is not checked.
+        """
+        raise NotImplementedError
 
     async def aclose(self) -> None:
         """Release connections; called once when the worker stops."""

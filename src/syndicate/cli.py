@@ -866,6 +866,51 @@ def archive_(ctx: click.Context, before: str, file: Path) -> None:
     )
 
 
+@main.command("fetch-back")
+@click.option("--notice", "notice_id", help="Only this notice's deliveries.")
+@click.option("--channel", help="Only this channel's deliveries.")
+@click.option(
+    "--due",
+    is_flag=True,
+    help="Only channels with a fetch_back interval, deliveries not checked within it (cron).",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON line per check.")
+@click.pass_context
+@friendly
+def fetch_back_(
+    ctx: click.Context, notice_id: str | None, channel: str | None, due: bool, as_json: bool
+) -> None:
+    """Read back what the channels published and check it is still there and still the same.
+
+    Every delivered delivery on a channel that can be read back (the CMS and
+    land-market sites: the receipt's URL) is fetched and its key facts looked
+    for. Each check is recorded in the ledger's chain: verified, mismatch,
+    missing or unreachable. Exits 1 when a page changed or vanished.
+    """
+    syndicator = _open(ctx)
+    checks = syndicator.fetch_back(notice_id=notice_id, channel=channel, due=due)
+    colour = {"verified": "green", "mismatch": "red", "missing": "red", "unreachable": "yellow"}
+    for c in checks:
+        if as_json:
+            sys.stdout.write(json.dumps(c.as_dict(), ensure_ascii=False) + "\n")
+            continue
+        what = f"{c.notice_id}.v{c.version} → {c.channel}"
+        out.print(
+            f"[{colour[c.result.value]}]{c.result.value}[/] {_escape(what)} "
+            f"{_escape(c.url or '')}  {_escape(c.detail)}"
+        )
+    alerts = [c for c in checks if c.result.alert]
+    for c in alerts:
+        err.print(
+            f"[red]alert:[/] {_escape(c.notice_id)}.v{c.version} on {c.channel} is "
+            f"{c.result.value}: {_escape(c.detail)}"
+        )
+    if not as_json:
+        err.print(f"{len(checks)} checked, {len(alerts)} alerts")
+    if alerts:
+        sys.exit(EXIT_REFUSED)
+
+
 # --- migrate -------------------------------------------------------------------
 
 

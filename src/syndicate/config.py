@@ -98,6 +98,9 @@ class ChannelSettings(_Strict):
     timeout: Duration = Field(default=60.0, gt=0)
     retry: RetryPolicy = RetryPolicy()
     circuit_breaker: CircuitSettings = CircuitSettings()
+    fetch_back: Duration | None = Field(
+        default=None, gt=0, description="read delivered notices back this often (fetch-back --due)"
+    )
 
 
 COMMON_KEYS = frozenset(ChannelSettings.model_fields)

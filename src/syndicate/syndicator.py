@@ -19,6 +19,7 @@ from .audit.archive import archive as archive_attempts
 from .audit.chain import Finding
 from .audit.consistency import NoticeAudit, audit_notice
 from .audit.disclosure import Disclosure, disclosure
+from .audit.fetchback import FetchCheck, fetch_back
 from .audit.verify import Anchored, Verification, verify, verify_anchored
 from .config import Channel, Config, load_config
 from .dispatcher import AttemptEvent, Dispatcher
@@ -213,6 +214,44 @@ class Syndicator:
     def check_archive(self, path: Path) -> list[Finding]:
         """Hold an archive file against the chain; ArchiveError if it is altered or foreign."""
         return check_archive(self.store, path)
+
+    def fetch_back(
+        self, *, notice_id: str | None = None, channel: str | None = None, due: bool = False
+    ) -> list[FetchCheck]:
+        """Read back what each channel that can be read published, and record what was found.
+
+        ``due``: only deliveries of channels with a ``fetch_back`` interval, not
+        read back within it (what a scheduled run does).
+        """
+        configured = self.config.channels
+
+        def every(name: str) -> float | None:
+            return configured[name].settings.fetch_back if name in configured else None
+
+        async def go() -> list[FetchCheck]:
+            used: dict[str, Adapter[Any]] = {}
+
+            def adapter_of(name: str) -> Adapter[Any] | None:
+                if name not in configured:
+                    return None
+                used[name] = self.adapter(name)
+                return used[name]
+
+            try:
+                return await fetch_back(
+                    self.store,
+                    adapter_of,
+                    self.load_notice,
+                    time.time(),
+                    notice_id=notice_id,
+                    channel=channel,
+                    every=every if due else None,
+                )
+            finally:
+                for adapter in used.values():
+                    await adapter.aclose()
+
+        return asyncio.run(go())
 
     def audit(self, notice_id: str, version: int | None = None) -> NoticeAudit:
         """The consistency report of a notice version (default: its newest in the ledger)."""

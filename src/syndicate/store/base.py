@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from ..audit.chain import Head, Link, Row
+from ..audit.chain import Event, Head, Link, Row
 from ..errors import LeaseLost
 
 SCHEMA_VERSION = 7  # the newest migration of every backend
@@ -465,6 +465,10 @@ class Store(ABC):
     @abstractmethod
     def archived_attempts(self, after: int, limit: int) -> list[tuple[int, int]]:
         """(attempt id, archive link seq) of attempts moved to an archive, above ``after``."""
+
+    @abstractmethod
+    def append_to_chain(self, events: Sequence[Event]) -> Head | None:
+        """Chain ``events`` that record no row of their own (fetch-back checks) in one go."""
 
     @abstractmethod
     def archivable_attempts(self, before: float, after: int, limit: int) -> list[Row]:

@@ -521,6 +521,12 @@ class SqliteStore(Store):
         with self._read_lock:
             return chaining.archived_attempts(self._chain_read(), after, limit)
 
+    def append_to_chain(self, events: Sequence[Event]) -> Head | None:
+        if not events:
+            return None
+        with self._write() as db:
+            return chaining.append(_Tx(db), events)
+
     def archivable_attempts(self, before: float, after: int, limit: int) -> list[R.Row]:
         with self._read_lock:
             return chaining.archivable(self._chain_read(), before, after, limit)
