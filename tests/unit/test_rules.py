@@ -354,6 +354,10 @@ def test_warn_accepts_and_the_ledger_keeps_the_warning(
     record = s.store.notice("HYJS-2026-0318", 1)
     assert record is not None
     assert len(record.warnings) == 1
+    # The notice's detail (CLI, API, dashboard) shows the warning with the version.
+    detail = s.notice_detail("HYJS-2026-0318")
+    assert detail is not None
+    assert detail.as_dict()["versions"][0]["warnings"] == accepted.warnings
 
 
 def test_a_required_channel_from_channels_yaml(syndicator: Callable[[str], Syndicator]) -> None:
