@@ -41,6 +41,7 @@ from .notice import Notice, notice_schema
 from .readmodels import ATTEMPT_FIELDS, RunTally, iso
 from .registry import AdapterRegistry
 from .rendering import DISPLAY_TZ
+from .rules import describe as describe_rules
 from .safefile import write_atomic
 from .safeout import csv_cell, json_text, terminal_text
 from .store.base import AttemptFilter, DeliveryState, Outcome
@@ -677,13 +678,33 @@ def replay(
         sys.exit(EXIT_REFUSED)
 
 
-# --- schema, preview, demo --------------------------------------------------------
+# --- schema, rules, preview, demo --------------------------------------------------
 
 
 @main.command()
 def schema() -> None:
     """Print the JSON Schema of a notice, for upstream systems."""
     sys.stdout.write(json.dumps(notice_schema(), ensure_ascii=False, indent=2) + "\n")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per rule.")
+@click.pass_context
+@friendly
+def rules(ctx: click.Context, as_json: bool) -> None:
+    """List the statutory rules checked at enqueue and the mode --config sets for each."""
+    # Like status and log, listing needs no channel secrets.
+    config = load_config(ctx.obj["config"], ctx.obj["registry"], read_only=True)
+    for row in describe_rules(config.rules):
+        if as_json:
+            out.print(json.dumps(row, ensure_ascii=False), markup=False, highlight=False)
+            continue
+        mark = "" if row["verified"] else " (unverified)"
+        out.print(
+            f"{row['id']:<36} {row['mode']:<8} {row['clock']}  {row['citation']}{mark}",
+            markup=False,
+            highlight=False,
+        )
 
 
 @main.command()

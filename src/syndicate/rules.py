@@ -365,3 +365,26 @@ def check(
     if refused:
         raise NoticeError(refused)
     return [(f.rule, str(f.problem)) for f in found]
+
+
+def describe(settings: Mapping[str, RuleSetting]) -> list[dict[str, Any]]:
+    """The table as configured: one row per rule, for ``syndicate rules``."""
+    rows = []
+    for rule in rule_table().rules:
+        setting = setting_for(rule, settings)
+        if rule.requires_channel:
+            clock = f"must go to channel {setting.channel}" if setting.channel else "(no channel)"
+        else:
+            op, n = ("≥", rule.at_least) if rule.at_least is not None else ("≤", rule.at_most)
+            clock = f"{rule.start} → {rule.end} {op} {n} {rule.unit}"
+        rows.append(
+            {
+                "id": rule.id,
+                "mode": setting.mode.value,
+                "clock": clock,
+                "citation": rule.citation,
+                "verified": rule.verified,
+                "applies": rule.applies.model_dump(mode="json", exclude_none=True),
+            }
+        )
+    return rows
