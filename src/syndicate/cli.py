@@ -975,6 +975,7 @@ def migrate(ctx: click.Context, store_url: str | None) -> None:
 )
 @click.option("--ssl-certfile", type=click.Path(dir_okay=False, exists=True), help="TLS cert.")
 @click.option("--ssl-keyfile", type=click.Path(dir_okay=False, exists=True), help="TLS key.")
+@click.option("--no-access-log", is_flag=True, help="Log no line per request.")
 @click.pass_context
 @friendly
 def serve(
@@ -985,6 +986,7 @@ def serve(
     workers: int,
     ssl_certfile: str | None,
     ssl_keyfile: str | None,
+    no_access_log: bool,
 ) -> None:
     """Serve the HTTP API (/v1, /metrics, /docs) and, unless --no-worker, the worker.
 
@@ -1004,6 +1006,7 @@ def serve(
         workers=workers,
         ssl_certfile=ssl_certfile,
         ssl_keyfile=ssl_keyfile,
+        access_log=not no_access_log,
     )
 
 

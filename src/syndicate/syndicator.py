@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -385,41 +385,6 @@ class Syndicator:
         record = versions[ref.version if ref.version is not None else max(versions)]
         return Notice.parse(record.content)
 
-    # --- replaying ----------------------------------------------------------------
-
-    def replay(
-        self,
-        *,
-        notice: str | None = None,
-        channel: str | None = None,
-        states: tuple[DeliveryState, ...] = (DeliveryState.failed, DeliveryState.dead),
-        dry_run: bool = False,
-    ) -> int:
-        """Put failed or dead deliveries back to pending with a fresh retry budget.
-
-        ``notice`` is an id (every version); ``dry_run`` only counts what would
-        be replayed. Returns how many deliveries were (or would be) replayed.
-        """
-        ref = self.notice_ref(notice) if notice else None
-        if ref is not None and ref.version is not None:
-            raise QueryError(
-                [Problem("notice", f"replay takes a notice id ({ref.id}): all its versions")]
-            )
-        if channel is not None:
-            self._known(channel)
-        notice_id = ref.id if ref else None
-        if dry_run:
-            return sum(
-                len(self.store.deliveries(notice_id=notice_id, channel=channel, state=state))
-                for state in states
-            )
-        replayed = self.store.replay(
-            time.time(), notice_id=notice_id, channel=channel, states=list(states)
-        )
-        if replayed:
-            self._wake_workers()
-        return replayed
-
     # --- operating channels -------------------------------------------------------
 
     def pause(self, channel: str, *, by: str | None = None) -> bool:
@@ -435,6 +400,44 @@ class Syndicator:
         changed = self.store.set_paused(channel, False, time.time())
         self._wake_workers()
         return changed
+
+    def replay(
+        self,
+        *,
+        notice: str | None = None,
+        channel: str | None = None,
+        delivery_id: int | None = None,
+        states: Sequence[DeliveryState] = (DeliveryState.failed, DeliveryState.dead),
+        since: float | None = None,
+        until: float | None = None,
+        dry_run: bool = False,
+        by: str | None = None,
+    ) -> int:
+        """Put failed or dead deliveries back to pending with a fresh retry budget.
+
+        ``notice`` is ``ID`` (every version) or ``ID.vN``; ``since``/``until``
+        bound when the deliveries ended; ``dry_run`` only counts what would be
+        replayed; ``by`` names who asked, in the ledger. History is kept.
+        Returns how many deliveries were (or would be) replayed.
+        """
+        ref = self.notice_ref(notice) if notice else None
+        if channel is not None:
+            self._known(channel)
+        count = self.store.replay(
+            time.time(),
+            notice_id=ref.id if ref else None,
+            notice_version=ref.version if ref else None,
+            channel=channel,
+            delivery_id=delivery_id,
+            states=states,
+            since=since,
+            until=until,
+            dry_run=dry_run,
+            by=by,
+        )
+        if count and not dry_run:
+            self._wake_workers()
+        return count
 
     def _known(self, channel: str) -> None:
         if channel not in self.config.channels:

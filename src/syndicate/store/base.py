@@ -371,8 +371,19 @@ class Store(ABC):
         notice_id: str | None = None,
         channel: str | None = None,
         states: Sequence[DeliveryState] = (DeliveryState.failed, DeliveryState.dead),
+        notice_version: int | None = None,
+        delivery_id: int | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        dry_run: bool = False,
+        by: str | None = None,
     ) -> int:
-        """Put failed or dead deliveries back to pending with a fresh retry budget."""
+        """Put failed or dead deliveries back to pending with a fresh retry budget; how many.
+
+        ``since``/``until`` bound when the deliveries ended. ``dry_run`` only
+        counts them. ``by`` (a token's name) is recorded as an operation in the
+        same transaction.
+        """
 
     @abstractmethod
     def notice(self, notice_id: str, version: int) -> NoticeRecord | None: ...

@@ -310,23 +310,51 @@ class SqliteStore(Store):
         notice_id: str | None = None,
         channel: str | None = None,
         states: Sequence[DeliveryState] = (DeliveryState.failed, DeliveryState.dead),
+        notice_version: int | None = None,
+        delivery_id: int | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        dry_run: bool = False,
+        by: str | None = None,
     ) -> int:
         if not states:
             return 0
-        conditions = ["filter_states"]
-        if notice_id is not None:
-            conditions.append("filter_replay_notice")
-        if channel is not None:
-            conditions.append("filter_replay_channel")
         params = {
             "now": now,
             "states": json.dumps([s.value for s in states]),
             "notice_id": notice_id,
+            "version": notice_version,
             "channel": channel,
+            "delivery_id": delivery_id,
+            "since": since,
+            "until": until,
         }
+        conditions = ["filter_states"]
+        for name, key in (
+            ("filter_replay_notice", "notice_id"),
+            ("filter_replay_channel", "channel"),
+            ("filter_replay_delivery", "delivery_id"),
+            ("filter_replay_since", "since"),
+            ("filter_replay_until", "until"),
+        ):
+            if params[key] is not None:
+                conditions.append(name)
+        if notice_version is not None:
+            conditions.append("filter_replay_version")
+        where = _where(conditions)
+        if dry_run:
+            return int(self._read(Q["replay_count"].format(where=where), params)[0][0])
         with self._write() as db:
-            found = db.execute(Q["replay"].format(where=_where(conditions)), params).fetchall()
+            found = db.execute(Q["replay"].format(where=where), params).fetchall()
             chaining.append(_Tx(db), [E.delivery_replayed(r, now) for r in found])
+            if by is not None and found:
+                chosen = {k: v for k, v in params.items() if v is not None and k != "now"}
+                count = {"count": len(found)}
+                subject = json.dumps({**chosen, **count}, ensure_ascii=False, sort_keys=True)
+                db.execute(
+                    Q["insert_operation"],
+                    {"at": now, "actor": by, "action": "replay", "subject": subject},
+                )
         return len(found)
 
     # --- reads ---------------------------------------------------------------

@@ -112,6 +112,21 @@ notice_pk IN (SELECT pk FROM notices WHERE id = :notice_id)
 -- name: filter_replay_channel
 channel = :channel
 
+-- name: filter_replay_version
+notice_pk IN (SELECT pk FROM notices WHERE id = :notice_id AND version = :version)
+
+-- name: filter_replay_delivery
+id = :delivery_id
+
+-- name: filter_replay_since
+updated_at >= :since
+
+-- name: filter_replay_until
+updated_at < :until
+
+-- name: replay_count
+SELECT COUNT(*) FROM deliveries WHERE {where}
+
 -- name: notice
 SELECT id, version, category, notice_type, region_code, title, digest, content,
        accepted_at, publish_at, body_sanitized
