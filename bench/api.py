@@ -172,8 +172,8 @@ READS = (
         "/v1/deliveries?channel=ch2&state=failed",
         "items",
     ),
-    ("GET /v1/notices?text=notice 4242", "/v1/notices?text=notice%204242", "items"),
-    ("GET /v1/notices/{id}", "/v1/notices/HIST-0004242", "versions"),
+    ("GET /v1/notices?text= (a title, a scan)", "/v1/notices?text={title}", "items"),
+    ("GET /v1/notices/{id}", "/v1/notices/{id}", "versions"),
     ("GET /v1/channels", "/v1/channels", "channels"),
     ("GET /v1/report?year=2025", "/v1/report?year=2025", "categories"),
 )
@@ -186,6 +186,10 @@ def reads(folder: Path, base: str, attempts: int, repeat: int) -> tuple[int, lis
     token = _token(config)
     with sqlite3.connect(folder / "ledger.db") as db:
         total = int(db.execute("SELECT COUNT(*) FROM attempts").fetchone()[0])
+        notice_id, title = db.execute(
+            "SELECT id, title FROM notices ORDER BY pk LIMIT 1 "
+            "OFFSET (SELECT COUNT(*) / 2 FROM notices)"
+        ).fetchone()
     since = str(time.mktime((2025, 12, 31, 0, 0, 0, 0, 0, 0)))
     results = []
     with (
@@ -193,7 +197,8 @@ def reads(folder: Path, base: str, attempts: int, repeat: int) -> tuple[int, lis
         httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as client,
     ):
         for name, path, key in READS:
-            path = path.replace("{since}", since)
+            path = path.replace("{since}", since).replace("{id}", notice_id)
+            path = path.replace("{title}", title.replace(" ", "%20"))
             times: list[float] = []
             rows = 0
             for _ in range(repeat):
