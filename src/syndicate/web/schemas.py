@@ -76,17 +76,17 @@ class Attempt(_Open):
     payload_sha256: str | None
 
 
-class NoticePage(BaseModel):
+class NoticePage(_Open):
     items: list[NoticeSummary]
     next_cursor: str | None
 
 
-class DeliveryPage(BaseModel):
+class DeliveryPage(_Open):
     items: list[Delivery]
     next_cursor: str | None
 
 
-class AttemptPage(BaseModel):
+class AttemptPage(_Open):
     items: list[Attempt]
     next_cursor: str | None
 
@@ -108,7 +108,7 @@ class NoticeVersion(_Open):
     deliveries: list[DeliveryDetail]
 
 
-class NoticeDetail(BaseModel):
+class NoticeDetail(_Open):
     id: str
     versions: list[NoticeVersion]
 
@@ -129,7 +129,7 @@ class Channel(_Open):
     last_error: dict[str, Any] | None
 
 
-class Channels(BaseModel):
+class Channels(_Open):
     at: str | None
     channels: list[Channel]
 
@@ -144,7 +144,7 @@ class Report(_Open):
     not_delivered: int
 
 
-class PreviewPart(BaseModel):
+class PreviewPart(_Open):
     name: str
     size: int
     sha256: str
