@@ -175,7 +175,7 @@ READS = (
     ("GET /v1/notices?text= (a title, a scan)", "/v1/notices?text={title}", "items"),
     ("GET /v1/notices/{id}", "/v1/notices/{id}", "versions"),
     ("GET /v1/channels", "/v1/channels", "channels"),
-    ("GET /v1/report?year=2025", "/v1/report?year=2025", "categories"),
+    ("GET /v1/report?year=2025", "/v1/report?year=2025", "channels"),
 )
 
 
