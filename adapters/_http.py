@@ -48,10 +48,19 @@ from httpx_aiohttp import AiohttpTransport
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from syndicate.__version__ import __version__
-from syndicate.adapter import Adapter, ConfigFile, DeliveryContext, Options, Payload, Receipt
+from syndicate.adapter import (
+    Adapter,
+    ConfigFile,
+    DeliveryContext,
+    Landed,
+    Options,
+    Payload,
+    Receipt,
+)
 from syndicate.config import Duration
 from syndicate.errors import InDoubtDeliveryError, PermanentDeliveryError, TransientDeliveryError
 from syndicate.masking import Masker
+from syndicate.notice import Notice
 
 MAX_RESPONSE_BYTES = 1 << 20
 """An answer larger than this is cut off: a receipt is a few hundred bytes."""
@@ -221,6 +230,20 @@ class HttpPushAdapter(Adapter[OptionsT]):
             kind = InDoubtDeliveryError if _maybe_sent(exc) else TransientDeliveryError
             raise kind(f"{self.describe()}: {_transport_reason(exc)}") from None
         return response, bytes(answer)
+
+    async def read_back(self, notice: Notice, ctx: DeliveryContext, landed: Landed) -> str | None:
+        """The page at the receipt's URL: its text, None if the site answers 404 or 410."""
+        if not landed.remote_url:
+            raise PermanentDeliveryError(f"{self.describe()}: the receipt has no URL to read back")
+        response, answer = await self._exchange(
+            "GET", landed.remote_url, b"", {"Accept": "text/html, application/json"}
+        )
+        if response.status_code in (404, 410):
+            return None
+        if not 200 <= response.status_code < 300:
+            self._classify(response, answer)  # raises: the page could not be read
+            raise TransientDeliveryError(f"{self.describe()}: HTTP {response.status_code}")
+        return answer.decode(response.encoding or "utf-8", "replace")
 
     async def aclose(self) -> None:
         client, self._client, self._loop = self._client, None, None

@@ -152,6 +152,28 @@ def fingerprint(key: paramiko.PKey) -> str:
     return "SHA256:" + base64.b64encode(digest).decode("ascii").rstrip("=")
 
 
+MAX_HANDSHAKE_BYTES = 256 << 10
+"""The most a server may send before we are logged in: a banner and a key exchange are ~10 KB."""
+
+
+class _Metered:
+    """A socket for paramiko that refuses an endless banner or key exchange, and can be cut."""
+
+    def __init__(self, sock: socket.socket, budget: int | None) -> None:
+        self.sock, self.budget = sock, budget
+
+    def recv(self, size: int) -> bytes:
+        data = self.sock.recv(size)
+        if self.budget is not None:
+            self.budget -= len(data)
+            if self.budget < 0:
+                raise OSError("the server sent too much before login (an endless banner?)")
+        return data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.sock, name)
+
+
 class _Dropped(Exception):
     """The connection went away under an operation; a fresh one may succeed."""
 
@@ -164,6 +186,7 @@ class SftpConnection:
         self._lock = threading.Lock()
         self._transport: paramiko.Transport | None = None
         self._sftp: paramiko.SFTPClient | None = None
+        self._socket: socket.socket | None = None
         self.connections_opened = 0
 
     def upload_atomic(self, directory: str, files: Mapping[str, bytes]) -> list[str]:
@@ -192,6 +215,13 @@ class SftpConnection:
             except _Dropped as exc:
                 self._reset()
                 raise TransientDeliveryError(f"connection to {self._where()} lost: {exc}") from None
+
+    def interrupt(self) -> None:
+        """Cut the connection now (from another thread): a read blocked on it returns."""
+        sock = self._socket
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def close(self) -> None:
         """Close the connection, if one is open."""
@@ -294,7 +324,9 @@ class SftpConnection:
             raise TransientDeliveryError(
                 f"cannot connect to {self._where()}: {exc.strerror or exc}", status="connect"
             ) from None
-        transport = paramiko.Transport(sock)
+        self._socket = sock
+        metered = _Metered(sock, MAX_HANDSHAKE_BYTES)
+        transport = paramiko.Transport(metered)  # type: ignore[arg-type]
         try:
             transport.banner_timeout = s.connect_timeout
             transport.handshake_timeout = s.connect_timeout
@@ -322,6 +354,7 @@ class SftpConnection:
                 ) from None
             self._check_host_key(server_key, known)
             self._authenticate(transport)
+            metered.budget = None  # logged in: paramiko bounds each packet itself
             transport.set_keepalive(30)
         except BaseException:
             transport.close()

@@ -50,6 +50,8 @@ from syndicate.notice import Notice
 from syndicate.rendering import DISPLAY_TZ, Template, template_validator
 from syndicate.text import html_to_text, notice_text
 
+from ._bounded import Sockets, smtp_class
+
 # ASCII only: the message is generated for 7-bit transport (no SMTPUTF8 needed).
 EmailAddress = Annotated[
     str,
@@ -190,6 +192,7 @@ class EmailInboxAdapter(BlockingAdapter[EmailInboxOptions]):
         super().__init__(channel, options, **setup)
         self._idle: list[smtplib.SMTP] = []
         self._lock = threading.Lock()
+        self._sockets = Sockets()
 
     def describe(self) -> str:
         o = self.options
@@ -267,8 +270,16 @@ class EmailInboxAdapter(BlockingAdapter[EmailInboxOptions]):
 
     def send_blocking(self, payload: Payload, ctx: DeliveryContext) -> Receipt:
         message_id = str(payload.data["message_id"])
+        with self._sockets.sending(ctx.idempotency_key):
+            return self._send(payload, message_id)
+
+    def interrupt_blocking(self, ctx: DeliveryContext) -> None:
+        self._sockets.interrupt(ctx.idempotency_key)
+
+    def _send(self, payload: Payload, message_id: str) -> Receipt:
         try:
             conn = self._acquire()
+            self._sockets.add(conn.sock)
             try:
                 detail = _transact(
                     conn,
@@ -316,15 +327,22 @@ class EmailInboxAdapter(BlockingAdapter[EmailInboxOptions]):
         port = o.effective_port
         conn: smtplib.SMTP
         if o.security == "ssl":
-            conn = smtplib.SMTP_SSL(
-                o.host, port, o.helo_name, timeout=o.socket_timeout, context=self._tls_context()
+            conn = smtp_class(self._sockets, ssl=True)(
+                o.host,
+                port,
+                o.helo_name,
+                timeout=o.socket_timeout,
+                context=self._tls_context(),  # type: ignore[call-arg]
             )
         else:
-            conn = smtplib.SMTP(o.host, port, o.helo_name, timeout=o.socket_timeout)
+            conn = smtp_class(self._sockets, ssl=False)(
+                o.host, port, o.helo_name, timeout=o.socket_timeout
+            )
         try:
             _hello(conn)
             if o.security == "starttls":
                 conn.starttls(context=self._tls_context())
+                self._sockets.add(conn.sock)  # the TLS socket took over the connection
                 _hello(conn)
             if o.username is not None and o.password is not None:
                 conn.login(o.username, o.password.get_secret_value())

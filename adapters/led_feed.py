@@ -367,6 +367,10 @@ class LedFeedAdapter(BlockingAdapter[LedFeedOptions]):
             where += " + " + self.options.sftp.url(self.options.sftp.directory, user=True)
         return "feed → " + where
 
+    def interrupt_blocking(self, ctx: DeliveryContext) -> None:
+        if self._remote is not None:
+            self._remote.interrupt()
+
     def close_blocking(self) -> None:
         if self._remote is not None:
             self._remote.close()

@@ -138,6 +138,9 @@ class SftpInboxAdapter(BlockingAdapter[SftpInboxOptions]):
             detail=f"{len(paths)} files, manifest {manifest}",
         )
 
+    def interrupt_blocking(self, ctx: DeliveryContext) -> None:
+        self._connection.interrupt()
+
     def close_blocking(self) -> None:
         self._connection.close()
 

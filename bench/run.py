@@ -20,11 +20,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from . import api as api_mod
 from . import latency as latency_mod
 from . import ledger, throughput, workload
 from .sink import SinkProcess
 
-SCENARIOS = ("throughput", "pool", "latency", "isolation", "backlog", "ledger")
+SCENARIOS = ("throughput", "pool", "latency", "isolation", "backlog", "ledger", "api")
 
 
 @dataclass(frozen=True)
@@ -35,12 +36,23 @@ class Size:
     seconds: float  # latency: for how long
     backlog: tuple[int, int]  # deliveries pending, small and large
     attempts: int  # ledger reads: attempts in the ledger
+    api_notices: int = 40  # POST /v1/notices: notices sent
+    api_clients: int = 4  # concurrent HTTP clients
+    api_repeat: int = 5  # each read endpoint, this many times
 
 
 SIZES = {
     "tiny": Size(notices=20, rounds=1, rate=20, seconds=1.0, backlog=(100, 500), attempts=5_000),
     "small": Size(
-        notices=400, rounds=3, rate=100, seconds=5.0, backlog=(2_000, 20_000), attempts=100_000
+        notices=400,
+        rounds=3,
+        rate=100,
+        seconds=5.0,
+        backlog=(2_000, 20_000),
+        attempts=100_000,
+        api_notices=1_000,
+        api_clients=16,
+        api_repeat=30,
     ),
     "full": Size(
         notices=2_000,
@@ -49,6 +61,9 @@ SIZES = {
         seconds=20.0,
         backlog=(20_000, 200_000),
         attempts=1_000_000,
+        api_notices=5_000,
+        api_clients=16,
+        api_repeat=100,
     ),
 }
 
@@ -376,6 +391,54 @@ class Bench:
             + "\n"
         )
 
+    def api(self, sink: SinkProcess) -> str:
+        s = self.size
+        e = api_mod.enqueue(
+            self.folder("api"), sink.url, s.api_notices, s.api_clients, self.concurrency
+        )
+        self.log(f"  POST /v1/notices: {e.rate:.0f}/s, p99 {e.p99_ms:.1f} ms")
+        total, reads = api_mod.reads(self.folder("apiread"), sink.url, s.attempts, s.api_repeat)
+        for r in reads:
+            self.log(f"  {r.name}: p99 {r.p99_ms:.1f} ms")
+        self.results["api"] = {
+            "enqueue": asdict(e),
+            "attempts": total,
+            "reads": [asdict(r) for r in reads],
+        }
+        enqueue_table = _table(
+            [
+                "notices",
+                "clients",
+                "accepted/s",
+                "p50 ms",
+                "p99 ms",
+                "delivered meanwhile",
+                "all delivered after",
+            ],
+            [
+                [
+                    f"{e.notices:,}",
+                    str(e.clients),
+                    f"{e.rate:,.0f}",
+                    f"{e.p50_ms:.1f}",
+                    f"{e.p99_ms:.1f}",
+                    f"{e.delivered_meanwhile:,} of {e.deliveries:,}",
+                    f"{e.drained_seconds:.1f} s",
+                ]
+            ],
+        )
+        read_table = _table(
+            ["endpoint", "rows", "p50 ms", "p99 ms"],
+            [[r.name, f"{r.rows:,}", f"{r.p50_ms:.2f}", f"{r.p99_ms:.2f}"] for r in reads],
+        )
+        return (
+            f"### HTTP API: POST /v1/notices, {workload.CHANNELS} routed channels each, "
+            "while the worker in the same `syndicate serve` delivers\n\n"
+            + enqueue_table
+            + f"\n\n### HTTP API reads: {total:,} attempts, {s.api_repeat} requests each, "
+            "one after another\n\n" + read_table + "\n"
+        )
+
     def targets(self) -> str:
         r = self.results
         rows = []
@@ -396,6 +459,15 @@ class Bench:
             worst = max(q["median_ms"] for q in r["ledger"]["queries"])
             rows.append(
                 ["(e) each ledger query < 50 ms", f"slowest {worst:.1f} ms", _ok(worst < 50)]
+            )
+        if "api" in r:
+            rate = r["api"]["enqueue"]["rate"]
+            rows.append(
+                ["(f) ≥ 500 notices/s through POST /v1/notices", f"{rate:,.0f}/s", _ok(rate >= 500)]
+            )
+            worst = max(q["p99_ms"] for q in r["api"]["reads"])
+            rows.append(
+                ["(g) every read endpoint p99 < 50 ms", f"slowest {worst:.1f} ms", _ok(worst < 50)]
             )
         return "### Targets\n\n" + _table(["target", "measured", "met"], rows) + "\n"
 
@@ -481,6 +553,8 @@ def main(argv: list[str] | None = None) -> int:
                     out.append(bench.backlog(sink))
                 elif name == "ledger":
                     out.append(bench.ledger())
+                elif name == "api":
+                    out.append(bench.api(sink))
             out.append(bench.targets())
     finally:
         if args.keep is None:

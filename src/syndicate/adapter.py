@@ -22,10 +22,14 @@ duplicate).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import hashlib
+import queue
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Generic, TypeVar
@@ -166,6 +170,14 @@ class Payload:
 
 
 @dataclass(frozen=True)
+class Landed:
+    """Where a delivery landed, as the channel's receipt said."""
+
+    remote_id: str | None
+    remote_url: str | None
+
+
+@dataclass(frozen=True)
 class Receipt:
     """What the channel answered when it took a delivery."""
 
@@ -225,6 +237,15 @@ class Adapter(ABC, Generic[OptionsT]):
         """
         return None
 
+    async def read_back(self, notice: Notice, ctx: DeliveryContext, landed: Landed) -> str | None:
+        """What the channel publishes for this delivery now, as text; None if it is gone.
+
+        Optional (fetch-back verification): raise TransientDeliveryError when the
+        channel cannot be reached. A channel that cannot be read back keeps this
+        default and is not checked.
+        """
+        raise NotImplementedError
+
     async def aclose(self) -> None:
         """Release connections; called once when the worker stops."""
 
@@ -245,16 +266,67 @@ class Adapter(ABC, Generic[OptionsT]):
         return []
 
 
+class _DaemonThreads(Executor):
+    """At most ``size`` daemon threads: a send stuck in a library never holds the process.
+
+    (``ThreadPoolExecutor`` joins its threads at exit: one blocked read would keep a
+    stopped worker alive past its grace period.)
+    """
+
+    def __init__(self, size: int, name: str) -> None:
+        self._size, self._name = size, name
+        self._queue: queue.SimpleQueue[tuple[Future[Any], Callable[[], Any]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._threads: list[threading.Thread] = []
+        self._idle = 0
+        self._lock = threading.Lock()
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        self._queue.put((future, functools.partial(fn, *args, **kwargs)))
+        with self._lock:
+            if self._idle == 0 and len(self._threads) < self._size:
+                thread = threading.Thread(
+                    target=self._work, name=f"{self._name}-{len(self._threads)}", daemon=True
+                )
+                self._threads.append(thread)
+                thread.start()
+            elif self._idle > 0:
+                self._idle -= 1  # an idle thread will take it
+        return future
+
+    def _work(self) -> None:
+        while (item := self._queue.get()) is not None:
+            future, call = item
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(call())
+                except BaseException as exc:
+                    future.set_exception(exc)
+            with self._lock:
+                self._idle += 1
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        for _ in self._threads:
+            self._queue.put(None)
+
+
 class BlockingAdapter(Adapter[OptionsT]):
     """An adapter built on a blocking library; ``send_blocking`` runs in threads.
 
-    Each channel has its own small thread pool, so a slow channel cannot take
-    the threads another channel needs.
+    Each channel has its own small set of threads, so a slow channel cannot take
+    the threads another channel needs. When an attempt is given up (its timeout,
+    or the worker stopping), ``interrupt_blocking`` is called to end the send at
+    its socket: no thread is left reading for an attempt that is over.
     """
+
+    CLOSE_WAIT = 2.0
+    """How long ``aclose`` waits for ``close_blocking`` before leaving it behind."""
 
     def __init__(self, channel: str, options: OptionsT, **setup: Any) -> None:
         super().__init__(channel, options, **setup)
-        self._pool: ThreadPoolExecutor | None = None
+        self._pool: _DaemonThreads | None = None
 
     @property
     def threads(self) -> int:
@@ -268,19 +340,33 @@ class BlockingAdapter(Adapter[OptionsT]):
     def close_blocking(self) -> None:
         """Release connections from a worker thread."""
 
+    def interrupt_blocking(self, ctx: DeliveryContext) -> None:
+        """End ``ctx``'s send now, from the worker's loop: close its socket. Must not block."""
+
     async def send(self, payload: Payload, ctx: DeliveryContext) -> Receipt:
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(
-                max_workers=self.threads, thread_name_prefix=f"syndicate-{self.channel}"
-            )
+            self._pool = _DaemonThreads(self.threads, f"syndicate-{self.channel}")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, self.send_blocking, payload, ctx)
+        try:
+            return await loop.run_in_executor(self._pool, self.send_blocking, payload, ctx)
+        except asyncio.CancelledError:
+            self.interrupt_blocking(ctx)
+            raise
 
     async def aclose(self) -> None:
-        loop = asyncio.get_running_loop()
+        closing: Future[None] = Future()
+
+        def close() -> None:
+            try:
+                self.close_blocking()
+                closing.set_result(None)
+            except BaseException as exc:
+                closing.set_exception(exc)
+
+        threading.Thread(target=close, name=f"syndicate-{self.channel}-close", daemon=True).start()
+        with contextlib.suppress(TimeoutError):
+            # A connection stuck in a hostile peer's read is left behind, not waited for.
+            await asyncio.wait_for(asyncio.wrap_future(closing), self.CLOSE_WAIT)
         if self._pool is not None:
-            await loop.run_in_executor(self._pool, self.close_blocking)
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool.shutdown(wait=False)
             self._pool = None
-        else:
-            self.close_blocking()

@@ -41,6 +41,7 @@ from .notice import Notice, notice_schema
 from .readmodels import ATTEMPT_FIELDS, RunTally, iso
 from .registry import AdapterRegistry
 from .rendering import DISPLAY_TZ
+from .rules import describe as describe_rules
 from .safefile import write_atomic
 from .safeout import csv_cell, json_text, terminal_text
 from .store.base import AttemptFilter, DeliveryState, Outcome
@@ -290,6 +291,7 @@ def enqueue(ctx: click.Context, paths: tuple[str, ...], as_json: bool) -> None:
                                 "version": accepted.version,
                                 "digest": accepted.digest,
                                 "channels": accepted.channels,
+                                "warnings": accepted.warnings,
                             },
                             ensure_ascii=False,
                         )
@@ -299,6 +301,8 @@ def enqueue(ctx: click.Context, paths: tuple[str, ...], as_json: bool) -> None:
                         f"{accepted.status:<16} {accepted.notice_id}.v{accepted.version} → "
                         f"{', '.join(accepted.channels)}"
                     )
+                for warning in accepted.warnings:
+                    err.print(f"[yellow]warning:[/] {name}: {_escape(warning)}")
             progress.advance(task)
     if not as_json:
         err.print(f"{len(sources) - refused} accepted, {refused} refused")
@@ -674,13 +678,33 @@ def replay(
         sys.exit(EXIT_REFUSED)
 
 
-# --- schema, preview, demo --------------------------------------------------------
+# --- schema, rules, preview, demo --------------------------------------------------
 
 
 @main.command()
 def schema() -> None:
     """Print the JSON Schema of a notice, for upstream systems."""
     sys.stdout.write(json.dumps(notice_schema(), ensure_ascii=False, indent=2) + "\n")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per rule.")
+@click.pass_context
+@friendly
+def rules(ctx: click.Context, as_json: bool) -> None:
+    """List the statutory rules checked at enqueue and the mode --config sets for each."""
+    # Like status and log, listing needs no channel secrets.
+    config = load_config(ctx.obj["config"], ctx.obj["registry"], read_only=True)
+    for row in describe_rules(config.rules):
+        if as_json:
+            out.print(json.dumps(row, ensure_ascii=False), markup=False, highlight=False)
+            continue
+        mark = "" if row["verified"] else " (unverified)"
+        out.print(
+            f"{row['id']:<36} {row['mode']:<8} {row['clock']}  {row['citation']}{mark}",
+            markup=False,
+            highlight=False,
+        )
 
 
 @main.command()
@@ -863,6 +887,51 @@ def archive_(ctx: click.Context, before: str, file: Path) -> None:
     )
 
 
+@main.command("fetch-back")
+@click.option("--notice", "notice_id", help="Only this notice's deliveries.")
+@click.option("--channel", help="Only this channel's deliveries.")
+@click.option(
+    "--due",
+    is_flag=True,
+    help="Only channels with a fetch_back interval, deliveries not checked within it (cron).",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON line per check.")
+@click.pass_context
+@friendly
+def fetch_back_(
+    ctx: click.Context, notice_id: str | None, channel: str | None, due: bool, as_json: bool
+) -> None:
+    """Read back what the channels published and check it is still there and still the same.
+
+    Every delivered delivery on a channel that can be read back (the CMS and
+    land-market sites: the receipt's URL) is fetched and its key facts looked
+    for. Each check is recorded in the ledger's chain: verified, mismatch,
+    missing or unreachable. Exits 1 when a page changed or vanished.
+    """
+    syndicator = _open(ctx)
+    checks = syndicator.fetch_back(notice_id=notice_id, channel=channel, due=due)
+    colour = {"verified": "green", "mismatch": "red", "missing": "red", "unreachable": "yellow"}
+    for c in checks:
+        if as_json:
+            sys.stdout.write(json.dumps(c.as_dict(), ensure_ascii=False) + "\n")
+            continue
+        what = f"{c.notice_id}.v{c.version} → {c.channel}"
+        out.print(
+            f"[{colour[c.result.value]}]{c.result.value}[/] {_escape(what)} "
+            f"{_escape(c.url or '')}  {_escape(c.detail)}"
+        )
+    alerts = [c for c in checks if c.result.alert]
+    for c in alerts:
+        err.print(
+            f"[red]alert:[/] {_escape(c.notice_id)}.v{c.version} on {c.channel} is "
+            f"{c.result.value}: {_escape(c.detail)}"
+        )
+    if not as_json:
+        err.print(f"{len(checks)} checked, {len(alerts)} alerts")
+    if alerts:
+        sys.exit(EXIT_REFUSED)
+
+
 # --- migrate -------------------------------------------------------------------
 
 
@@ -906,6 +975,7 @@ def migrate(ctx: click.Context, store_url: str | None) -> None:
 )
 @click.option("--ssl-certfile", type=click.Path(dir_okay=False, exists=True), help="TLS cert.")
 @click.option("--ssl-keyfile", type=click.Path(dir_okay=False, exists=True), help="TLS key.")
+@click.option("--no-access-log", is_flag=True, help="Log no line per request.")
 @click.pass_context
 @friendly
 def serve(
@@ -916,6 +986,7 @@ def serve(
     workers: int,
     ssl_certfile: str | None,
     ssl_keyfile: str | None,
+    no_access_log: bool,
 ) -> None:
     """Serve the HTTP API (/v1, /metrics, /docs) and, unless --no-worker, the worker.
 
@@ -935,6 +1006,7 @@ def serve(
         workers=workers,
         ssl_certfile=ssl_certfile,
         ssl_keyfile=ssl_keyfile,
+        access_log=not no_access_log,
     )
 
 

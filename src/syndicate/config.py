@@ -30,6 +30,7 @@ from .attachments import file_identity
 from .errors import ConfigError, Problem, StoreError
 from .notice import Category, NoticeType, problems_from_validation
 from .registry import AdapterRegistry, UnknownAdapter
+from .rules import RuleSetting, parse_settings
 from .store.url import parse_store_url
 from .workdays import WorkdayCalendar, load_overrides
 from .yamlsource import YamlDocument, load_yaml
@@ -97,6 +98,9 @@ class ChannelSettings(_Strict):
     timeout: Duration = Field(default=60.0, gt=0)
     retry: RetryPolicy = RetryPolicy()
     circuit_breaker: CircuitSettings = CircuitSettings()
+    fetch_back: Duration | None = Field(
+        default=None, gt=0, description="read delivered notices back this often (fetch-back --due)"
+    )
 
 
 COMMON_KEYS = frozenset(ChannelSettings.model_fields)
@@ -184,6 +188,7 @@ class _File(_Strict):
     calendar: CalendarSettings = CalendarSettings()
     channels: dict[ChannelName, Any] = Field(min_length=1)
     routes: list[Route] = Field(default_factory=list)
+    rules: Any = None  # checked by syndicate.rules.parse_settings
 
 
 @dataclass(frozen=True)
@@ -213,6 +218,7 @@ class Config:
     routes: list[Route] = field(default_factory=list)
     calendar: WorkdayCalendar = field(default_factory=WorkdayCalendar)
     api: ApiSettings = field(default_factory=ApiSettings)
+    rules: dict[str, RuleSetting] = field(default_factory=dict)
 
     def store_url(self) -> str:
         """The store URL with a relative SQLite path made absolute against the config's folder."""
@@ -537,6 +543,8 @@ def parse_config(
             )
         )
 
+    rules, rule_problems = parse_settings(data.get("rules"), doc, raw_channels)
+    problems += rule_problems
     calendar = WorkdayCalendar()
     if top is not None and top.calendar.overrides is not None:
         try:
@@ -555,4 +563,5 @@ def parse_config(
         routes=list(top.routes),
         calendar=calendar,
         api=top.api,
+        rules=rules,
     )

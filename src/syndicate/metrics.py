@@ -39,14 +39,21 @@ class LedgerCollector(Collector):
         circuits = store.circuits()
         channels = list(self.syndicator.config.channels)
         channels += sorted({ch for (ch, _) in counts} - set(channels))
+        now = time.time()
+        backlog = store.backlog(now)
 
         deliveries = GaugeMetricFamily(
             "syndicate_deliveries",
             "Deliveries in the ledger, by channel and state.",
             labels=["channel", "state"],
         )
-        backlog = GaugeMetricFamily(
+        pending = GaugeMetricFamily(
             "syndicate_backlog", "Pending and in-flight deliveries.", labels=["channel"]
+        )
+        age = GaugeMetricFamily(
+            "syndicate_oldest_pending_seconds",
+            "How long the oldest due, unfinished delivery has waited (0: none).",
+            labels=["channel"],
         )
         circuit_open = GaugeMetricFamily(
             "syndicate_circuit_open",
@@ -64,12 +71,14 @@ class LedgerCollector(Collector):
             unfinished = counts.get((ch, DeliveryState.pending), 0) + counts.get(
                 (ch, DeliveryState.in_flight), 0
             )
-            backlog.add_metric([ch], unfinished)
+            pending.add_metric([ch], unfinished)
+            due = backlog[ch].oldest_due_at if ch in backlog else None
+            age.add_metric([ch], max(0.0, now - due) if due is not None else 0.0)
             current = circuits[ch].state if ch in circuits else "closed"
             circuit_open.add_metric([ch], int(current != "closed"))
             for state_name in CIRCUIT_STATES:
                 circuit_state.add_metric([ch, state_name], int(state_name == current))
-        yield from (deliveries, backlog, circuit_open, circuit_state)
+        yield from (deliveries, pending, age, circuit_open, circuit_state)
 
 
 class WorkerMetrics:

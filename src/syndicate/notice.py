@@ -217,6 +217,13 @@ class Deadlines(_Model):
     submission_deadline: Timestamp | None = Field(default=None, description="投标截止")
     bid_opening_at: Timestamp | None = Field(default=None, description="开标时间")
     bid_opening_place: Text | None = Field(default=None, description="开标地点")
+    evaluation_report_at: Timestamp | None = Field(
+        default=None, description="收到评标报告: candidates are published within 3 days of it"
+    )
+    award_decided_at: Timestamp | None = Field(
+        default=None,
+        description="确定中标、成交供应商: a procurement result follows within 2 工作日",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
@@ -386,6 +393,9 @@ class LandMineralBlock(_Model):
     parcels: list[Parcel] = Field(min_length=1, max_length=100)
     listing_start: Timestamp | None = Field(default=None, description="挂牌起始时间")
     listing_end: Timestamp | None = Field(default=None, description="挂牌截止时间")
+    auction_at: Timestamp | None = Field(
+        default=None, description="拍卖会或开标时间 (auction, tender)"
+    )
 
     @model_validator(mode="after")
     def _window(self) -> Self:

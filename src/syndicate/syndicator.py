@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -19,6 +19,7 @@ from .audit.archive import archive as archive_attempts
 from .audit.chain import Finding
 from .audit.consistency import NoticeAudit, audit_notice
 from .audit.disclosure import Disclosure, disclosure
+from .audit.fetchback import FetchCheck, fetch_back
 from .audit.verify import Anchored, Verification, verify, verify_anchored
 from .config import Channel, Config, load_config
 from .dispatcher import AttemptEvent, Dispatcher
@@ -36,6 +37,7 @@ from .readmodels.status import status_matrix
 from .readmodels.yearly import year_report
 from .registry import AdapterRegistry
 from .routing import check_channels, route
+from .rules import check as check_rules
 from .sanitize import sanitize_html
 from .store import open_store
 from .store.base import (
@@ -74,6 +76,7 @@ class Accepted:
     digest: str
     channels: list[str]
     created: bool  # False: the same id, version and content were accepted before
+    warnings: list[str] = field(default_factory=list)  # rules in warn mode the notice breaks
 
     @property
     def status(self) -> str:
@@ -159,6 +162,7 @@ class Syndicator:
             if _checks_notices(self.config.channels[name].kind)
         }
         check_channels(notice, list(checkers), checkers)
+        warnings = check_rules(notice, channels, self.config.rules, self.config.calendar)
         digest = notice.digest()
         record = NoticeRecord(
             id=notice.id,
@@ -172,10 +176,18 @@ class Syndicator:
             accepted_at=time.time(),
             publish_at=notice.publish_at.timestamp(),
             body_sanitized=sanitize_html(notice.body_html).changed,
+            warnings=tuple(warnings),
         )
         result = self.store.accept(record, channels, record.accepted_at, by=by)
         self._wake_workers()
-        return Accepted(notice.id, notice.version, digest, result.channels, result.created)
+        return Accepted(
+            notice.id,
+            notice.version,
+            digest,
+            result.channels,
+            result.created,
+            [message for _, message in warnings] if result.created else [],
+        )
 
     def load_notice(self, notice_id: str, version: int) -> Notice:
         record = self.store.notice(notice_id, version)
@@ -202,6 +214,44 @@ class Syndicator:
     def check_archive(self, path: Path) -> list[Finding]:
         """Hold an archive file against the chain; ArchiveError if it is altered or foreign."""
         return check_archive(self.store, path)
+
+    def fetch_back(
+        self, *, notice_id: str | None = None, channel: str | None = None, due: bool = False
+    ) -> list[FetchCheck]:
+        """Read back what each channel that can be read published, and record what was found.
+
+        ``due``: only deliveries of channels with a ``fetch_back`` interval, not
+        read back within it (what a scheduled run does).
+        """
+        configured = self.config.channels
+
+        def every(name: str) -> float | None:
+            return configured[name].settings.fetch_back if name in configured else None
+
+        async def go() -> list[FetchCheck]:
+            used: dict[str, Adapter[Any]] = {}
+
+            def adapter_of(name: str) -> Adapter[Any] | None:
+                if name not in configured:
+                    return None
+                used[name] = self.adapter(name)
+                return used[name]
+
+            try:
+                return await fetch_back(
+                    self.store,
+                    adapter_of,
+                    self.load_notice,
+                    time.time(),
+                    notice_id=notice_id,
+                    channel=channel,
+                    every=every if due else None,
+                )
+            finally:
+                for adapter in used.values():
+                    await adapter.aclose()
+
+        return asyncio.run(go())
 
     def audit(self, notice_id: str, version: int | None = None) -> NoticeAudit:
         """The consistency report of a notice version (default: its newest in the ledger)."""
@@ -335,41 +385,6 @@ class Syndicator:
         record = versions[ref.version if ref.version is not None else max(versions)]
         return Notice.parse(record.content)
 
-    # --- replaying ----------------------------------------------------------------
-
-    def replay(
-        self,
-        *,
-        notice: str | None = None,
-        channel: str | None = None,
-        states: tuple[DeliveryState, ...] = (DeliveryState.failed, DeliveryState.dead),
-        dry_run: bool = False,
-    ) -> int:
-        """Put failed or dead deliveries back to pending with a fresh retry budget.
-
-        ``notice`` is an id (every version); ``dry_run`` only counts what would
-        be replayed. Returns how many deliveries were (or would be) replayed.
-        """
-        ref = self.notice_ref(notice) if notice else None
-        if ref is not None and ref.version is not None:
-            raise QueryError(
-                [Problem("notice", f"replay takes a notice id ({ref.id}): all its versions")]
-            )
-        if channel is not None:
-            self._known(channel)
-        notice_id = ref.id if ref else None
-        if dry_run:
-            return sum(
-                len(self.store.deliveries(notice_id=notice_id, channel=channel, state=state))
-                for state in states
-            )
-        replayed = self.store.replay(
-            time.time(), notice_id=notice_id, channel=channel, states=list(states)
-        )
-        if replayed:
-            self._wake_workers()
-        return replayed
-
     # --- operating channels -------------------------------------------------------
 
     def pause(self, channel: str, *, by: str | None = None) -> bool:
@@ -385,6 +400,44 @@ class Syndicator:
         changed = self.store.set_paused(channel, False, time.time())
         self._wake_workers()
         return changed
+
+    def replay(
+        self,
+        *,
+        notice: str | None = None,
+        channel: str | None = None,
+        delivery_id: int | None = None,
+        states: Sequence[DeliveryState] = (DeliveryState.failed, DeliveryState.dead),
+        since: float | None = None,
+        until: float | None = None,
+        dry_run: bool = False,
+        by: str | None = None,
+    ) -> int:
+        """Put failed or dead deliveries back to pending with a fresh retry budget.
+
+        ``notice`` is ``ID`` (every version) or ``ID.vN``; ``since``/``until``
+        bound when the deliveries ended; ``dry_run`` only counts what would be
+        replayed; ``by`` names who asked, in the ledger. History is kept.
+        Returns how many deliveries were (or would be) replayed.
+        """
+        ref = self.notice_ref(notice) if notice else None
+        if channel is not None:
+            self._known(channel)
+        count = self.store.replay(
+            time.time(),
+            notice_id=ref.id if ref else None,
+            notice_version=ref.version if ref else None,
+            channel=channel,
+            delivery_id=delivery_id,
+            states=states,
+            since=since,
+            until=until,
+            dry_run=dry_run,
+            by=by,
+        )
+        if count and not dry_run:
+            self._wake_workers()
+        return count
 
     def _known(self, channel: str) -> None:
         if channel not in self.config.channels:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -18,6 +19,7 @@ import pytest
 
 from syndicate.demo.http_sink import HttpSink, Reply
 from tests.conftest import closed_port
+from tests.peers.http import TlsFiles
 
 pytestmark = pytest.mark.acceptance
 
@@ -32,7 +34,9 @@ def cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 @contextmanager
-def serving(config: Path, *args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
+def serving(
+    config: Path, *args: str, ca_file: Path | None = None
+) -> Iterator[tuple[subprocess.Popen[str], str]]:
     """``syndicate serve`` on a free port until the block ends (then killed if still up)."""
     port = closed_port()
     process = subprocess.Popen(
@@ -41,12 +45,13 @@ def serving(config: Path, *args: str) -> Iterator[tuple[subprocess.Popen[str], s
         stderr=subprocess.PIPE,
         text=True,
     )
-    url = f"http://127.0.0.1:{port}"
+    url = f"{'https' if ca_file else 'http'}://127.0.0.1:{port}"
+    verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=ca_file) if ca_file else True
     try:
         deadline = time.monotonic() + 20
         while True:
             try:
-                if httpx.get(f"{url}/healthz").status_code == 200:
+                if httpx.get(f"{url}/healthz", verify=verify).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
@@ -144,3 +149,23 @@ def test_token_commands(write_config: Callable[[str], Path], sink: HttpSink) -> 
     assert gone.returncode == 1
     assert "no live token called 'grafana'" in gone.stderr
     assert os.path.exists(config.parent / "ledger.db")
+
+
+def test_tls_with_uvicorns_certificate_options(
+    tls_files: TlsFiles, write_config: Callable[[str], Path], sink: HttpSink
+) -> None:
+    config = write_config(
+        f"channels: {{portal: {{adapter: cms_http, url: {sink.url}/n}}}}\n"
+        "store: {url: ledger.db}\n"
+    )
+    tls = ("--ssl-certfile", str(tls_files.cert_file), "--ssl-keyfile", str(tls_files.key_file))
+    with serving(config, "--no-worker", *tls, ca_file=tls_files.ca_file) as (process, url):
+        assert url.startswith("https://")
+        trusted = ssl.create_default_context(cafile=tls_files.ca_file)
+        answer = httpx.get(f"{url}/healthz", verify=trusted)
+        assert answer.json() == {"status": "ok"}
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"{url}/healthz")  # not trusted without the CA: it is really TLS
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=20)
+    assert process.returncode == 0

@@ -38,6 +38,9 @@ def test_bench_tiny_produces_every_table(tmp_path: Path) -> None:
         "| one notice's deliveries |",
         "| counts by category × channel, a year |",
         "(e) each ledger query < 50 ms",
+        "### HTTP API: POST /v1/notices",
+        "| GET /v1/attempts (newest 100) |",
+        "(g) every read endpoint p99 < 50 ms",
     ):
         assert row in table, f"{row!r} missing from:\n{table}"
 
@@ -52,3 +55,7 @@ def test_bench_tiny_produces_every_table(tmp_path: Path) -> None:
     assert [d["delivered"] for d in data["backlog"]] == list(size["backlog"])
     assert data["ledger"]["attempts"] >= size["attempts"] * 0.99
     assert data["ledger"]["queries"][0]["rows"] == 5  # one notice, five channels
+    enqueued = data["api"]["enqueue"]
+    assert enqueued["notices"] == size["api_notices"]
+    assert enqueued["deliveries"] == size["api_notices"] * 5
+    assert {r["name"]: r["rows"] for r in data["api"]["reads"]}["GET /v1/notices/{id}"] == 1

@@ -107,6 +107,14 @@ class HttpSink:
         with self._lock:
             return dict(self._published)
 
+    def alter(self, notice_id: str, body: bytes | None) -> None:
+        """Change what ``GET /notices/<id>`` serves (None: remove it), as a site editor might."""
+        with self._lock:
+            if body is None:
+                self._published.pop(notice_id, None)
+            else:
+                self._published[notice_id] = body
+
     def stop(self) -> None:
         """Stop serving; requests left hanging are released and their connections closed."""
         self._stopping.set()

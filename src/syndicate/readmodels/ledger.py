@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..labels import category_label, type_label
@@ -305,6 +305,7 @@ class NoticeVersion:
     accepted_at: float
     publish_at: float
     deliveries: tuple[DeliveryDetail, ...]
+    warnings: tuple[str, ...] = ()  # statutory rules in warn mode it broke when accepted
 
     @property
     def state(self) -> NoticeState:
@@ -329,6 +330,7 @@ class NoticeVersion:
             "publish_at": iso(self.publish_at),
             "state": self.state.value,
             "deliveries": [d.as_dict() for d in self.deliveries],
+            "warnings": list(self.warnings),
         }
 
 
@@ -351,7 +353,12 @@ def notice_detail(store: Store, notice_id: str) -> NoticeDetail | None:
     attempts: dict[int, list[AttemptEntry]] = {}
     for a in store.attempts(AttemptFilter(notice_id=notice_id)):
         attempts.setdefault(a.delivery_id, []).append(AttemptEntry.from_row(a))
-    return NoticeDetail(notice_id, tuple(_version(r, deliveries, attempts) for r in records))
+    versions = []
+    for r in records:
+        stored = store.notice(r.id, r.version)
+        warnings = tuple(m for _, m in stored.warnings) if stored is not None else ()
+        versions.append(replace(_version(r, deliveries, attempts), warnings=warnings))
+    return NoticeDetail(notice_id, tuple(versions))
 
 
 def _version(

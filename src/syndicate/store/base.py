@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from ..audit.chain import Head, Link, Row
+from ..audit.chain import Event, Head, Link, Row
 from ..errors import LeaseLost
 
-SCHEMA_VERSION = 6  # the newest migration of every backend
+SCHEMA_VERSION = 7  # the newest migration of every backend
 
 
 class DeliveryState(StrEnum):
@@ -51,6 +51,8 @@ class NoticeRecord:
     accepted_at: float
     publish_at: float  # deliveries are not attempted before this (embargo)
     body_sanitized: bool = False  # sanitising body_html for the channels removed something
+    # Statutory rules in warn mode the notice breaks: (rule id, message), kept with it.
+    warnings: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -407,8 +409,19 @@ class Store(ABC):
         notice_id: str | None = None,
         channel: str | None = None,
         states: Sequence[DeliveryState] = (DeliveryState.failed, DeliveryState.dead),
+        notice_version: int | None = None,
+        delivery_id: int | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        dry_run: bool = False,
+        by: str | None = None,
     ) -> int:
-        """Put failed or dead deliveries back to pending with a fresh retry budget."""
+        """Put failed or dead deliveries back to pending with a fresh retry budget; how many.
+
+        ``since``/``until`` bound when the deliveries ended. ``dry_run`` only
+        counts them. ``by`` (a token's name) is recorded as an operation in the
+        same transaction.
+        """
 
     @abstractmethod
     def notice(self, notice_id: str, version: int) -> NoticeRecord | None: ...
@@ -501,6 +514,10 @@ class Store(ABC):
     @abstractmethod
     def archived_attempts(self, after: int, limit: int) -> list[tuple[int, int]]:
         """(attempt id, archive link seq) of attempts moved to an archive, above ``after``."""
+
+    @abstractmethod
+    def append_to_chain(self, events: Sequence[Event]) -> Head | None:
+        """Chain ``events`` that record no row of their own (fetch-back checks) in one go."""
 
     @abstractmethod
     def archivable_attempts(self, before: float, after: int, limit: int) -> list[Row]:

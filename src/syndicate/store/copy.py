@@ -61,6 +61,7 @@ TABLES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("chain_head", "id", ("id", "seq", "hash")),
     ("archived_attempts", "attempt_id", ("attempt_id", "archive")),
     ("pauses", "channel", ("channel", "paused_at", "paused_by")),
+    ("notice_warnings", "id", ("id", "notice_pk", "rule", "message")),
 )  # fmt: skip
 
 # Tables a new ledger already has a row in (the chain's head): that row is replaced.

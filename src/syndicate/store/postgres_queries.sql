@@ -248,6 +248,9 @@ FROM attempts
 UNION ALL
 SELECT setval(pg_get_serial_sequence('operations', 'id'), COALESCE(MAX(id), 0) + 1, false)
 FROM operations
+UNION ALL
+SELECT setval(pg_get_serial_sequence('notice_warnings', 'id'), COALESCE(MAX(id), 0) + 1, false)
+FROM notice_warnings
 
 -- name: lease_owners
 SELECT DISTINCT lease_owner FROM deliveries
@@ -422,3 +425,28 @@ DELETE FROM pauses WHERE channel = %(channel)s
 
 -- name: paused
 SELECT channel, paused_at, paused_by FROM pauses
+
+-- name: insert_warning
+INSERT INTO notice_warnings (notice_pk, rule, message)
+VALUES (%(notice_pk)s, %(rule)s, %(message)s)
+
+-- name: filter_replay_version
+notice_pk IN (SELECT pk FROM notices WHERE id = %(notice_id)s AND version = %(version)s)
+
+-- name: filter_replay_delivery
+id = %(delivery_id)s
+
+-- name: filter_replay_since
+updated_at >= %(since)s
+
+-- name: filter_replay_until
+updated_at < %(until)s
+
+-- name: replay_count
+SELECT COUNT(*) AS n FROM deliveries WHERE {where}
+
+-- name: notice_warnings
+SELECT w.rule, w.message
+FROM notice_warnings w JOIN notices n ON n.pk = w.notice_pk
+WHERE n.id = %(id)s AND n.version = %(version)s
+ORDER BY w.id

@@ -26,6 +26,9 @@ VALUES (:id, :version, :category, :notice_type, :region_code, :title,
 RETURNING pk, id, version, category, notice_type, region_code, title, digest, content,
           publish_at, accepted_at, body_sanitized
 
+-- name: insert_warning
+INSERT INTO notice_warnings (notice_pk, rule, message) VALUES (:notice_pk, :rule, :message)
+
 -- name: tally_routed
 INSERT INTO tallies (day, category, channel, routed) VALUES (:day, :category, :channel, 1)
 ON CONFLICT (day, category, channel) DO UPDATE SET routed = tallies.routed + 1
@@ -109,10 +112,31 @@ notice_pk IN (SELECT pk FROM notices WHERE id = :notice_id)
 -- name: filter_replay_channel
 channel = :channel
 
+-- name: filter_replay_version
+notice_pk IN (SELECT pk FROM notices WHERE id = :notice_id AND version = :version)
+
+-- name: filter_replay_delivery
+id = :delivery_id
+
+-- name: filter_replay_since
+updated_at >= :since
+
+-- name: filter_replay_until
+updated_at < :until
+
+-- name: replay_count
+SELECT COUNT(*) AS n FROM deliveries WHERE {where}
+
 -- name: notice
 SELECT id, version, category, notice_type, region_code, title, digest, content,
        accepted_at, publish_at, body_sanitized
 FROM notices WHERE id = :id AND version = :version
+
+-- name: notice_warnings
+SELECT w.rule, w.message
+FROM notice_warnings w JOIN notices n ON n.pk = w.notice_pk
+WHERE n.id = :id AND n.version = :version
+ORDER BY w.id
 
 -- name: deliveries
 SELECT d.id, n.id AS notice_id, n.version AS notice_version, d.channel, d.state, d.attempts,

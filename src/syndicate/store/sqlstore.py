@@ -8,9 +8,11 @@ written once here. Both backends name their queries and parameters alike.
 
 from __future__ import annotations
 
+import json
 from abc import abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -122,6 +124,13 @@ class SqlStore(Store):
                 "insert_notice", {**R.notice_params(notice), "publish_day": day, "accepted_at": now}
             )
             events = [E.notice_accepted(stored, now)]
+            tx.many(
+                "insert_warning",
+                [
+                    {"notice_pk": stored["pk"], "rule": rule, "message": message}
+                    for rule, message in notice.warnings
+                ],
+            )
             tx.many(
                 "tally_routed",
                 [
@@ -262,26 +271,66 @@ class SqlStore(Store):
         notice_id: str | None = None,
         channel: str | None = None,
         states: Sequence[DeliveryState] = (DeliveryState.failed, DeliveryState.dead),
+        notice_version: int | None = None,
+        delivery_id: int | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        dry_run: bool = False,
+        by: str | None = None,
     ) -> int:
         if not states:
             return 0
-        conditions = ["filter_states"]
-        if notice_id is not None:
-            conditions.append("filter_replay_notice")
-        if channel is not None:
-            conditions.append("filter_replay_channel")
-        params = {
+        params: dict[str, Any] = {
             "now": now,
             "states": self._states_param(states),
             "notice_id": notice_id,
+            "version": notice_version,
             "channel": channel,
+            "delivery_id": delivery_id,
+            "since": since,
+            "until": until,
         }
+        conditions = ["filter_states"]
+        for name, key in (
+            ("filter_replay_notice", "notice_id"),
+            ("filter_replay_channel", "channel"),
+            ("filter_replay_delivery", "delivery_id"),
+            ("filter_replay_since", "since"),
+            ("filter_replay_until", "until"),
+        ):
+            if params[key] is not None:
+                conditions.append(name)
+        if notice_version is not None:
+            conditions.append("filter_replay_version")
+        where = self._where(conditions)
+        if dry_run:
+            with self._reading() as tx:
+                (row,) = tx.rows("replay_count", params, where=where)
+            return int(row["n"])
         with self._write() as tx:
-            found = tx.rows("replay", params, where=self._where(conditions))
+            found = tx.rows("replay", params, where=where)
             chaining.append(tx, [E.delivery_replayed(r, now) for r in found])
+            if by is not None and found:
+                chosen = {
+                    k: v for k, v in params.items() if v is not None and k not in ("now", "states")
+                }
+                chosen["states"] = json.dumps([s.value for s in states])
+                subject = json.dumps(
+                    {**chosen, "count": len(found)}, ensure_ascii=False, sort_keys=True
+                )
+                tx.run(
+                    "insert_operation",
+                    {"at": now, "actor": by, "action": "replay", "subject": subject},
+                )
             if found:
                 self._notify(tx)
         return len(found)
+
+    def append_to_chain(self, events: Sequence[Event]) -> Head | None:
+        if not events:
+            return None
+        with self._write() as tx:
+            return chaining.append(tx, events)
 
     def expire_leases(self, owner: str, now: float) -> int:
         with self._write() as tx:
@@ -351,7 +400,13 @@ class SqlStore(Store):
     def notice(self, notice_id: str, version: int) -> NoticeRecord | None:
         with self._reading() as tx:
             found = tx.rows("notice", {"id": notice_id, "version": version})
-        return R.notice_record(found[0]) if found else None
+            if not found:
+                return None
+            warnings = tx.rows("notice_warnings", {"id": notice_id, "version": version})
+        return replace(
+            R.notice_record(found[0]),
+            warnings=tuple((w["rule"], w["message"]) for w in warnings),
+        )
 
     def lease_owners(self) -> list[str]:
         with self._reading() as tx:

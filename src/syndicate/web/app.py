@@ -13,11 +13,22 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from .. import __version__
+from ..__version__ import __version__
 from ..metrics import WorkerMetrics, ledger_registry
 from ..notice import Notice
 from ..syndicator import Syndicator
-from . import audit, health, metrics, notices
+from . import (
+    attempts,
+    audit,
+    channels,
+    deliveries,
+    enqueue,
+    health,
+    metrics,
+    notices,
+    replays,
+    report,
+)
 from .limits import BodyLimits
 from .problems import MEDIA_TYPE, ProblemDetail, install
 from .runner import WorkerRunner
@@ -57,7 +68,18 @@ def create_app(syndicator: Syndicator, *, worker: bool = False) -> FastAPI:
     app.state.metrics = registry
     app.state.worker = runner
     install(app)
-    for module in (health, notices, audit, metrics):
+    for module in (
+        health,
+        enqueue,
+        notices,
+        audit,
+        deliveries,
+        attempts,
+        channels,
+        replays,
+        report,
+        metrics,
+    ):
         app.include_router(module.router)
     app.add_middleware(BodyLimits, max_body=syndicator.config.api.max_body)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

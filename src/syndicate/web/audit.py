@@ -26,7 +26,7 @@ async def audit(
     notice_id: str,
     _: Annotated[TokenRecord, Depends(require(Scope.read))],
     engine: Annotated[Syndicator, Depends(syndicator)],
-    version: Annotated[int | None, Query(ge=1, description="default: the newest")] = None,
+    version: Annotated[int | None, Query(ge=1, le=2**31, description="default: the newest")] = None,
 ) -> dict[str, Any]:
     """The canonical digest and approvals; per channel the delivery, the payload's SHA-256,
     the receipt and the key facts found in its rendering; ``consistent`` False when a

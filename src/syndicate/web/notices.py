@@ -1,152 +1,102 @@
-"""``/v1/notices``: enqueue one notice or a batch, exactly as the CLI does."""
+"""``GET /v1/notices``: notices and every version's deliveries; a channel's preview of one."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel
 
-from ..errors import NoticeConflict, NoticeError
-from ..notice import Notice, loads_notice_json
-from ..store.base import TokenRecord
-from ..syndicator import Accepted, Syndicator
+from ..notice import Category, NoticeType
+from ..store.base import NoticeFilter, NoticeState, TokenRecord
+from ..syndicator import Syndicator
 from ..tokens import Scope
 from .auth import require, syndicator
-from .problems import FieldProblem, ProblemError, field_problems, responses
+from .problems import ProblemError, responses
+from .queries import Cursor, Limit, Since, Until, seconds
+from .schemas import NoticeDetail, NoticePage, Preview
 
 router = APIRouter(prefix="/v1", tags=["notices"])
 
-
-class Enqueued(BaseModel):
-    """What became of one notice."""
-
-    id: str
-    version: int
-    status: Literal["accepted", "already accepted", "conflict", "refused"]
-    digest: str | None = None
-    channels: list[str] = []
-    errors: list[FieldProblem] = []
-
-    @classmethod
-    def of(cls, accepted: Accepted) -> Enqueued:
-        status: Literal["accepted", "already accepted"] = (
-            "accepted" if accepted.created else "already accepted"
-        )
-        return cls(
-            id=accepted.notice_id,
-            version=accepted.version,
-            status=status,
-            digest=accepted.digest,
-            channels=accepted.channels,
-        )
+NoticeId = Annotated[str, Path(description="The notice's id.", min_length=1, max_length=200)]
 
 
-class Batch(BaseModel):
-    """One result per notice of a batch, in the order sent."""
-
-    results: list[Enqueued]
-
-
-_BODY = {
-    "required": True,
-    "content": {
-        "application/json": {
-            "schema": {
-                "oneOf": [
-                    {"$ref": "#/components/schemas/Notice"},
-                    {"type": "array", "items": {"$ref": "#/components/schemas/Notice"}},
-                ]
-            }
-        }
-    },
-}
-
-
-def _parse(raw: bytes) -> Any:
-    try:
-        return loads_notice_json(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise ProblemError(400, f"the body is not UTF-8 (byte {exc.start})") from None
-    except NoticeError as exc:
-        problem = exc.problems[0]
-        where = f" (line {problem.line})" if problem.line is not None else ""
-        raise ProblemError(400, f"the body is {problem.message}{where}") from None
-
-
-def _validate(items: list[Any]) -> list[Notice]:
-    """Every notice of a batch, or 422 naming each bad field: a bad batch stores nothing."""
-    notices, problems = [], []
-    for i, item in enumerate(items):
-        try:
-            notices.append(Notice.parse(item))
-        except NoticeError as exc:
-            problems += field_problems(exc.problems, prefix=f"[{i}].")
-    if problems:
-        raise ProblemError(422, "the batch is refused; nothing was stored", problems)
-    return notices
-
-
-def _enqueue_one(engine: Syndicator, notice: Notice, by: str) -> Enqueued:
-    try:
-        return Enqueued.of(engine.enqueue(notice, by=by))
-    except NoticeError as exc:
-        status: Literal["conflict", "refused"] = (
-            "conflict" if isinstance(exc, NoticeConflict) else "refused"
-        )
-        return Enqueued(
-            id=notice.id, version=notice.version, status=status, errors=field_problems(exc.problems)
-        )
-
-
-@router.post(
+@router.get(
     "/notices",
-    status_code=201,
-    response_model=Enqueued | Batch,
-    summary="Enqueue a notice, or a batch of them",
-    openapi_extra={"requestBody": _BODY},
-    responses={
-        200: {"description": "Already accepted with the same content", "model": Enqueued | Batch},
-        201: {"description": "Accepted: stored with one delivery per routed channel"},
-        **responses(400, 401, 403, 409, 413, 415, 422),
-    },
+    response_model=NoticePage,
+    summary="Notices, newest first",
+    responses=responses(401, 403, 422, 503),
 )
-async def enqueue(
-    request: Request,
-    response: Response,
-    token: Annotated[TokenRecord, Depends(require(Scope.enqueue))],
+async def notices(
+    _: Annotated[TokenRecord, Depends(require(Scope.read))],
     engine: Annotated[Syndicator, Depends(syndicator)],
-) -> Enqueued | Batch:
-    """Validate, route and store notices, idempotently on (id, version).
+    category: Annotated[Category | None, Query()] = None,
+    type: Annotated[NoticeType | None, Query(description="The notice type.")] = None,
+    region: Annotated[
+        str | None,
+        Query(pattern=r"^[0-9]{1,6}\*?$", description="A region code; 4416* matches a prefix."),
+    ] = None,
+    state: Annotated[NoticeState | None, Query()] = None,
+    channel: Annotated[str | None, Query(description="Routed to this channel.")] = None,
+    text: Annotated[
+        str | None, Query(max_length=200, description="In the title or the project code.")
+    ] = None,
+    since: Since = None,
+    until: Until = None,
+    cursor: Cursor = None,
+    limit: Limit = None,
+) -> dict[str, Any]:
+    """Notice versions with their deliveries counted; `since`/`until` bound when accepted."""
+    flt = NoticeFilter(
+        category=category.value if category else None,
+        notice_type=type.value if type else None,
+        region=region,
+        state=state,
+        channel=channel,
+        text=text,
+        since=seconds(since),
+        until=seconds(until),
+    )
+    page = await run_in_threadpool(engine.notices, flt, cursor, limit)
+    return page.as_dict()
 
-    One notice: 201 accepted, 200 already accepted with the same content,
-    409 the same id and version with other content, 422 refused with every
-    field named. A batch (a JSON array, up to ``api.max_batch``): 422 if any
-    notice is invalid, and then nothing is stored; otherwise one result per
-    notice (accepted, already accepted, conflict or refused) — 201 if any
-    was accepted, else 200.
-    """
-    data = _parse(await request.body())
-    if isinstance(data, list):
-        limit = engine.config.api.max_batch
-        if len(data) > limit:
-            raise ProblemError(413, f"a batch holds at most {limit} notices ({len(data)} sent)")
-        notices = _validate(data)
-        results = [await run_in_threadpool(_enqueue_one, engine, n, token.name) for n in notices]
-        created = any(r.status == "accepted" for r in results)
-        response.status_code = 201 if created else 200
-        return Batch(results=results)
-    if not isinstance(data, dict):
-        raise ProblemError(422, "send a notice (a JSON object) or a batch (an array)")
-    notice = _single(data)
-    accepted = await run_in_threadpool(lambda: engine.enqueue(notice, by=token.name))
-    response.status_code = 201 if accepted.created else 200
-    return Enqueued.of(accepted)
+
+@router.get(
+    "/notices/{notice_id}",
+    response_model=NoticeDetail,
+    summary="A notice: every version, each channel's delivery, attempts, receipts, digests",
+    responses=responses(401, 403, 404, 422, 503),
+)
+async def notice(
+    notice_id: NoticeId,
+    _: Annotated[TokenRecord, Depends(require(Scope.read))],
+    engine: Annotated[Syndicator, Depends(syndicator)],
+) -> dict[str, Any]:
+    found = await run_in_threadpool(engine.notice_detail, notice_id)
+    if found is None:
+        raise ProblemError(404, f"no notice {notice_id} in the ledger")
+    return found.as_dict()
 
 
-def _single(data: dict[str, Any]) -> Notice:
-    try:
-        return Notice.parse(data)
-    except NoticeError as exc:
-        raise ProblemError(422, "the notice is refused", field_problems(exc.problems)) from None
+@router.get(
+    "/notices/{notice_id}/preview",
+    response_model=Preview,
+    summary="Exactly what a channel would receive for a notice, sent nowhere",
+    responses=responses(401, 403, 404, 422, 503),
+)
+async def preview(
+    notice_id: NoticeId,
+    channel: Annotated[str, Query(description="The channel to preview for.")],
+    _: Annotated[TokenRecord, Depends(require(Scope.read))],
+    engine: Annotated[Syndicator, Depends(syndicator)],
+    version: Annotated[
+        int | None, Query(ge=1, le=2**31, description="Default: the latest.")
+    ] = None,
+) -> dict[str, Any]:
+    stored = [r.version for r in await run_in_threadpool(engine.store.notice_versions, notice_id)]
+    if not stored or (version is not None and version not in stored):
+        which = notice_id if version is None else f"{notice_id}.v{version}"
+        raise ProblemError(404, f"no notice {which} in the ledger")
+    ref = f"{notice_id}.v{version or max(stored)}"
+    shown = await run_in_threadpool(engine.preview, ref, channel)
+    return shown.as_dict()

@@ -60,6 +60,7 @@ def serve(
     ssl_certfile: str | None = None,
     ssl_keyfile: str | None = None,
     log_level: str = "info",
+    access_log: bool = True,
 ) -> None:
     """Serve until SIGTERM/SIGINT. With ``workers`` > 1, that many processes share the port."""
     options: dict[str, Any] = {
@@ -68,6 +69,7 @@ def serve(
         "ssl_certfile": ssl_certfile,
         "ssl_keyfile": ssl_keyfile,
         "log_level": log_level,
+        "access_log": access_log,
         "proxy_headers": True,
         "server_header": False,
     }

@@ -1,0 +1,152 @@
+"""``POST /v1/notices``: enqueue one notice or a batch, exactly as the CLI does."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel
+
+from ..errors import NoticeConflict, NoticeError
+from ..notice import Notice, loads_notice_json
+from ..store.base import TokenRecord
+from ..syndicator import Accepted, Syndicator
+from ..tokens import Scope
+from .auth import require, syndicator
+from .problems import FieldProblem, ProblemError, field_problems, responses
+
+router = APIRouter(prefix="/v1", tags=["notices"])
+
+
+class Enqueued(BaseModel):
+    """What became of one notice."""
+
+    id: str
+    version: int
+    status: Literal["accepted", "already accepted", "conflict", "refused"]
+    digest: str | None = None
+    channels: list[str] = []
+    errors: list[FieldProblem] = []
+
+    @classmethod
+    def of(cls, accepted: Accepted) -> Enqueued:
+        status: Literal["accepted", "already accepted"] = (
+            "accepted" if accepted.created else "already accepted"
+        )
+        return cls(
+            id=accepted.notice_id,
+            version=accepted.version,
+            status=status,
+            digest=accepted.digest,
+            channels=accepted.channels,
+        )
+
+
+class Batch(BaseModel):
+    """One result per notice of a batch, in the order sent."""
+
+    results: list[Enqueued]
+
+
+_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "oneOf": [
+                    {"$ref": "#/components/schemas/Notice"},
+                    {"type": "array", "items": {"$ref": "#/components/schemas/Notice"}},
+                ]
+            }
+        }
+    },
+}
+
+
+def _parse(raw: bytes) -> Any:
+    try:
+        return loads_notice_json(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ProblemError(400, f"the body is not UTF-8 (byte {exc.start})") from None
+    except NoticeError as exc:
+        problem = exc.problems[0]
+        where = f" (line {problem.line})" if problem.line is not None else ""
+        raise ProblemError(400, f"the body is {problem.message}{where}") from None
+
+
+def _validate(items: list[Any]) -> list[Notice]:
+    """Every notice of a batch, or 422 naming each bad field: a bad batch stores nothing."""
+    notices, problems = [], []
+    for i, item in enumerate(items):
+        try:
+            notices.append(Notice.parse(item))
+        except NoticeError as exc:
+            problems += field_problems(exc.problems, prefix=f"[{i}].")
+    if problems:
+        raise ProblemError(422, "the batch is refused; nothing was stored", problems)
+    return notices
+
+
+def _enqueue_one(engine: Syndicator, notice: Notice, by: str) -> Enqueued:
+    try:
+        return Enqueued.of(engine.enqueue(notice, by=by))
+    except NoticeError as exc:
+        status: Literal["conflict", "refused"] = (
+            "conflict" if isinstance(exc, NoticeConflict) else "refused"
+        )
+        return Enqueued(
+            id=notice.id, version=notice.version, status=status, errors=field_problems(exc.problems)
+        )
+
+
+@router.post(
+    "/notices",
+    status_code=201,
+    response_model=Enqueued | Batch,
+    summary="Enqueue a notice, or a batch of them",
+    openapi_extra={"requestBody": _BODY},
+    responses={
+        200: {"description": "Already accepted with the same content", "model": Enqueued | Batch},
+        201: {"description": "Accepted: stored with one delivery per routed channel"},
+        **responses(400, 401, 403, 409, 413, 415, 422),
+    },
+)
+async def enqueue(
+    request: Request,
+    response: Response,
+    token: Annotated[TokenRecord, Depends(require(Scope.enqueue))],
+    engine: Annotated[Syndicator, Depends(syndicator)],
+) -> Enqueued | Batch:
+    """Validate, route and store notices, idempotently on (id, version).
+
+    One notice: 201 accepted, 200 already accepted with the same content,
+    409 the same id and version with other content, 422 refused with every
+    field named. A batch (a JSON array, up to ``api.max_batch``): 422 if any
+    notice is invalid, and then nothing is stored; otherwise one result per
+    notice (accepted, already accepted, conflict or refused) — 201 if any
+    was accepted, else 200.
+    """
+    data = _parse(await request.body())
+    if isinstance(data, list):
+        limit = engine.config.api.max_batch
+        if len(data) > limit:
+            raise ProblemError(413, f"a batch holds at most {limit} notices ({len(data)} sent)")
+        notices = _validate(data)
+        results = [await run_in_threadpool(_enqueue_one, engine, n, token.name) for n in notices]
+        created = any(r.status == "accepted" for r in results)
+        response.status_code = 201 if created else 200
+        return Batch(results=results)
+    if not isinstance(data, dict):
+        raise ProblemError(422, "send a notice (a JSON object) or a batch (an array)")
+    notice = _single(data)
+    accepted = await run_in_threadpool(lambda: engine.enqueue(notice, by=token.name))
+    response.status_code = 201 if accepted.created else 200
+    return Enqueued.of(accepted)
+
+
+def _single(data: dict[str, Any]) -> Notice:
+    try:
+        return Notice.parse(data)
+    except NoticeError as exc:
+        raise ProblemError(422, "the notice is refused", field_problems(exc.problems)) from None

@@ -1,0 +1,74 @@
+"""Fetch-back verification against a real site on loopback that keeps, changes or loses a page."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from syndicate import Syndicator
+from syndicate.audit.fetchback import CheckResult
+from syndicate.demo.http_sink import HttpSink
+from tests.integration.test_engine import http_config
+
+pytestmark = pytest.mark.integration
+
+
+def test_a_page_verified_then_changed_then_gone_then_unreachable(
+    sink: HttpSink, write_config: Callable[[str], Path], make_notice: Callable[..., dict[str, Any]]
+) -> None:
+    with Syndicator.from_config(write_config(http_config(sink.url))) as s:
+        s.enqueue(make_notice())
+        assert s.drain(timeout=20)
+        (delivery,) = s.store.deliveries()
+        assert delivery.remote_url is not None
+        page = delivery.remote_url.rsplit("/", 1)[1]
+
+        (check,) = s.fetch_back()
+        assert check.result is CheckResult.verified, check.detail
+        assert check.url == delivery.remote_url
+
+        original = sink.published()[page]
+        sink.alter(page, original.replace(b"3850000.00", b"3950000.00"))
+        (check,) = s.fetch_back(notice_id="HYZB-2026-0001")
+        assert check.result is CheckResult.mismatch
+        assert check.result.alert
+        assert "最高投标限价 (construction.max_price) '3850000.00 元'" in check.detail
+
+        sink.alter(page, None)
+        (check,) = s.fetch_back(channel="trading-website")
+        assert check.result is CheckResult.missing
+        assert check.result.alert
+
+        sink.stop()
+        (check,) = s.fetch_back()
+        assert check.result is CheckResult.unreachable
+        assert not check.result.alert
+        assert "trading-website" in check.detail or "127.0.0.1" in check.detail
+
+        # Every check is in the ledger's chain, and the chain still verifies.
+        links = s.store.chain_links_of("check", 0, 100)
+        assert [link.content()["check"]["result"] for link in links] == [
+            "verified",
+            "mismatch",
+            "missing",
+            "unreachable",
+        ]
+        assert s.verify().ok
+
+
+def test_a_scheduled_run_checks_only_what_is_due(
+    sink: HttpSink, write_config: Callable[[str], Path], make_notice: Callable[..., dict[str, Any]]
+) -> None:
+    with Syndicator.from_config(write_config(http_config(sink.url))) as s:
+        s.enqueue(make_notice())
+        assert s.drain(timeout=20)
+        assert s.fetch_back(due=True) == []  # no fetch_back interval on the channel: never due
+    path = write_config(http_config(sink.url, extra="    fetch_back: 1h"))
+    with Syndicator.from_config(path) as s:
+        (check,) = s.fetch_back(due=True)
+        assert check.result is CheckResult.verified
+        assert s.fetch_back(due=True) == []  # read back a moment ago: not due for an hour
+        assert len(s.fetch_back()) == 1  # asked for by hand: checked all the same
