@@ -37,6 +37,7 @@ from .base import (
     DeliveryRow,
     DeliveryState,
     EarlierDelivery,
+    FailureGroupRow,
     Next,
     NoticeFilter,
     NoticeRecord,
@@ -314,6 +315,7 @@ class SqliteStore(Store):
         delivery_id: int | None = None,
         since: float | None = None,
         until: float | None = None,
+        error_class: str | None = None,
         dry_run: bool = False,
         by: str | None = None,
     ) -> int:
@@ -328,6 +330,7 @@ class SqliteStore(Store):
             "delivery_id": delivery_id,
             "since": since,
             "until": until,
+            "error_prefix": f"{_like_escape(error_class)}: %" if error_class else None,
         }
         conditions = ["filter_states"]
         for name, key in (
@@ -336,6 +339,7 @@ class SqliteStore(Store):
             ("filter_replay_delivery", "delivery_id"),
             ("filter_replay_since", "since"),
             ("filter_replay_until", "until"),
+            ("filter_replay_error_class", "error_prefix"),
         ):
             if params[key] is not None:
                 conditions.append(name)
@@ -640,6 +644,22 @@ class SqliteStore(Store):
         ]
         query = Q["delivery_page"].format(where=_where(conditions))
         return [R.delivery_row(r) for r in self._read(query, params)]
+
+    def failure_groups(self) -> list[FailureGroupRow]:
+        return [
+            FailureGroupRow(
+                r["channel"],
+                DeliveryState(r["state"]),
+                r["error_class"],
+                r["deliveries"],
+                r["latest_at"],
+                r["latest_error"],
+            )
+            for r in self._read(Q["failure_groups"])
+        ]
+
+    def accepted_since(self, since: float) -> int:
+        return int(self._read(Q["accepted_since"], {"since": since})[0][0])
 
     def backlog(self, now: float) -> dict[str, Backlog]:
         return {
