@@ -28,7 +28,7 @@ CHROMIUM = "/usr/bin/chromium"
 def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     with HttpSink() as sink, tempfile.TemporaryDirectory() as folder:
-        engine = seed(sink, Path(folder))
+        engine = seed(sink, Path(folder), hostile=False)
         secret = token(engine, Scope.read, Scope.operate, name="duty-officer")
         with ApiServer(engine) as site, sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])

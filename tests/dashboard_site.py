@@ -66,7 +66,7 @@ def example(name: str, **fields: Any) -> dict[str, Any]:
     return data
 
 
-def seed(sink: HttpSink, folder: Path) -> Syndicator:
+def seed(sink: HttpSink, folder: Path, *, hostile: bool = True) -> Syndicator:
     """The ledger the tests look at: one dead delivery, the rest delivered."""
     sink.script("/portal", [Reply(503), Reply(503)])
     path = folder / "channels.yaml"
@@ -82,10 +82,17 @@ def seed(sink: HttpSink, folder: Path) -> Syndicator:
         "work-news",
     ):
         engine.enqueue(example(name))
-    hostile = example(
-        "construction-candidates", id=HOSTILE_ID, title=HOSTILE_TITLE, body_html=HOSTILE_BODY
-    )
-    engine.enqueue(hostile)
+    if hostile:
+        engine.enqueue(
+            example(
+                "construction-candidates",
+                id=HOSTILE_ID,
+                title=HOSTILE_TITLE,
+                body_html=HOSTILE_BODY,
+            )
+        )
+    else:
+        engine.enqueue(example("construction-candidates"))
     assert engine.drain(timeout=20)
     return engine
 
