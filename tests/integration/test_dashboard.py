@@ -116,6 +116,17 @@ def test_sign_in_needs_its_csrf_token(client: httpx.Client, engine: Syndicator) 
     assert "syndicate_session" not in r.headers.get("set-cookie", "")
 
 
+def test_signing_in_returns_to_the_page_asked_for_with_its_query(
+    client: httpx.Client, engine: Syndicator
+) -> None:
+    asked = "/notices?category=construction&state=published"
+    login = client.get(asked).headers["location"]
+    page = client.get(login).text
+    assert 'name="next" value="/notices?category=construction&amp;state=published"' in page
+    data = {"token": token(engine, Scope.read), "csrf": csrf_of(page), "next": asked}
+    assert client.post("/login", data=data).headers["location"] == asked
+
+
 def test_next_never_leaves_the_site(client: httpx.Client, engine: Syndicator) -> None:
     form = client.get("/login")
     secret = token(engine, Scope.read)

@@ -49,7 +49,7 @@ def viewer(request: Request) -> Session:
     session = current(request)
     if session is None or not grants(session.token, Scope.read):
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        raise SignInNeeded(quote(target, safe="/?=&"))
+        raise SignInNeeded(quote(target, safe="/"))
     return session
 
 
