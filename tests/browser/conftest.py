@@ -24,7 +24,9 @@ CHROMIUM = Path(os.environ.get("SYNDICATE_CHROMIUM", "/usr/bin/chromium"))
 OFFICE_SCREEN = {"width": 1366, "height": 768}
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API holds an event loop on this thread while
+# it runs, and tests after these (asyncio.run in the engine) need the thread back.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         pytest.fail(f"no Chromium at {CHROMIUM}: apt-get install chromium (scripts/test does)")
