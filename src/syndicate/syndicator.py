@@ -407,7 +407,6 @@ class Syndicator:
         """Failed and dead deliveries grouped by channel, state and error class."""
         return failures(self.store)
 
-
     # --- operating channels -------------------------------------------------------
 
     def pause(self, channel: str, *, by: str | None = None) -> bool:
