@@ -62,6 +62,16 @@ def fill_backlog(config: Path, deliveries: int) -> None:
                     for c in range(workload.CHANNELS)
                 ],
             )
+        # The running counts accept() keeps, so the worker's delivered tallies land somewhere.
+        db.execute(
+            """
+            INSERT INTO tallies (day, category, channel, routed, delivered)
+            SELECT publish_day, category, '', COUNT(*), 0 FROM notices GROUP BY 1, 2
+            UNION ALL
+            SELECT n.publish_day, n.category, d.channel, COUNT(*), 0
+            FROM deliveries d JOIN notices n ON n.pk = d.notice_pk GROUP BY 1, 2, 3
+            """
+        )
         db.execute("COMMIT")
     finally:
         db.close()

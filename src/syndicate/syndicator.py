@@ -26,12 +26,15 @@ from .dispatcher import AttemptEvent, Dispatcher
 from .errors import NoticeError, Problem, QueryError
 from .notice import Notice
 from .readmodels.channels import channel_health
+from .readmodels.failures import failures
 from .readmodels.ledger import (
     attempt_list,
     delivery_list,
     notice_detail,
     notice_list,
 )
+from .readmodels.matrix import matrix_page
+from .readmodels.overview import overview
 from .readmodels.preview import preview
 from .readmodels.status import status_matrix
 from .readmodels.yearly import year_report
@@ -385,6 +388,25 @@ class Syndicator:
         record = versions[ref.version if ref.version is not None else max(versions)]
         return Notice.parse(record.content)
 
+    def matrix(
+        self,
+        filter: NoticeFilter | None = None,
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> rm.MatrixPage:
+        """A page of notice versions, newest first, each with its delivery per channel."""
+        return matrix_page(
+            self.store, list(self.config.channels), filter or NoticeFilter(), cursor, limit
+        )
+
+    def overview(self, now: float | None = None) -> rm.Overview:
+        """Channel health, today's figures (Asia/Shanghai) and the open incidents."""
+        return overview(self.store, self.channel_health(now))
+
+    def failures(self) -> rm.Failures:
+        """Failed and dead deliveries grouped by channel, state and error class."""
+        return failures(self.store)
+
     # --- operating channels -------------------------------------------------------
 
     def pause(self, channel: str, *, by: str | None = None) -> bool:
@@ -410,19 +432,23 @@ class Syndicator:
         states: Sequence[DeliveryState] = (DeliveryState.failed, DeliveryState.dead),
         since: float | None = None,
         until: float | None = None,
+        error_class: str | None = None,
         dry_run: bool = False,
         by: str | None = None,
     ) -> int:
         """Put failed or dead deliveries back to pending with a fresh retry budget.
 
         ``notice`` is ``ID`` (every version) or ``ID.vN``; ``since``/``until``
-        bound when the deliveries ended; ``dry_run`` only counts what would be
+        bound when the deliveries ended; ``error_class`` narrows to deliveries
+        whose last attempt failed so; ``dry_run`` only counts what would be
         replayed; ``by`` names who asked, in the ledger. History is kept.
         Returns how many deliveries were (or would be) replayed.
         """
         ref = self.notice_ref(notice) if notice else None
         if channel is not None:
             self._known(channel)
+        if any(s not in (DeliveryState.failed, DeliveryState.dead) for s in states):
+            raise QueryError([Problem("state", "only failed or dead deliveries are replayed")])
         count = self.store.replay(
             time.time(),
             notice_id=ref.id if ref else None,
@@ -432,6 +458,7 @@ class Syndicator:
             states=states,
             since=since,
             until=until,
+            error_class=error_class or None,
             dry_run=dry_run,
             by=by,
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 from ..store.base import AttemptFilter, DeliveryFilter, NoticeFilter, NoticeState
 from .channels import ChannelHealth, ChannelStatus, LastError, SuccessRate
 from .common import DEFAULT_PAGE, MAX_PAGE, NoticeRef, Page, iso, parse_notice_ref
+from .failures import FailureGroup, Failures
 from .ledger import (
     ATTEMPT_FIELDS,
     AttemptEntry,
@@ -20,6 +21,8 @@ from .ledger import (
     NoticeSummary,
     NoticeVersion,
 )
+from .matrix import MatrixLine, MatrixPage
+from .overview import Incident, Overview, Today
 from .preview import Preview, PreviewPart
 from .run import RunSummary, RunTally
 from .status import CircuitView, MatrixCell, MatrixRow, StatusMatrix
@@ -37,8 +40,13 @@ __all__ = [
     "DeliveryDetail",
     "DeliveryEntry",
     "DeliveryFilter",
+    "FailureGroup",
+    "Failures",
+    "Incident",
     "LastError",
     "MatrixCell",
+    "MatrixLine",
+    "MatrixPage",
     "MatrixRow",
     "NoticeDetail",
     "NoticeFilter",
@@ -46,6 +54,7 @@ __all__ = [
     "NoticeState",
     "NoticeSummary",
     "NoticeVersion",
+    "Overview",
     "Page",
     "Preview",
     "PreviewPart",
@@ -53,6 +62,7 @@ __all__ = [
     "RunTally",
     "StatusMatrix",
     "SuccessRate",
+    "Today",
     "YearReport",
     "iso",
     "parse_notice_ref",

@@ -174,6 +174,18 @@ class CircuitRow:
 
 
 @dataclass(frozen=True)
+class FailureGroupRow:
+    """Failed or dead deliveries of one channel whose last attempt failed the same way."""
+
+    channel: str
+    state: DeliveryState
+    error_class: str
+    deliveries: int
+    latest_at: float
+    latest_error: str | None
+
+
+@dataclass(frozen=True)
 class YearCounts:
     """A year's publications: notice versions by category; deliveries by category and channel."""
 
@@ -413,12 +425,14 @@ class Store(ABC):
         delivery_id: int | None = None,
         since: float | None = None,
         until: float | None = None,
+        error_class: str | None = None,
         dry_run: bool = False,
         by: str | None = None,
     ) -> int:
         """Put failed or dead deliveries back to pending with a fresh retry budget; how many.
 
-        ``since``/``until`` bound when the deliveries ended. ``dry_run`` only
+        ``since``/``until`` bound when the deliveries ended; ``error_class`` narrows to
+        deliveries whose last attempt failed so. ``dry_run`` only
         counts them. ``by`` (a token's name) is recorded as an operation in the
         same transaction.
         """
@@ -544,6 +558,14 @@ class Store(ABC):
         self, filter: DeliveryFilter, before_id: int | None, limit: int
     ) -> list[DeliveryRow]:
         """Deliveries matching ``filter`` with id below ``before_id``, newest first."""
+
+    @abstractmethod
+    def failure_groups(self) -> list[FailureGroupRow]:
+        """Failed and dead deliveries by channel, state and last error class, largest first."""
+
+    @abstractmethod
+    def accepted_since(self, since: float) -> int:
+        """How many notice versions were accepted at or after ``since``."""
 
     @abstractmethod
     def backlog(self, now: float) -> dict[str, Backlog]:

@@ -192,7 +192,16 @@ ORDER BY a.id {order}
 LIMIT %(limit)s
 
 -- name: counts
-SELECT channel, state, COUNT(*) AS n FROM deliveries GROUP BY channel, state
+-- Delivered is nearly every row of a big ledger: its count comes from the running tallies;
+-- the other states are few, found by index.
+SELECT channel, state, COUNT(*) AS n FROM deliveries
+WHERE state IN ('pending', 'in_flight', 'failed', 'dead')
+GROUP BY channel, state
+UNION ALL
+SELECT channel, 'delivered', SUM(delivered) FROM tallies
+WHERE channel <> ''
+GROUP BY channel
+HAVING SUM(delivered) > 0
 
 -- name: year_counts
 SELECT category, channel, SUM(routed) AS routed, SUM(delivered) AS delivered
@@ -450,3 +459,23 @@ SELECT w.rule, w.message
 FROM notice_warnings w JOIN notices n ON n.pk = w.notice_pk
 WHERE n.id = %(id)s AND n.version = %(version)s
 ORDER BY w.id
+
+-- name: filter_replay_error_class
+last_error LIKE %(error_prefix)s ESCAPE '\'
+
+-- name: failure_groups
+-- last_error reads "ErrorClass: message"; the class is what a replay by group filters on.
+SELECT channel, state, error_class, COUNT(*) AS deliveries, MAX(updated_at) AS latest_at,
+       (array_agg(last_error ORDER BY updated_at DESC))[1] AS latest_error
+FROM (
+    SELECT channel, state, updated_at, last_error,
+           CASE WHEN strpos(last_error, ': ') > 0
+                THEN substr(last_error, 1, strpos(last_error, ': ') - 1)
+                ELSE COALESCE(last_error, '') END AS error_class
+    FROM deliveries WHERE state IN ('failed', 'dead')
+) AS f
+GROUP BY channel, state, error_class
+ORDER BY deliveries DESC, channel
+
+-- name: accepted_since
+SELECT COUNT(*) AS n FROM notices WHERE accepted_at >= %(since)s

@@ -103,6 +103,9 @@ WHERE {where}
 RETURNING id, notice_pk, channel, idempotency_key, state, attempts, remote_id, remote_url,
           last_error
 
+-- name: filter_replay_error_class
+last_error LIKE :error_prefix ESCAPE '\'
+
 -- name: filter_states
 state IN (SELECT value FROM json_each(:states))
 
@@ -196,7 +199,16 @@ ORDER BY a.id {order}
 LIMIT :limit
 
 -- name: counts
-SELECT channel, state, COUNT(*) AS n FROM deliveries GROUP BY channel, state
+-- Delivered is nearly every row of a big ledger: its count comes from the running tallies
+-- (one increment per delivery that ends delivered); the other states are few, found by index.
+SELECT channel, state, COUNT(*) AS n FROM deliveries INDEXED BY deliveries_state
+WHERE state IN ('pending', 'in_flight', 'failed', 'dead')
+GROUP BY channel, state
+UNION ALL
+SELECT channel, 'delivered', SUM(delivered) FROM tallies
+WHERE channel != ''
+GROUP BY channel
+HAVING SUM(delivered) > 0
 
 -- name: year_counts
 SELECT category, channel, SUM(routed) AS routed, SUM(delivered) AS delivered
@@ -473,3 +485,19 @@ DELETE FROM attempts WHERE id = :attempt_id
 
 -- name: count_attempts_in
 SELECT COUNT(*) AS n FROM attempts WHERE id IN (SELECT value FROM json_each(:ids))
+
+-- name: failure_groups
+-- last_error reads "ErrorClass: message"; the class is what a replay by group filters on.
+SELECT channel, state,
+       CASE WHEN instr(last_error, ': ') > 0
+            THEN substr(last_error, 1, instr(last_error, ': ') - 1)
+            ELSE COALESCE(last_error, '') END AS error_class,
+       -- SQLite takes a bare column from the row that holds the MAX: the latest error.
+       COUNT(*) AS deliveries, MAX(updated_at) AS latest_at, last_error AS latest_error
+FROM deliveries INDEXED BY deliveries_state
+WHERE state IN ('failed', 'dead')
+GROUP BY channel, state, 3
+ORDER BY deliveries DESC, channel
+
+-- name: accepted_since
+SELECT COUNT(*) AS n FROM notices WHERE accepted_at >= :since

@@ -35,6 +35,7 @@ from .base import (
     DeliveryRow,
     DeliveryState,
     EarlierDelivery,
+    FailureGroupRow,
     Gate,
     Next,
     NoticeFilter,
@@ -277,6 +278,7 @@ class SqlStore(Store):
         until: float | None = None,
         dry_run: bool = False,
         by: str | None = None,
+        error_class: str | None = None,
     ) -> int:
         if not states:
             return 0
@@ -289,6 +291,7 @@ class SqlStore(Store):
             "delivery_id": delivery_id,
             "since": since,
             "until": until,
+            "error_prefix": f"{_like_escape(error_class)}: %" if error_class else None,
         }
         conditions = ["filter_states"]
         for name, key in (
@@ -297,6 +300,7 @@ class SqlStore(Store):
             ("filter_replay_delivery", "delivery_id"),
             ("filter_replay_since", "since"),
             ("filter_replay_until", "until"),
+            ("filter_replay_error_class", "error_prefix"),
         ):
             if params[key] is not None:
                 conditions.append(name)
@@ -662,6 +666,26 @@ class SqlStore(Store):
             if changed and not paused:
                 self._notify(tx)
         return changed > 0
+
+    def failure_groups(self) -> list[FailureGroupRow]:
+        with self._reading() as tx:
+            found = tx.rows("failure_groups")
+        return [
+            FailureGroupRow(
+                r["channel"],
+                DeliveryState(r["state"]),
+                r["error_class"],
+                int(r["deliveries"]),
+                r["latest_at"],
+                r["latest_error"],
+            )
+            for r in found
+        ]
+
+    def accepted_since(self, since: float) -> int:
+        with self._reading() as tx:
+            (row,) = tx.rows("accepted_since", {"since": since})
+        return int(row["n"])
 
     def paused(self) -> dict[str, PauseRow]:
         with self._reading() as tx:

@@ -21,6 +21,7 @@ from . import (
     attempts,
     audit,
     channels,
+    dashboard,
     deliveries,
     enqueue,
     health,
@@ -81,6 +82,7 @@ def create_app(syndicator: Syndicator, *, worker: bool = False) -> FastAPI:
         metrics,
     ):
         app.include_router(module.router)
+    dashboard.install(app)
     app.add_middleware(BodyLimits, max_body=syndicator.config.api.max_body)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
