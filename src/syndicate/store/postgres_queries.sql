@@ -109,10 +109,12 @@ WHERE id = %(delivery_id)s AND fence = %(fence)s AND state = 'in_flight'
 RETURNING id, notice_pk, channel, idempotency_key, state, attempts, remote_id, remote_url,
           last_error
 
+-- name: notice_day
+SELECT publish_day, category FROM notices WHERE pk = %(pk)s
+
 -- name: tally_delivered
-UPDATE tallies SET delivered = delivered + 1
-WHERE channel = %(channel)s
-  AND (day, category) = (SELECT publish_day, category FROM notices WHERE pk = %(notice_pk)s)
+UPDATE tallies SET delivered = delivered + %(n)s
+WHERE day = %(day)s AND category = %(category)s AND channel = %(channel)s
 
 -- name: insert_attempt
 INSERT INTO attempts (delivery_id, number, worker, fence, started_at, finished_at, outcome,

@@ -83,10 +83,12 @@ WHERE id = :delivery_id AND fence = :fence AND state = 'in_flight'
 RETURNING id, notice_pk, channel, idempotency_key, state, attempts, remote_id, remote_url,
           last_error
 
+-- name: notice_day
+SELECT publish_day, category FROM notices WHERE pk = :pk
+
 -- name: tally_delivered
-UPDATE tallies SET delivered = delivered + 1
-WHERE channel = :channel
-  AND (day, category) = (SELECT publish_day, category FROM notices WHERE pk = :notice_pk)
+UPDATE tallies SET delivered = delivered + :n
+WHERE day = :day AND category = :category AND channel = :channel
 
 -- name: insert_attempt
 INSERT INTO attempts (delivery_id, number, worker, fence, started_at, finished_at, outcome,

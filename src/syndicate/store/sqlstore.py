@@ -136,7 +136,7 @@ class SqlStore(Store):
                 "tally_routed",
                 [
                     {"day": day, "category": notice.category, "channel": ch}
-                    for ch in ["", *channels]
+                    for ch in sorted(["", *channels])  # key order, as every writer takes them
                 ],
             )
             due = max(now, notice.publish_at)
@@ -221,6 +221,7 @@ class SqlStore(Store):
         recorded = []
         events: list[Event] = []
         delivered: dict[str, float] = {}
+        tallied: list[tuple[int, str]] = []
         with self._write() as tx:
             for claim, a, next_ in results:
                 found = tx.rows("finish_delivery", R.finish_params(claim, a, next_))
@@ -229,21 +230,36 @@ class SqlStore(Store):
                     continue
                 row = found[0]
                 if next_.state is DeliveryState.delivered:
-                    tx.run(
-                        "tally_delivered",
-                        {"channel": row["channel"], "notice_pk": row["notice_pk"]},
-                    )
+                    tallied.append((row["notice_pk"], row["channel"]))
                     delivered[claim.channel] = a.finished_at
                 (attempt,) = tx.rows(
                     "insert_attempt", R.attempt_params(claim, worker, a, row["attempts"])
                 )
                 events.append(E.attempt_recorded(attempt, row, a.finished_at))
                 recorded.append(True)
-            chaining.append(tx, events)
+            self._tally_delivered(tx, tallied)
             # A delivery closes its channel's circuit (in the same transaction: no extra commit).
             for channel, at in sorted(delivered.items()):
                 tx.run("close_circuit", R.circuit_params(after_success(channel, at, worker)))
+            chaining.append(tx, events)  # the chain's head last: writers queue on it
         return recorded
+
+    def _tally_delivered(self, tx: Tx, tallied: Sequence[tuple[int, str]]) -> None:
+        """Count deliveries in the yearly tallies, rows taken in key order.
+
+        Every writer takes tally rows in (day, category, channel) order, so two
+        workers (or a worker and an enqueue) never wait on each other in a circle.
+        """
+        counts: dict[tuple[str, str, str], int] = {}
+        for notice_pk, channel in tallied:
+            (notice,) = tx.rows("notice_day", {"pk": notice_pk})
+            key = (notice["publish_day"], notice["category"], channel)
+            counts[key] = counts.get(key, 0) + 1
+        for (day, category, channel), n in sorted(counts.items()):
+            tx.run(
+                "tally_delivered",
+                {"day": day, "category": category, "channel": channel, "n": n},
+            )
 
     def circuit_failure(
         self, channel: str, gate: Gate, now: float, worker: str
