@@ -26,7 +26,7 @@ from .dispatcher import AttemptEvent, Dispatcher
 from .errors import NoticeError, Problem, QueryError
 from .notice import Notice
 from .readmodels.channels import channel_health
-from .readmodels.failures import failures
+from .readmodels.failures import channel_switches, failures
 from .readmodels.ledger import (
     attempt_list,
     delivery_list,
@@ -406,6 +406,10 @@ class Syndicator:
     def failures(self) -> rm.Failures:
         """Failed and dead deliveries grouped by channel, state and error class."""
         return failures(self.store)
+
+    def channel_switches(self) -> tuple[rm.ChannelSwitch, ...]:
+        """Each configured channel: paused or not, by whom, and its circuit."""
+        return channel_switches(self.store, list(self.config.channels))
 
     # --- operating channels -------------------------------------------------------
 

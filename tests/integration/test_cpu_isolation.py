@@ -60,3 +60,33 @@ routes:
     for a in hostile:
         assert a.status == "500"
         assert len(a.error_message or "") < 2000
+
+
+def test_a_render_failure_is_permanent_not_retried(tmp_path: Path, sink: HttpSink) -> None:
+    # Rendering is pure: what fails once fails every time, so it is not retried until dead.
+    (tmp_path / "channels.yaml").write_text(
+        f"""
+store: {{url: ledger.db}}
+defaults: {{retry: {{max_attempts: 5, initial_delay: 10ms, jitter: 0s}}}}
+channels:
+  site:
+    adapter: cms_http
+    url: {sink.url}/n
+    template: '{{"a": {{{{ (notice.title | length) // 0 }}}}}}'
+routes:
+  - channels: [site]
+""",
+        encoding="utf-8",
+    )
+    with Syndicator.from_config(tmp_path / "channels.yaml") as syndicator:
+        notice = copy.deepcopy(BASE_NOTICE)
+        notice.update(publish_at="2024-01-01T09:00:00+08:00")
+        syndicator.enqueue(notice)
+        syndicator.drain(timeout=30)
+        attempts = list(syndicator.store.attempts(AttemptFilter()))
+    [attempt] = attempts
+    assert attempt.outcome.value == "permanent"
+    assert "cannot render the notice for this channel: ZeroDivisionError" in str(
+        attempt.error_message
+    )
+    assert sink.requests == []

@@ -81,6 +81,12 @@ def test_overview_has_today_and_the_open_incidents(engine: Syndicator) -> None:
     engine.pause("land-market", by="duty-officer")
     kinds = {(i.channel, i.kind) for i in engine.overview().incidents}
     assert ("land-market", "paused") in kinds
+    switches = {c.name: c for c in engine.channel_switches()}
+    assert list(switches) == ["trading-website", "city-portal", "land-market"]
+    assert switches["land-market"].paused
+    assert switches["land-market"].paused_by == "duty-officer"
+    assert not switches["city-portal"].paused
+    assert switches["city-portal"].circuit.state == "closed"
     city = engine.overview().health.get("city-portal")
     assert city is not None
     assert city.last_error is not None

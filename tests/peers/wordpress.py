@@ -20,6 +20,7 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -106,12 +107,16 @@ class WordPress:
 
     def stop(self) -> None:
         if self.process is not None:
-            self.process.terminate()
+            group = self.process.pid  # the leader of its own session
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGTERM)
             try:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGKILL)  # a worker that outlived its parent
             self.process = None
         if self.host:
             with contextlib.suppress(OSError):
@@ -174,6 +179,8 @@ $table_prefix = 'wp_';
             stderr=log,
             env=env,
             cwd=DOCROOT,
+            # PHP_CLI_SERVER_WORKERS forks workers: a group of their own, stopped together.
+            start_new_session=True,
         )
         log.close()
         deadline = time.monotonic() + 20

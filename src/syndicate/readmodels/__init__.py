@@ -11,7 +11,7 @@ from __future__ import annotations
 from ..store.base import AttemptFilter, DeliveryFilter, NoticeFilter, NoticeState
 from .channels import ChannelHealth, ChannelStatus, LastError, SuccessRate
 from .common import DEFAULT_PAGE, MAX_PAGE, NoticeRef, Page, iso, parse_notice_ref
-from .failures import FailureGroup, Failures
+from .failures import ChannelSwitch, FailureGroup, Failures
 from .ledger import (
     ATTEMPT_FIELDS,
     AttemptEntry,
@@ -36,6 +36,7 @@ __all__ = [
     "AttemptFilter",
     "ChannelHealth",
     "ChannelStatus",
+    "ChannelSwitch",
     "CircuitView",
     "DeliveryDetail",
     "DeliveryEntry",

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ..store.base import DeliveryState, FailureGroupRow, Store
 from .common import iso
+from .status import CircuitView
 
 
 @dataclass(frozen=True)
@@ -49,3 +51,40 @@ class Failures:
 
 def failures(store: Store) -> Failures:
     return Failures(tuple(FailureGroup.from_row(r) for r in store.failure_groups()))
+
+
+@dataclass(frozen=True)
+class ChannelSwitch:
+    """A configured channel as the pause and resume buttons need it: cheap at any ledger size."""
+
+    name: str
+    paused_at: float | None
+    paused_by: str | None
+    circuit: CircuitView
+
+    @property
+    def paused(self) -> bool:
+        return self.paused_at is not None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "paused": self.paused,
+            "paused_at": iso(self.paused_at),
+            "paused_by": self.paused_by,
+            "circuit": self.circuit.as_dict(),
+        }
+
+
+def channel_switches(store: Store, configured: Sequence[str]) -> tuple[ChannelSwitch, ...]:
+    paused = store.paused()
+    circuits = store.circuits()
+    return tuple(
+        ChannelSwitch(
+            name,
+            paused[name].paused_at if name in paused else None,
+            paused[name].paused_by if name in paused else None,
+            CircuitView.of(name, circuits.get(name)),
+        )
+        for name in configured
+    )

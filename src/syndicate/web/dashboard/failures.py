@@ -48,7 +48,7 @@ def failures_page(
         "failures.html",
         {
             "failures": syndicator.failures(),
-            "health": syndicator.channel_health(),
+            "switches": syndicator.channel_switches(),
             "channels": list(syndicator.config.channels),
             "q": q,
             "flash": flash,
