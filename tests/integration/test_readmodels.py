@@ -215,8 +215,19 @@ def test_channel_health_pause_and_resume(syndicator: Syndicator, make_notice: An
     assert hall.description == "交易大厅公告栏"
     assert hall.last_hour.attempts == 7
     assert hall.last_hour.delivered == 5
+    # Two notices fail on the hall, one for good and one once; which attempt is
+    # recorded last depends on which send the event loop finished first.
+    failures = [
+        a
+        for a in syndicator.attempt_log(AttemptFilter(channel="hall")).items
+        if a.outcome is not Outcome.delivered
+    ]
+    assert {a.notice_id for a in failures} == {"HYZB-2026-0001", "HYZB-2026-0002"}
     assert hall.last_error is not None
-    assert hall.last_error.error_class == "PermanentDeliveryError"
+    assert (hall.last_error.notice_id, hall.last_error.error_class) == (
+        failures[0].notice_id,
+        failures[0].error_class,
+    )
     assert hall.backlog == 0
     assert hall.oldest_pending_age is None
     assert health.get("screen") is not None
