@@ -161,6 +161,9 @@ class ApiSettings(_Strict):
 
     max_batch: int = Field(default=100, ge=1, le=10_000, description="notices in one POST")
     max_body: int = Field(default=4_000_000, ge=1024, description="bytes in one request body")
+    open_docs: bool = Field(
+        default=False, description="serve /openapi.json and /docs without a token"
+    )
 
 
 class RouteMatch(_Strict):

@@ -238,12 +238,33 @@ def test_readyz_without_a_worker_says_so(api: ApiServer, engine: Syndicator) -> 
     assert r.json() == {"ready": True, "ledger": "ok", "worker": "not in this process"}
 
 
-def test_the_openapi_document_is_served_and_names_v1(api: ApiServer) -> None:
-    schema = httpx.get(f"{api.url}/openapi.json").json()
+def test_the_openapi_document_is_served_and_names_v1(api: ApiServer, engine: Syndicator) -> None:
+    reader = bearer(engine, Scope.read)
+    schema = httpx.get(f"{api.url}/openapi.json", headers=reader).json()
     assert "/v1/notices" in schema["paths"]
     assert "Notice" in schema["components"]["schemas"]
     assert json.dumps(schema).count("HTTPValidationError") == 0
-    assert httpx.get(f"{api.url}/docs").status_code == 200
+    assert httpx.get(f"{api.url}/docs", headers=reader).status_code == 200
+
+
+def test_the_openapi_document_needs_a_read_token(api: ApiServer, engine: Syndicator) -> None:
+    assert httpx.get(f"{api.url}/openapi.json").status_code == 401
+    enqueuer = bearer(engine, Scope.enqueue)
+    assert httpx.get(f"{api.url}/openapi.json", headers=enqueuer).status_code == 403
+    page = httpx.get(f"{api.url}/docs")  # a browser is sent to sign in, and back
+    assert page.status_code == 303
+    assert page.headers["location"] == "/login?next=/docs"
+    assert httpx.get(f"{api.url}/docs", headers=enqueuer).status_code == 403
+
+
+def test_a_deployment_may_open_the_openapi_document(
+    sink: HttpSink, write_config: Callable[[str], Path]
+) -> None:
+    opened = http_config(sink.url) + "api: {open_docs: true}\n"
+    with Syndicator.from_config(write_config(opened)) as engine, ApiServer(engine) as api:
+        assert "/v1/notices" in httpx.get(f"{api.url}/openapi.json").json()["paths"]
+        assert httpx.get(f"{api.url}/docs").status_code == 200
+        assert httpx.get(f"{api.url}/v1/notices").status_code == 401
 
 
 # --- audit ----------------------------------------------------------------------------

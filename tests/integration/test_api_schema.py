@@ -49,8 +49,8 @@ CHECKS = [
 
 def test_every_answer_matches_the_openapi(served: tuple[ApiServer, str]) -> None:
     server, token = served
-    schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json")
-    headers = {"Authorization": f"Bearer {token}"}
+    schema = headers = {"Authorization": f"Bearer {token}"}
+    schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json", headers=headers)
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 4
     for operation in operations:

@@ -23,6 +23,7 @@ from . import (
     channels,
     dashboard,
     deliveries,
+    docs,
     enqueue,
     health,
     metrics,
@@ -39,7 +40,8 @@ The HTTP API of syndicate: upstream systems enqueue notices, dashboards read
 the ledger, operators replay and pause, monitoring scrapes `/metrics`.
 
 Every request but `GET /healthz` needs a bearer token
-(`syndicate token create --scope SCOPE --name NAME`). Errors are
+(`syndicate token create --scope SCOPE --name NAME`); this description and
+`/docs` need the `read` scope, unless `api.open_docs` is set. Errors are
 `application/problem+json` and name each field at fault.
 """
 
@@ -64,6 +66,9 @@ def create_app(syndicator: Syndicator, *, worker: bool = False) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        openapi_url=None,  # served by ``docs``, behind a read token
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.syndicator = syndicator
     app.state.metrics = registry
@@ -82,6 +87,7 @@ def create_app(syndicator: Syndicator, *, worker: bool = False) -> FastAPI:
         metrics,
     ):
         app.include_router(module.router)
+    docs.install(app)
     dashboard.install(app)
     app.add_middleware(BodyLimits, max_body=syndicator.config.api.max_body)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

@@ -14,7 +14,7 @@ from ..syndicator import Syndicator
 from ..tokens import Scope, grants
 from .problems import ProblemError
 
-_bearer = HTTPBearer(
+bearer = HTTPBearer(
     auto_error=False,
     description="A token from `syndicate token create --scope SCOPE --name NAME`.",
 )
@@ -31,7 +31,7 @@ def require(scope: Scope) -> Callable[..., Awaitable[TokenRecord]]:
 
     async def check(
         request: Request,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     ) -> TokenRecord:
         if credentials is None:
             raise ProblemError(
