@@ -135,10 +135,19 @@ def _masked(value: Any) -> Any:
     return _mask.mask(value) if isinstance(value, str) else value
 
 
-def _open(ctx: click.Context, *, read_only: bool = False) -> Syndicator:
-    """The configured syndicator; ``read_only`` (status, log, report, metrics) needs no secrets."""
+def _open(ctx: click.Context, *, read_only: bool = False, wait: float = 0.0) -> Syndicator:
+    """The configured syndicator; ``read_only`` (status, log, report, metrics) needs no secrets.
+
+    ``wait``: seconds to wait for a ledger server that does not answer yet, saying so on stderr.
+    """
     path = ctx.obj["config"]
-    syndicator = Syndicator.from_config(path, registry=ctx.obj["registry"], read_only=read_only)
+    syndicator = Syndicator.from_config(
+        path,
+        registry=ctx.obj["registry"],
+        read_only=read_only,
+        wait_for_ledger=wait,
+        progress=_say_waiting,
+    )
     if read_only:
         _mask_secrets_of(
             build_adapter(c) for c in syndicator.config.channels.values() if c.sendable
@@ -147,6 +156,22 @@ def _open(ctx: click.Context, *, read_only: bool = False) -> Syndicator:
         _mask_secrets_of(syndicator.adapters.values())
     ctx.call_on_close(syndicator.close)
     return syndicator
+
+
+def _say_waiting(text: str) -> None:
+    err.print(f"[yellow]{_escape(text)}[/]")
+
+
+WAIT_FOR_LEDGER = click.option(
+    "--wait-for-ledger",
+    "wait_for_ledger",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    metavar="SECONDS",
+    help="Wait this long for a ledger server that does not answer yet (starting, restarting); "
+    "0 fails at once.",
+)
 
 
 # --- the group -----------------------------------------------------------------
@@ -316,18 +341,20 @@ def enqueue(ctx: click.Context, paths: tuple[str, ...], as_json: bool) -> None:
 @main.command()
 @click.option("--once", is_flag=True, help="Deliver what is due now, then exit.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the summary.")
+@WAIT_FOR_LEDGER
 @click.pass_context
 @friendly
-def run(ctx: click.Context, once: bool, quiet: bool) -> None:
+def run(ctx: click.Context, once: bool, quiet: bool, wait_for_ledger: float) -> None:
     """Run the worker: claim due deliveries and send them.
 
     SIGINT or SIGTERM stop it cleanly: attempts in flight finish within the
     grace period (worker.grace), the rest are recorded as interrupted and
-    released for the next worker.
+    released for the next worker. A ledger server that does not answer yet is
+    waited for (--wait-for-ledger), then the error is one line, exit 4.
     """
     from .dispatcher import AttemptEvent
 
-    syndicator = _open(ctx)
+    syndicator = _open(ctx, wait=wait_for_ledger)
     tally = RunTally()
 
     def show(event: AttemptEvent) -> None:
@@ -976,6 +1003,7 @@ def migrate(ctx: click.Context, store_url: str | None) -> None:
 @click.option("--ssl-certfile", type=click.Path(dir_okay=False, exists=True), help="TLS cert.")
 @click.option("--ssl-keyfile", type=click.Path(dir_okay=False, exists=True), help="TLS key.")
 @click.option("--no-access-log", is_flag=True, help="Log no line per request.")
+@WAIT_FOR_LEDGER
 @click.pass_context
 @friendly
 def serve(
@@ -987,12 +1015,14 @@ def serve(
     ssl_certfile: str | None,
     ssl_keyfile: str | None,
     no_access_log: bool,
+    wait_for_ledger: float,
 ) -> None:
     """Serve the HTTP API (/v1, /metrics, /docs) and, unless --no-worker, the worker.
 
     SIGTERM or SIGINT drain both: requests in flight are answered, attempts in
     flight finish within worker.grace. Every request but /healthz needs a
-    token: `syndicate token create`.
+    token: `syndicate token create`. A ledger server that does not answer yet
+    is waited for (--wait-for-ledger), then the error is one line, exit 4.
     """
     from .web.server import serve as run_server
 
@@ -1007,6 +1037,8 @@ def serve(
         ssl_certfile=ssl_certfile,
         ssl_keyfile=ssl_keyfile,
         access_log=not no_access_log,
+        wait_for_ledger=wait_for_ledger,
+        progress=_say_waiting,
     )
 
 

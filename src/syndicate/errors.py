@@ -8,6 +8,7 @@
     ├── QueryError               a read asked for something invalid (a filter, a cursor, a channel)
     ├── StoreError               the ledger cannot be read or written
     │   ├── LedgerVersionError   the ledger was written by a newer syndicate
+    │   ├── LedgerUnreachable    the ledger's server does not answer now (down, restarting)
     │   └── LeaseLost            a stale owner tried to write a delivery it no longer holds
     └── DeliveryError            a channel did not take a delivery
         ├── TransientDeliveryError   try again later (timeouts, 5xx, 429, SMTP 4xx, ...)
@@ -85,6 +86,10 @@ class StoreError(SyndicateError):
 
 class LedgerVersionError(StoreError):
     """The ledger was written by a newer version of syndicate."""
+
+
+class LedgerUnreachable(StoreError):
+    """The ledger's server does not answer now (down, starting, restarting): it may come back."""
 
 
 class LeaseLost(StoreError):

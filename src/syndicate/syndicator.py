@@ -90,14 +90,25 @@ class Syndicator:
     """One configuration, one ledger: enqueue notices, run the worker, read the ledger."""
 
     def __init__(
-        self, config: Config, registry: AdapterRegistry, store: Store | None = None
+        self,
+        config: Config,
+        registry: AdapterRegistry,
+        store: Store | None = None,
+        *,
+        wait_for_ledger: float = 0.0,
+        progress: Callable[[str], None] | None = None,
     ) -> None:
         self.config = config
         self.registry = registry
         self.store = (
             store
             if store is not None
-            else open_store(config.store_url(), notify=config.store.notify)
+            else open_store(
+                config.store_url(),
+                notify=config.store.notify,
+                wait=wait_for_ledger,
+                progress=progress,
+            )
         )
         self._built: dict[str, Adapter[Any]] = {}
         self._running: list[tuple[asyncio.AbstractEventLoop, Dispatcher]] = []
@@ -111,15 +122,19 @@ class Syndicator:
         registry: AdapterRegistry | None = None,
         env: dict[str, str] | None = None,
         read_only: bool = False,
+        wait_for_ledger: float = 0.0,
+        progress: Callable[[str], None] | None = None,
     ) -> Syndicator:
         """Load ``channels.yaml`` at ``path`` and open the ledger it names.
 
         ``read_only``: for reading the ledger; channels whose secrets are not in
         the environment are listed but cannot send (see ``load_config``).
+        ``wait_for_ledger``: seconds to wait for a ledger server that does not
+        answer yet, each wait told to ``progress`` (see ``open_store``).
         """
         registry = registry or AdapterRegistry.from_entry_points()
         config = load_config(Path(path), registry, env=env, read_only=read_only)
-        return cls(config, registry)
+        return cls(config, registry, wait_for_ledger=wait_for_ledger, progress=progress)
 
     def adapter(self, channel: str) -> Adapter[Any]:
         """The adapter of a configured channel, built the first time it is needed.

@@ -21,7 +21,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from ..errors import StoreError
+from ..errors import LedgerUnreachable, StoreError
 from . import migrate, sql
 from .rows import Row
 from .sqlstore import SqlStore, Tx
@@ -95,7 +95,7 @@ class PostgresStore(SqlStore):
         try:
             self._pool.open(wait=True, timeout=connect_timeout)
         except PoolTimeout:
-            raise StoreError(f"cannot reach the ledger {self.where}") from None
+            raise LedgerUnreachable(f"cannot reach the ledger {self.where}") from None
         self._listen: psycopg.Connection[Any] | None = None
         self._listen_lock = threading.Lock()
         self._last_poll = time.monotonic()
@@ -104,7 +104,8 @@ class PostgresStore(SqlStore):
 
     def _problem(self, exc: psycopg.Error) -> StoreError:
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return StoreError(f"the ledger {self.where}: {text}")
+        kind = LedgerUnreachable if _unreachable(exc) else StoreError
+        return kind(f"the ledger {self.where}: {text}")
 
     def _connect(self, **kwargs: Any) -> psycopg.Connection[Any]:
         try:
@@ -112,7 +113,8 @@ class PostgresStore(SqlStore):
                 self.dsn, connect_timeout=int(self._connect_timeout), row_factory=dict_row, **kwargs
             )
         except psycopg.Error as exc:
-            raise StoreError(f"cannot open the ledger {self.where}: {_reason(exc)}") from None
+            kind = LedgerUnreachable if _unreachable(exc) else StoreError
+            raise kind(f"cannot open the ledger {self.where}: {_reason(exc)}") from None
 
     def _migrate(self) -> None:
         """Bring the database to this code's schema, one transaction per version, one
@@ -152,7 +154,7 @@ class PostgresStore(SqlStore):
         except psycopg.Error as exc:
             raise self._problem(exc) from None
         except PoolTimeout:
-            raise StoreError(f"cannot reach the ledger {self.where}") from None
+            raise LedgerUnreachable(f"cannot reach the ledger {self.where}") from None
 
     _reading = _write
 
@@ -209,8 +211,25 @@ class PostgresStore(SqlStore):
         self._pool.close()
 
 
+# What a server says when it will not let this client in at all; anything else at
+# connect time (refused, timed out, starting up, shutting down, too many clients) passes.
+_REFUSALS = ("does not exist", "authentication failed", "no pg_hba.conf entry", "permission denied")
+
+
+def _unreachable(exc: psycopg.Error) -> bool:
+    """The server is down, starting or going away: asking again later can help."""
+    if not isinstance(exc, psycopg.OperationalError):
+        return False
+    if exc.sqlstate is not None:  # the server answered: a broken connection or a shutdown
+        return exc.sqlstate.startswith(("08", "57P"))
+    return not any(refusal in str(exc) for refusal in _REFUSALS)
+
+
 def _reason(exc: psycopg.Error) -> str:
     text = str(exc).strip()
-    # libpq repeats the attempt per address; the last line says why.
+    # libpq repeats the attempt per address, each line "… failed: why", then maybe a hint.
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    failed = [ln for ln in lines if "failed: " in ln]
+    if failed:
+        return failed[-1].rpartition("failed: ")[2].removeprefix("FATAL:").strip()
     return lines[-1] if lines else type(exc).__name__

@@ -9,8 +9,9 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from .app import create_app
 
 _CONFIG_ENV = "SYNDICATE_SERVE_CONFIG"
 _WORKER_ENV = "SYNDICATE_SERVE_WORKER"
+_WAIT_ENV = "SYNDICATE_SERVE_WAIT_FOR_LEDGER"
 
 
 class _Server(uvicorn.Server):
@@ -44,9 +46,17 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
+def _say_waiting(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
 def app_from_environment() -> FastAPI:
     """The app each of ``--workers N`` processes builds for itself (uvicorn's factory)."""
-    syndicator = Syndicator.from_config(os.environ[_CONFIG_ENV])
+    syndicator = Syndicator.from_config(
+        os.environ[_CONFIG_ENV],
+        wait_for_ledger=float(os.environ.get(_WAIT_ENV, "0")),
+        progress=_say_waiting,
+    )
     return create_app(syndicator, worker=os.environ.get(_WORKER_ENV) == "1")
 
 
@@ -61,8 +71,14 @@ def serve(
     ssl_keyfile: str | None = None,
     log_level: str = "info",
     access_log: bool = True,
+    wait_for_ledger: float = 0.0,
+    progress: Callable[[str], None] | None = None,
 ) -> None:
-    """Serve until SIGTERM/SIGINT. With ``workers`` > 1, that many processes share the port."""
+    """Serve until SIGTERM/SIGINT. With ``workers`` > 1, that many processes share the port.
+
+    ``wait_for_ledger``: seconds each process waits for a ledger server that does
+    not answer yet, telling ``progress`` (stderr in the processes uvicorn starts).
+    """
     options: dict[str, Any] = {
         "host": host,
         "port": port,
@@ -76,11 +92,12 @@ def serve(
     if workers > 1:
         os.environ[_CONFIG_ENV] = str(config.resolve())
         os.environ[_WORKER_ENV] = "1" if worker else "0"
+        os.environ[_WAIT_ENV] = str(wait_for_ledger)
         uvicorn.run(
             "syndicate.web.server:app_from_environment", factory=True, workers=workers, **options
         )
         return
-    syndicator = Syndicator.from_config(config)
+    syndicator = Syndicator.from_config(config, wait_for_ledger=wait_for_ledger, progress=progress)
     try:
         _Server(uvicorn.Config(create_app(syndicator, worker=worker), **options)).run()
     finally:
