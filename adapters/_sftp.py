@@ -23,7 +23,7 @@ import re
 import secrets
 import socket
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Self
 
@@ -197,8 +197,7 @@ class SftpConnection:
         Returns the remote paths.
         """
         for name in files:
-            if not name or "/" in name or "\\" in name or name.startswith(".") or "\0" in name:
-                raise ValueError(f"not a plain file name: {name!r}")
+            _plain(name)
         with self._lock:
             reused = self._sftp is not None and self._alive()
             try:
@@ -212,6 +211,32 @@ class SftpConnection:
             # The idle connection had died without our noticing; one fresh try.
             try:
                 return self._upload(self._session(), directory, files)
+            except _Dropped as exc:
+                self._reset()
+                raise TransientDeliveryError(f"connection to {self._where()} lost: {exc}") from None
+
+    def read_files(
+        self, directory: str, names: Sequence[str], limit: int
+    ) -> dict[str, tuple[int, bytes | None]]:
+        """Each of ``names`` in ``directory`` that is there: its size and content.
+
+        A file larger than ``limit`` bytes is stat'ed, not read (its content is None).
+        Every read is bounded like an upload: each reply within ``io_timeout``.
+        """
+        for name in names:
+            _plain(name)
+        with self._lock:
+            reused = self._sftp is not None and self._alive()
+            try:
+                return self._read(self._session(), directory, names, limit)
+            except _Dropped as exc:
+                self._reset()
+                if not reused:
+                    raise TransientDeliveryError(
+                        f"connection to {self._where()} lost: {exc}"
+                    ) from None
+            try:
+                return self._read(self._session(), directory, names, limit)
             except _Dropped as exc:
                 self._reset()
                 raise TransientDeliveryError(f"connection to {self._where()} lost: {exc}") from None
@@ -246,6 +271,27 @@ class SftpConnection:
             done.append(final)
         return done
 
+    def _read(
+        self, sftp: paramiko.SFTPClient, directory: str, names: Sequence[str], limit: int
+    ) -> dict[str, tuple[int, bytes | None]]:
+        found: dict[str, tuple[int, bytes | None]] = {}
+        for name in names:
+            path = posixpath.join(directory, name) if directory else name
+            try:
+                size = sftp.stat(path).st_size or 0
+                if size > limit:
+                    found[name] = (size, None)
+                    continue
+                with sftp.open(path, "rb") as remote:
+                    # A file growing while it is read is cut at the limit, never read on and on.
+                    content = remote.read(limit + 1)
+            except FileNotFoundError:
+                continue
+            except Exception as exc:
+                raise self._classify(exc, directory, "read") from None
+            found[name] = (len(content), content)
+        return found
+
     def _discard(self, sftp: paramiko.SFTPClient, temp: str) -> None:
         if not self._alive():
             return
@@ -253,7 +299,7 @@ class SftpConnection:
         with contextlib.suppress(Exception):
             sftp.remove(temp)
 
-    def _classify(self, exc: Exception, directory: str) -> Exception:
+    def _classify(self, exc: Exception, directory: str, doing: str = "write") -> Exception:
         if isinstance(exc, DeliveryError):
             return exc
         if not self._alive() or isinstance(exc, EOFError | paramiko.SSHException):
@@ -267,7 +313,7 @@ class SftpConnection:
         where = directory or "the login directory"
         if isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM):
             return PermanentDeliveryError(
-                f"permission denied writing to {where} on {self._where()}", status="permission"
+                f"permission denied to {doing} in {where} on {self._where()}", status="permission"
             )
         if isinstance(exc, OSError) and exc.errno == errno.ENOENT:
             return PermanentDeliveryError(
@@ -461,6 +507,11 @@ class SftpConnection:
                 # Closing a dead connection may fail; it is gone either way.
                 with contextlib.suppress(Exception):
                     thing.close()
+
+
+def _plain(name: str) -> None:
+    if not name or "/" in name or "\\" in name or name.startswith(".") or "\0" in name:
+        raise ValueError(f"not a plain file name: {name!r}")
 
 
 def _reason(exc: BaseException) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import posixpath
 import re
 import threading
 import unicodedata
@@ -24,6 +25,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Self
+from xml.etree import ElementTree
 
 from feedgen.feed import FeedGenerator
 from pydantic import (
@@ -37,7 +39,17 @@ from pydantic import (
 )
 from wcwidth import iter_graphemes, wcswidth, wcwidth
 
-from syndicate.adapter import BlockingAdapter, DeliveryContext, Options, Payload, Receipt
+from syndicate.adapter import (
+    BlockingAdapter,
+    DeliveryContext,
+    HeldPart,
+    Landed,
+    Options,
+    Payload,
+    ReadBack,
+    Receipt,
+    TakenDown,
+)
 from syndicate.errors import PermanentDeliveryError, TransientDeliveryError
 from syndicate.labels import CATEGORY_SHORT_LABELS
 from syndicate.notice import Notice
@@ -383,11 +395,7 @@ class LedFeedAdapter(BlockingAdapter[LedFeedOptions]):
         for screen in self.options.screens:
             lines = fit_text(self._encodable_text(text, screen), screen.columns, screen.lines)
             screens[screen.name] = lines
-            geometry = (
-                f"{screen.columns}×{screen.lines}, {screen.encoding}, {'+'.join(screen.format)}"
-            )
-            preview = [f"item {ctx.idempotency_key}", f"screen {screen.name} ({geometry})", ""]
-            parts[f"{screen.name}.txt"] = "\n".join([*preview, *lines, ""]).encode("utf-8")
+            parts[_part_name(screen)] = _screen_part(ctx.idempotency_key, screen, lines)
         item = {
             "id": ctx.idempotency_key,
             "notice_id": notice.id,
@@ -445,6 +453,97 @@ class LedFeedAdapter(BlockingAdapter[LedFeedOptions]):
         return Receipt(
             remote_id=str(item["id"]), url=first, status=status, detail="; ".join(detail)
         )
+
+    async def read_back(self, notice: Notice, ctx: DeliveryContext, landed: Landed) -> ReadBack:
+        """The item as every feed file of every screen shows it (local, and uploaded copies)."""
+        return await self.in_thread(ctx, self._read_back, notice, ctx.idempotency_key)
+
+    def _read_back(self, notice: Notice, key: str) -> ReadBack:
+        held: list[HeldPart] = []
+        full = True  # every copy without the item is a feed at its max_items
+        for screen in self.options.screens:
+            for fmt, content, where in self._copies(screen):
+                lines, count = _find_item(content, fmt, key) if content else (None, 0)
+                if lines is None:
+                    held.append(HeldPart(_part_name(screen), where, None, None))
+                    full = full and count >= screen.max_items
+                    continue
+                part = _screen_part(key, screen, lines)
+                held.append(HeldPart(_part_name(screen), where, len(part), part))
+        if all(h.size is None for h in held):
+            now = self.now()
+            if notice.valid_until is not None and notice.valid_until <= now:
+                return TakenDown(f"the notice expired at {notice.valid_until.isoformat()}")
+            if full:
+                return TakenDown("newer items filled the screens' feeds (max_items)")
+        return held
+
+    def _copies(self, screen: Screen) -> Iterator[tuple[Format, bytes | None, str]]:
+        """Each feed file of ``screen``: here, and on the SFTP server it is uploaded to."""
+        for fmt in screen.format:
+            path = screen.path[fmt]
+            try:
+                if path.stat().st_size > MAX_FEED_BYTES:
+                    raise TransientDeliveryError(f"{path} is larger than a feed can be")
+                content: bytes | None = path.read_bytes()
+            except FileNotFoundError:
+                content = None
+            except OSError as exc:
+                raise TransientDeliveryError(f"cannot read {path}: {exc.strerror}") from None
+            yield fmt, content, path.as_uri()
+        remote = self.options.sftp
+        if remote is None or self._remote is None:
+            return
+        names = {screen.path[fmt].name: fmt for fmt in screen.format}
+        found = self._remote.read_files(remote.directory, list(names), MAX_FEED_BYTES)
+        for name, fmt in names.items():
+            url = remote.url(posixpath.join(remote.directory, name), user=True)
+            yield fmt, found.get(name, (0, None))[1], url
+
+
+MAX_FEED_BYTES = 16 << 20
+"""A feed file larger than this is not read back: a screen's few hundred items are far less."""
+
+_DECLARED = re.compile(rb"""^\s*<\?xml[^>]*encoding=["']([A-Za-z0-9._-]+)["']""")
+_ATOM = "{http://www.w3.org/2005/Atom}"
+
+
+def _part_name(screen: Screen) -> str:
+    return f"{screen.name}.txt"
+
+
+def _screen_part(key: str, screen: Screen, lines: list[str]) -> bytes:
+    """A screen's part of the payload: which item, which screen, and its lines."""
+    geometry = f"{screen.columns}×{screen.lines}, {screen.encoding}, {'+'.join(screen.format)}"
+    preview = [f"item {key}", f"screen {screen.name} ({geometry})", ""]
+    return "\n".join([*preview, *lines, ""]).encode("utf-8")
+
+
+def _find_item(content: bytes, fmt: Format, key: str) -> tuple[list[str] | None, int]:
+    """The lines of item ``key`` in a feed (None: not there) and how many items the feed has."""
+    declared = _DECLARED.match(content)
+    try:
+        text = content.decode(declared.group(1).decode("ascii") if declared else "utf-8")
+        if "<!" in text.replace("<![CDATA[", ""):
+            return None, 0  # a DTD (entities that expand) is never in a feed we write
+        root = ElementTree.fromstring(text)  # noqa: S314 - no DTD, so no entity expands
+    except (LookupError, UnicodeDecodeError, ElementTree.ParseError):
+        return None, 0  # a feed that is not readable shows nothing
+    items: list[tuple[str | None, str | None]]
+    if fmt == "rss":
+        items = [(i.findtext("guid"), i.findtext("description")) for i in root.iter("item")]
+    else:
+        items = [
+            (
+                e.findtext(f"{_ATOM}id", "").removeprefix("urn:syndicate:"),
+                e.findtext(f"{_ATOM}content"),
+            )
+            for e in root.iter(f"{_ATOM}entry")
+        ]
+    for found, body in items:
+        if found == key:
+            return (body or "").split("\n"), len(items)
+    return None, len(items)
 
 
 # --- the items of a screen ----------------------------------------------------------

@@ -24,7 +24,16 @@ from typing import Any, Literal, Self
 
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from syndicate.adapter import BlockingAdapter, DeliveryContext, Payload, Receipt
+from syndicate.adapter import (
+    BlockingAdapter,
+    DeliveryContext,
+    HeldPart,
+    Landed,
+    Payload,
+    ReadBack,
+    Receipt,
+)
+from syndicate.attachments import MAX_ATTACHMENT_BYTES
 from syndicate.notice import Notice
 from syndicate.rendering import Template
 from syndicate.text import html_paragraphs, key_fields, notice_text
@@ -83,22 +92,30 @@ class SftpInboxAdapter(BlockingAdapter[SftpInboxOptions]):
     def describe(self) -> str:
         return self.options.url(self.options.directory, user=True)
 
+    def file_names(self, notice: Notice) -> list[str]:
+        """The files a delivery of ``notice`` drops: the notice, its local attachments, manifest."""
+        base = safe_name(f"{notice.id}.v{notice.version}")
+        names = [f"{base}.{_SUFFIX[self.options.format]}"]
+        for index, att in enumerate(notice.attachments, 1):
+            if att.path is not None:
+                names.append(f"{base}.a{index}.{safe_name(att.name, 120)}")
+        return [*names, f"{base}.manifest.json"]
+
     def render(self, notice: Notice, ctx: DeliveryContext) -> Payload:
         o = self.options
-        base = safe_name(f"{notice.id}.v{notice.version}")
-        main = f"{base}.{_SUFFIX[o.format]}"
+        main, *attached, manifest = self.file_names(notice)
         media_type = _DOCX if o.format == "docx" else f"{_MEDIA[o.format]}; charset={o.encoding}"
         parts: dict[str, bytes] = {main: self._notice_file(notice)}
         files = [_entry(main, parts[main], "notice", media_type)]
         links = []
-        for index, att in enumerate(notice.attachments, 1):
+        local = iter(attached)
+        for att in notice.attachments:
             if att.path is None:
                 links.append({"name": att.name, "url": str(att.url), "sha256": att.sha256})
                 continue
-            name = f"{base}.a{index}.{safe_name(att.name, 120)}"
+            name = next(local)
             parts[name] = self.attachments.read(att)
             files.append(_entry(name, parts[name], "attachment", att.media_type, att.name))
-        manifest = f"{base}.manifest.json"
         doc = {
             "notice": {
                 "id": notice.id,
@@ -137,6 +154,20 @@ class SftpInboxAdapter(BlockingAdapter[SftpInboxOptions]):
             status="uploaded",
             detail=f"{len(paths)} files, manifest {manifest}",
         )
+
+    async def read_back(self, notice: Notice, ctx: DeliveryContext, landed: Landed) -> ReadBack:
+        """Every file of the drop still in the inbox, stat'ed and read back (none: gone)."""
+        return await self.in_thread(ctx, self._read_back, notice)
+
+    def _read_back(self, notice: Notice) -> list[HeldPart]:
+        directory = self.options.directory
+        found = self._connection.read_files(
+            directory, self.file_names(notice), MAX_ATTACHMENT_BYTES
+        )
+        return [
+            HeldPart(name, self.options.url(posixpath.join(directory, name)), size, content)
+            for name, (size, content) in found.items()
+        ]
 
     def interrupt_blocking(self, ctx: DeliveryContext) -> None:
         self._connection.interrupt()

@@ -28,7 +28,7 @@ import hashlib
 import queue
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -178,6 +178,33 @@ class Landed:
 
 
 @dataclass(frozen=True)
+class HeldPart:
+    """One part of a delivery's payload as the channel holds it now, read back.
+
+    ``part`` is the payload part's name (a file drop's file, a screen's item);
+    ``where`` names the copy read (a path, a URL): a part may be held in several
+    places. ``size`` is None when this copy does not hold the part (a feed without
+    the item); ``content`` is None when it was not read: larger than anything sent.
+    """
+
+    part: str
+    where: str
+    size: int | None
+    content: bytes | None
+
+
+@dataclass(frozen=True)
+class TakenDown:
+    """The channel no longer shows the delivery, and should not: the notice expired."""
+
+    reason: str
+
+
+ReadBack = str | Sequence[HeldPart] | TakenDown | None
+"""What ``read_back`` found: a page's text, the payload's parts as held, taken down, or gone."""
+
+
+@dataclass(frozen=True)
 class Receipt:
     """What the channel answered when it took a delivery."""
 
@@ -188,6 +215,7 @@ class Receipt:
 
 
 OptionsT = TypeVar("OptionsT", bound=Options)
+T = TypeVar("T")
 
 
 class Adapter(ABC, Generic[OptionsT]):
@@ -237,12 +265,16 @@ class Adapter(ABC, Generic[OptionsT]):
         """
         return None
 
-    async def read_back(self, notice: Notice, ctx: DeliveryContext, landed: Landed) -> str | None:
-        """What the channel publishes for this delivery now, as text; None if it is gone.
+    async def read_back(self, notice: Notice, ctx: DeliveryContext, landed: Landed) -> ReadBack:
+        """What the channel publishes for this delivery now; None if it is gone.
 
-        Optional (fetch-back verification): raise TransientDeliveryError when the
-        channel cannot be reached. A channel that cannot be read back keeps this
-        default and is not checked.
+        Optional (fetch-back verification). A page comes back as its text, in
+        which the notice's key facts are looked for. A channel that holds the
+        payload itself (a file drop, a feed item) gives the parts it holds
+        (``HeldPart``), compared byte for byte with what the ledger says was sent;
+        a part it does not hold is gone. ``TakenDown``: gone as it should be.
+        Raise TransientDeliveryError when the channel cannot be reached. A channel
+        that cannot be read back keeps this default and is not checked.
         """
         raise NotImplementedError
 
@@ -344,11 +376,15 @@ class BlockingAdapter(Adapter[OptionsT]):
         """End ``ctx``'s send now, from the worker's loop: close its socket. Must not block."""
 
     async def send(self, payload: Payload, ctx: DeliveryContext) -> Receipt:
+        return await self.in_thread(ctx, self.send_blocking, payload, ctx)
+
+    async def in_thread(self, ctx: DeliveryContext, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` in the channel's threads; given up, it is interrupted like a send."""
         if self._pool is None:
             self._pool = _DaemonThreads(self.threads, f"syndicate-{self.channel}")
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._pool, self.send_blocking, payload, ctx)
+            return await loop.run_in_executor(self._pool, functools.partial(fn, *args))
         except asyncio.CancelledError:
             self.interrupt_blocking(ctx)
             raise

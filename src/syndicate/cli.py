@@ -930,10 +930,11 @@ def fetch_back_(
 ) -> None:
     """Read back what the channels published and check it is still there and still the same.
 
-    Every delivered delivery on a channel that can be read back (the CMS and
-    land-market sites: the receipt's URL) is fetched and its key facts looked
-    for. Each check is recorded in the ledger's chain: verified, mismatch,
-    missing or unreachable. Exits 1 when a page changed or vanished.
+    Every delivered delivery on a channel that can be read back is checked: the
+    CMS and land-market sites' pages (the receipt's URL) for the key facts, the
+    files of an SFTP inbox and the items of LED feeds byte for byte against what
+    was sent. Each check is recorded in the ledger's chain: verified, mismatch,
+    missing or unreachable. Exits 1 when a publication changed or vanished.
     """
     syndicator = _open(ctx)
     checks = syndicator.fetch_back(notice_id=notice_id, channel=channel, due=due)

@@ -17,7 +17,7 @@ import socket
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -62,6 +62,14 @@ class AttemptEvent:
     next_at: float | None
     remote_id: str | None = None
     remote_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Scheduled:
+    """Work the worker does every ``every`` seconds beside deliveries (due fetch-back checks)."""
+
+    every: float
+    run: Callable[[], Awaitable[None]]
 
 
 class _Lane:
@@ -117,8 +125,10 @@ class Dispatcher:
         worker: str | None = None,
         listener: Callable[[AttemptEvent], None] | None = None,
         clock: Callable[[], float] = time.time,
+        scheduled: Sequence[Scheduled] = (),
     ) -> None:
         self.config = config
+        self.scheduled = scheduled
         self.store = store
         self.worker = worker or worker_name()
         self.listener = listener
@@ -159,6 +169,7 @@ class Dispatcher:
         backoff = poll
         recorder = asyncio.create_task(self._recorder.run())
         self._reclaim_dead_leases()
+        side = [] if once else [asyncio.create_task(self._every(s, stop)) for s in self.scheduled]
         try:
             while not stop.is_set():
                 try:
@@ -174,10 +185,23 @@ class Dispatcher:
                 if not started:
                     await self._idle(stop, poll)
         finally:
+            for task in side:
+                task.cancel()
+            await asyncio.gather(*side, return_exceptions=True)
             await self._shutdown()
             await self._recorder.close()
             await recorder
             self._writer.shutdown(wait=True)
+
+    async def _every(self, scheduled: Scheduled, stop: asyncio.Event) -> None:
+        """Run ``scheduled`` now and then every ``every`` seconds until stopped."""
+        while not stop.is_set():
+            try:
+                await scheduled.run()
+            except Exception:
+                # A failed round (the ledger away, a bug) is tried again next time.
+                log.exception("scheduled work failed; trying again in %gs", scheduled.every)
+            await self._sleep(stop, scheduled.every)
 
     def _reclaim_dead_leases(self) -> None:
         """Deliveries a dead worker process of this host held are due at once, in doubt.

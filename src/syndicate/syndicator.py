@@ -19,10 +19,10 @@ from .audit.archive import archive as archive_attempts
 from .audit.chain import Finding
 from .audit.consistency import NoticeAudit, audit_notice
 from .audit.disclosure import Disclosure, disclosure
-from .audit.fetchback import FetchCheck, fetch_back
+from .audit.fetchback import CheckListener, FetchCheck, fetch_back
 from .audit.verify import Anchored, Verification, verify, verify_anchored
 from .config import Channel, Config, load_config
-from .dispatcher import AttemptEvent, Dispatcher
+from .dispatcher import AttemptEvent, Dispatcher, Scheduled
 from .errors import NoticeError, Problem, QueryError
 from .notice import Notice
 from .readmodels.channels import channel_health
@@ -112,7 +112,18 @@ class Syndicator:
         )
         self._built: dict[str, Adapter[Any]] = {}
         self._running: list[tuple[asyncio.AbstractEventLoop, Dispatcher]] = []
+        self._check_listeners: list[CheckListener] = []
         self.tokens = Tokens(self.store)
+
+    def on_fetch_back(self, listener: CheckListener) -> None:
+        """Tell ``listener`` of every fetch-back check once it is recorded in the ledger.
+
+        Both ``fetch_back`` and the worker's scheduled checks call it, with each
+        ``FetchCheck``; ``check.result.alert`` is true for a changed or vanished
+        publication, which an operator must look at. A listener that raises is
+        logged; the check stays recorded.
+        """
+        self._check_listeners.append(listener)
 
     @classmethod
     def from_config(
@@ -241,35 +252,53 @@ class Syndicator:
         ``due``: only deliveries of channels with a ``fetch_back`` interval, not
         read back within it (what a scheduled run does).
         """
-        configured = self.config.channels
-
-        def every(name: str) -> float | None:
-            return configured[name].settings.fetch_back if name in configured else None
 
         async def go() -> list[FetchCheck]:
             used: dict[str, Adapter[Any]] = {}
 
             def adapter_of(name: str) -> Adapter[Any] | None:
-                if name not in configured:
+                if name not in self.config.channels:
                     return None
                 used[name] = self.adapter(name)
                 return used[name]
 
             try:
-                return await fetch_back(
-                    self.store,
-                    adapter_of,
-                    self.load_notice,
-                    time.time(),
-                    notice_id=notice_id,
-                    channel=channel,
-                    every=every if due else None,
+                return await self._fetch_back(
+                    adapter_of, notice_id=notice_id, channel=channel, due=due
                 )
             finally:
                 for adapter in used.values():
                     await adapter.aclose()
 
         return asyncio.run(go())
+
+    async def _fetch_back(
+        self,
+        adapter_of: Callable[[str], Adapter[Any] | None],
+        *,
+        notice_id: str | None = None,
+        channel: str | None = None,
+        due: bool = False,
+    ) -> list[FetchCheck]:
+        configured = self.config.channels
+
+        def every(name: str) -> float | None:
+            return configured[name].settings.fetch_back if name in configured else None
+
+        def timeout(name: str) -> float:
+            return configured[name].settings.timeout
+
+        return await fetch_back(
+            self.store,
+            adapter_of,
+            self.load_notice,
+            time.time(),
+            notice_id=notice_id,
+            channel=channel,
+            every=every if due else None,
+            timeout=timeout,
+            listeners=self._check_listeners,
+        )
 
     def audit(self, notice_id: str, version: int | None = None) -> NoticeAudit:
         """The consistency report of a notice version (default: its newest in the ledger)."""
@@ -309,8 +338,28 @@ class Syndicator:
         listener: Listener | None = None,
         started: Callable[[str], None] | None = None,
     ) -> None:
-        """The worker on the running loop; ``started`` is told the worker's name."""
-        dispatcher = Dispatcher(self.config, self.store, self.adapters, listener=listener)
+        """The worker on the running loop; ``started`` is told the worker's name.
+
+        Unless ``once``, the worker also runs the fetch-back checks that are due on
+        channels with a ``fetch_back`` interval, looking every shortest interval.
+        """
+        intervals = [
+            ch.settings.fetch_back
+            for ch in self.config.channels.values()
+            if ch.settings.enabled and ch.settings.fetch_back is not None
+        ]
+        adapters = self.adapters
+
+        async def due_checks() -> None:
+            await self._fetch_back(adapters.get, due=True)
+
+        dispatcher = Dispatcher(
+            self.config,
+            self.store,
+            adapters,
+            listener=listener,
+            scheduled=[Scheduled(min(intervals), due_checks)] if intervals else [],
+        )
         entry = (asyncio.get_running_loop(), dispatcher)
         self._running.append(entry)
         try:

@@ -106,12 +106,29 @@ class NoticeAudit:
         }
 
 
-def _sent(attempts: list[AttemptRow]) -> AttemptRow | None:
+def sent_attempt(attempts: list[AttemptRow]) -> AttemptRow | None:
     """The attempt whose payload the channel holds: the delivering one, else the last."""
     delivered = [a for a in attempts if a.outcome is Outcome.delivered]
     if delivered:
         return delivered[-1]
     return attempts[-1] if attempts else None
+
+
+def delivery_context(
+    store: Store, notice: Notice, digest: str, delivery: DeliveryRow, sent: AttemptRow | None
+) -> DeliveryContext:
+    """The context the delivery was rendered in, so rendering again gives what was sent."""
+    previous = None
+    if notice.version > 1:
+        previous = store.earlier_delivery(notice.id, notice.version, delivery.channel)
+    return DeliveryContext(
+        channel=delivery.channel,
+        idempotency_key=delivery.idempotency_key,
+        delivery_id=delivery.id,
+        attempt=sent.number if sent is not None else 1,
+        notice_digest=digest,
+        previous=previous,
+    )
 
 
 def _channel(
@@ -123,7 +140,7 @@ def _channel(
     adapter: Adapter[Any] | None,
     facts: list[Fact],
 ) -> ChannelAudit:
-    sent = _sent(attempts)
+    sent = sent_attempt(attempts)
     differences: list[str] = []
     notes: list[str] = []
     checks: list[FactCheck] = []
@@ -131,17 +148,7 @@ def _channel(
     if adapter is None:
         notes.append("the channel is no longer configured: its rendering cannot be made again")
     else:
-        previous = None
-        if notice.version > 1:
-            previous = store.earlier_delivery(notice.id, notice.version, delivery.channel)
-        ctx = DeliveryContext(
-            channel=delivery.channel,
-            idempotency_key=delivery.idempotency_key,
-            delivery_id=delivery.id,
-            attempt=sent.number if sent is not None else 1,
-            notice_digest=record.digest,
-            previous=previous,
-        )
+        ctx = delivery_context(store, notice, record.digest, delivery, sent)
         try:
             payload = adapter.render(notice, ctx)
         except DeliveryError as exc:
