@@ -24,6 +24,7 @@ from .audit.verify import Anchored, Verification, verify, verify_anchored
 from .config import Channel, Config, load_config
 from .dispatcher import AttemptEvent, Dispatcher, Scheduled
 from .errors import NoticeError, Problem, QueryError
+from .masking import Masker
 from .notice import Notice
 from .readmodels.channels import channel_health
 from .readmodels.failures import channel_switches, failures
@@ -113,6 +114,7 @@ class Syndicator:
         self._built: dict[str, Adapter[Any]] = {}
         self._running: list[tuple[asyncio.AbstractEventLoop, Dispatcher]] = []
         self._check_listeners: list[CheckListener] = []
+        self._masker: Masker | None = None
         self.tokens = Tokens(self.store)
 
     def on_fetch_back(self, listener: CheckListener) -> None:
@@ -159,6 +161,21 @@ class Syndicator:
                 raise QueryError([Problem("channel", self._unknown(channel))])
             built = self._built[channel] = build_adapter(self.config.channels[channel])
         return built
+
+    def masker(self) -> Masker:
+        """Every configured channel's secrets: masked in whatever a face shows of what peers said.
+
+        A channel not built yet is constructed for its secrets only, and not kept:
+        nothing is opened for it.
+        """
+        if self._masker is None:
+            self._masker = Masker(
+                secret
+                for name, channel in self.config.channels.items()
+                if channel.sendable
+                for secret in (self._built.get(name) or build_adapter(channel)).secrets()
+            )
+        return self._masker
 
     @property
     def adapters(self) -> dict[str, Adapter[Any]]:

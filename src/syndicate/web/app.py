@@ -32,6 +32,7 @@ from . import (
     report,
 )
 from .limits import BodyLimits
+from .peertext import PeerText
 from .problems import MEDIA_TYPE, ProblemDetail, install
 from .runner import WorkerRunner
 
@@ -90,6 +91,7 @@ def create_app(syndicator: Syndicator, *, worker: bool = False) -> FastAPI:
     docs.install(app)
     dashboard.install(app)
     app.add_middleware(BodyLimits, max_body=syndicator.config.api.max_body)
+    app.add_middleware(PeerText, masker=syndicator.masker)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

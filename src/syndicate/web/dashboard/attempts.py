@@ -76,13 +76,18 @@ def attempts_csv(
     except QueryError as exc:
         return error_page(request, 400, [str(p) for p in exc.problems], session)
 
+    masker = syndicator.masker()
+
+    def cell(value: object) -> object:
+        return csv_cell(masker.mask(value) if isinstance(value, str) else value)
+
     def rows() -> Iterator[str]:
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=ATTEMPT_FIELDS)
         buffer.write("\ufeff")  # so a spreadsheet on a Chinese desktop reads UTF-8
         writer.writeheader()
         for n, entry in enumerate(syndicator.attempt_export(flt), 1):
-            writer.writerow({k: csv_cell(v) for k, v in entry.as_dict().items()})
+            writer.writerow({k: cell(v) for k, v in entry.as_dict().items()})
             if n % 500 == 0:
                 yield buffer.getvalue()
                 buffer.seek(0)

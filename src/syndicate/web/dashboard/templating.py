@@ -12,11 +12,15 @@ from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment, PackageLoader, pass_context, select_autoescape
+from jinja2.runtime import Context
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
+from ...masking import Masker
 from ...notice import LOCAL_TZ
+from ...safeout import terminal_text
 from .i18n import Translator, negotiate
 from .session import Session
 
@@ -33,11 +37,35 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 
+
+@pass_context
+def shown(context: Context, value: object) -> object:
+    """Every value a page prints: secrets masked, control characters and bidi overrides shown.
+
+    What peers said (errors, remote ids and URLs) and what upstream sent (titles)
+    pass the same functions as on the CLI; HTML built here (``Markup``) is left alone.
+    """
+    if isinstance(value, str) and not isinstance(value, Markup):
+        masker = context.get("masker")
+        if isinstance(masker, Masker):
+            value = masker.mask(value)
+        return terminal_text(value, keep_lines=True)
+    return value
+
+
+@pass_context
+def masked(context: Context, value: object) -> object:
+    """A value masked now, before a filter cuts it: half a secret never shows."""
+    masker = context.get("masker")
+    return masker.mask(value) if isinstance(masker, Masker) and isinstance(value, str) else value
+
+
 env = Environment(
     loader=PackageLoader("syndicate.web", "templates"),
     autoescape=select_autoescape(default=True, default_for_string=True),
     trim_blocks=True,
     lstrip_blocks=True,
+    finalize=shown,
 )
 
 
@@ -61,6 +89,7 @@ def http_url(value: object) -> bool:
 env.filters["local"] = local_time
 env.tests["http_url"] = http_url
 env.filters["percent"] = percent
+env.filters["masked"] = masked
 
 
 def translator(request: Request) -> Translator:
@@ -108,6 +137,7 @@ def render(
         duration=lambda s: duration(tr, s),
         query=lambda **kw: query(request, **kw),
         path=request.url.path,
+        masker=request.app.state.syndicator.masker(),
         **context,
     )
     response = HTMLResponse(page, status_code=status)
