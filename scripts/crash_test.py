@@ -440,11 +440,17 @@ def main(argv: list[str] | None = None) -> int:
         max_wait=args.max_wait,
         log=sys.stderr,
     )
-    print(
+    return conclude(
+        report,
         f"{report.notices} notices x {len(CHANNELS)} channels, {report.kills} kills "
         f"({report.kills_during_delivery} during delivery), seed {report.seed}, "
-        f"{report.seconds:.1f}s"
+        f"{report.seconds:.1f}s",
     )
+
+
+def conclude(report: Report, headline: str) -> int:
+    """Print what a run did and every failed check; the exit status (0: all held)."""
+    print(headline)
     print(f"deliveries by state: {report.deliveries}; attempts: {report.attempts}")
     print(f"requests: {report.requests}; repeated keys: {report.repeated_keys}")
     for failure in report.failures:

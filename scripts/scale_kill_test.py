@@ -5,10 +5,15 @@ A private PostgreSQL instance is made for the run (``initdb`` as the
 ``postgres`` user, its own port and folder), so restarting it disturbs
 nothing else. N notices go to the five channels of scripts/crash_test.py
 (four receivers honour the Idempotency-Key, one ignores it) while W worker
-processes run; every moment or two one worker, chosen at random, is killed
-with SIGKILL and started again; half-way the database server is restarted.
-Then the workers finish what is left and stop, and the same checks as the
-single-worker crash test run against the PostgreSQL ledger:
+processes run. A third of the notices are enqueued through the Python API,
+the rest over HTTP through A API processes (``syndicate serve --no-worker``,
+each on a port of its own, as on separate hosts; a request that fails is sent
+again, which enqueue makes harmless). Every moment or two a worker chosen at
+random is killed with SIGKILL and started again, now and then an API process
+too; half-way the database server is restarted, and whatever starts meanwhile
+waits for it (``--wait-for-ledger``). Then the workers finish what is left and
+stop, and the same checks as the single-worker crash test run against the
+PostgreSQL ledger:
 
   I1–I6        nothing lost, one end per delivery, fences strictly increase
                (no two live owners), nothing stuck, one key per delivery,
@@ -35,20 +40,31 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 
 ROOT = Path(__file__).resolve().parents[1]
-STARTUP = 3.0  # seconds a worker started just before the restart needs to open its ledger
+PATIENCE = 300.0  # seconds one notice may take to get through an API that is down or restarting
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import crash_test  # noqa: E402
-from crash_test import CHANNELS, ForgetfulSink, Report, check, config_text, notice  # noqa: E402
+from crash_test import (  # noqa: E402
+    CHANNELS,
+    ForgetfulSink,
+    Report,
+    check,
+    conclude,
+    config_text,
+    notice,
+)
 
 from syndicate.demo.http_sink import HttpSink  # noqa: E402
 from syndicate.syndicator import Syndicator  # noqa: E402
+from syndicate.tokens import Scope  # noqa: E402
 
 
 def _pg_bin(name: str) -> str:
@@ -65,6 +81,13 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@dataclass
+class ScaleReport(Report):
+    """A crash report that also counts the API processes killed."""
+
+    api_kills: int = 0
 
 
 class PrivateServer:
@@ -119,10 +142,10 @@ class PrivateServer:
         shutil.rmtree(self.home, ignore_errors=True)
 
 
-def _start_worker(folder: Path, n: int) -> subprocess.Popen[bytes]:
-    with (folder / f"worker-{n:03d}.log").open("wb") as log:
+def _start(folder: Path, name: str, *command: str) -> subprocess.Popen[bytes]:
+    with (folder / f"{name}.log").open("wb") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "syndicate", "run", "-q"],
+            [sys.executable, "-m", "syndicate", *command],
             cwd=folder,
             env=crash_test._worker_env(),
             stdin=subprocess.DEVNULL,
@@ -131,19 +154,69 @@ def _start_worker(folder: Path, n: int) -> subprocess.Popen[bytes]:
         )
 
 
+def _start_worker(folder: Path, n: int) -> subprocess.Popen[bytes]:
+    return _start(folder, f"worker-{n:03d}", "run", "-q", "--wait-for-ledger", "120")
+
+
+class Api:
+    """One ``syndicate serve --no-worker`` on a port of its own, started again after each kill."""
+
+    def __init__(self, folder: Path, index: int) -> None:
+        self.folder, self.index, self.port = folder, index, _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.starts = 0
+        self.process = self.start()
+
+    def start(self) -> subprocess.Popen[bytes]:
+        self.starts += 1
+        self.process = _start(
+            self.folder,
+            f"api-{self.index}-{self.starts:02d}",
+            "serve",
+            "--no-worker",
+            "--no-access-log",
+            "--port",
+            str(self.port),
+            "--wait-for-ledger",
+            "120",
+        )
+        return self.process
+
+
+def _enqueue_over_http(api: Api, token: str, numbers: range, accepted: list[str]) -> None:
+    """POST each notice to ``api`` until it answers 200 or 201, whatever happens to it meanwhile."""
+    with httpx.Client(timeout=10.0, headers={"Authorization": f"Bearer {token}"}) as client:
+        for i in numbers:
+            deadline = time.monotonic() + PATIENCE
+            while True:
+                try:
+                    answer = client.post(f"{api.url}/v1/notices", json=notice(i))
+                    if answer.status_code in (200, 201):
+                        accepted.append(answer.json()["id"])
+                        break
+                    if answer.status_code < 500:
+                        raise RuntimeError(f"notice {i}: HTTP {answer.status_code} {answer.text}")
+                except httpx.TransportError:
+                    pass  # killed, starting, or not listening yet
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"notice {i} could not be enqueued over HTTP")
+                time.sleep(0.2)
+
+
 def run(
     notices: int,
     workers: int,
     kills: int,
     *,
+    apis: int = 2,
     seed: int | None = None,
     folder: Path | None = None,
     max_wait: float = 900.0,
     log: Any = None,
-) -> Report:
+) -> ScaleReport:
     seed = random.randrange(1 << 30) if seed is None else seed
     rng = random.Random(seed)
-    report = Report(notices, kills, seed)
+    report = ScaleReport(notices, kills, seed)
     tmp = tempfile.TemporaryDirectory(prefix="syndicate-scale-") if folder is None else None
     folder = Path(tmp.name) if tmp is not None else Path(folder or ".")
     folder.mkdir(parents=True, exist_ok=True)
@@ -156,6 +229,7 @@ def run(
     server = PrivateServer()
     honouring, forgetful = HttpSink().start(), ForgetfulSink().start()
     running: list[subprocess.Popen[bytes]] = []
+    fronts: list[Api] = []
     try:
         server.start()
         say(f"PostgreSQL on port {server.port}")
@@ -169,7 +243,7 @@ def run(
         def enqueue_all() -> None:
             try:
                 with Syndicator.from_config(folder / "channels.yaml", env={}) as syndicator:
-                    for i in range(notices):
+                    for i in range(0, notices, apis + 1):
                         for _ in range(100):  # the server restart: enqueue waits it out
                             try:
                                 result = syndicator.enqueue(notice(i))
@@ -182,30 +256,53 @@ def run(
             except BaseException as exc:
                 errors.append(exc)
 
-        Syndicator.from_config(folder / "channels.yaml", env={}).close()  # migrated once
-        enqueuer = threading.Thread(target=enqueue_all, name="enqueue", daemon=True)
-        enqueuer.start()
+        def enqueue_over_http(api: Api) -> None:
+            try:
+                share = range(api.index + 1, notices, apis + 1)
+                _enqueue_over_http(api, token, share, accepted)
+            except BaseException as exc:
+                errors.append(exc)
+
+        with Syndicator.from_config(folder / "channels.yaml", env={}) as first:  # migrated once
+            token = first.tokens.create("upstream", [Scope.enqueue]).secret
+        fronts = [Api(folder, a) for a in range(apis)]
+        enqueuers = [threading.Thread(target=enqueue_all, name="enqueue", daemon=True)]
+        enqueuers += [
+            threading.Thread(target=enqueue_over_http, args=(api,), name="http", daemon=True)
+            for api in fronts
+        ]
+        for thread in enqueuers:
+            thread.start()
         n = 0
         for _ in range(workers):
             running.append(_start_worker(folder, n))
             n += 1
         restart_at = kills // 2
-        for k in range(kills):
+        k = 0
+        while k < kills:
             time.sleep(rng.uniform(0.3, 2.0))
+            if fronts and rng.random() < 0.2:
+                api = rng.choice(fronts)
+                os.kill(api.process.pid, signal.SIGKILL)
+                api.process.wait()
+                api.start()
+                report.api_kills += 1
+                say(f"kill of API process {api.index} ({report.api_kills} so far)")
+                continue
             victim = rng.randrange(len(running))
             os.kill(running[victim].pid, signal.SIGKILL)
             running[victim].wait()
             say(f"kill {k + 1}/{kills}: worker {victim}")
-            if k == restart_at:
-                # The restart is for workers that are running: one still opening its
-                # ledger when the server goes down refuses to start (exit 4) by design.
-                time.sleep(STARTUP)
-                server.restart()
-                say("PostgreSQL restarted")
             running[victim] = _start_worker(folder, n)
             n += 1
-        enqueuer.join(timeout=max_wait)
-        if enqueuer.is_alive():
+            if k == restart_at:
+                # The fresh worker may be opening its ledger right now: it waits for it.
+                server.restart()
+                say("PostgreSQL restarted")
+            k += 1
+        for thread in enqueuers:
+            thread.join(timeout=max_wait)
+        if any(thread.is_alive() for thread in enqueuers):
             report.failures.append("enqueue did not finish")
         report.failures += [f"enqueue failed: {exc!r}" for exc in errors]
 
@@ -222,17 +319,17 @@ def run(
                     running[i] = _start_worker(folder, n)
                     n += 1
             time.sleep(0.2)
-        for p in running:
+        for p in [*running, *(api.process for api in fronts)]:
             p.send_signal(signal.SIGTERM)
-        for p in running:
+        for p in [*running, *(api.process for api in fronts)]:
             try:
                 p.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
-                report.failures.append("a worker did not stop on SIGTERM")
-        running = []
-        for path in sorted(folder.glob("worker-*.log")):
+                report.failures.append("a worker or an API process did not stop on SIGTERM")
+        running, fronts = [], []
+        for path in sorted([*folder.glob("worker-*.log"), *folder.glob("api-*.log")]):
             if "Traceback" in path.read_text(encoding="utf-8", errors="replace"):
                 report.failures.append(f"{path.name} holds a traceback")
         check(
@@ -246,7 +343,7 @@ def run(
             duplicates_allowed=kills + 1,  # the server restart counts as a kill
         )
     finally:
-        for p in running:
+        for p in [*running, *(api.process for api in fronts)]:
             if p.poll() is None:
                 p.kill()
                 p.wait()
@@ -263,7 +360,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--notices", type=int, default=10_000)
     parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--kills", type=int, default=20)
+    parser.add_argument("--apis", type=int, default=2, help="API processes enqueueing over HTTP")
+    parser.add_argument("--kills", type=int, default=20, help="SIGKILLs of workers")
     parser.add_argument("--seed", type=int)
     parser.add_argument("--keep", type=Path, help="run in this folder and keep it")
     parser.add_argument("--max-wait", type=float, default=1800.0)
@@ -272,21 +370,18 @@ def main(argv: list[str] | None = None) -> int:
         args.notices,
         args.workers,
         args.kills,
+        apis=args.apis,
         seed=args.seed,
         folder=args.keep,
         max_wait=args.max_wait,
         log=sys.stderr,
     )
-    print(
-        f"{report.notices} notices x {len(CHANNELS)} channels, {args.workers} workers, "
-        f"{report.kills} kills and a server restart, seed {report.seed}, {report.seconds:.1f}s"
+    return conclude(
+        report,
+        f"{report.notices} notices x {len(CHANNELS)} channels, {args.workers} workers and "
+        f"{args.apis} API processes; {report.kills} worker kills, {report.api_kills} API kills "
+        f"and a server restart; seed {report.seed}, {report.seconds:.1f}s",
     )
-    print(f"deliveries by state: {report.deliveries}; attempts: {report.attempts}")
-    print(f"requests: {report.requests}; repeated keys: {report.repeated_keys}")
-    for failure in report.failures:
-        print(f"FAILED {failure}")
-    print("ok" if report.ok else f"{len(report.failures)} checks failed")
-    return 0 if report.ok else 1
 
 
 if __name__ == "__main__":

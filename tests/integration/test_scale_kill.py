@@ -1,4 +1,5 @@
-"""Four workers on one PostgreSQL ledger, killed at random, the server restarted: nothing lost.
+"""Four workers and two API processes on one PostgreSQL ledger, killed at random, the server
+restarted: nothing lost.
 
 The run lives in scripts/scale_kill_test.py (10,000 notices and 20 kills from
 the command line); this is its small version, failing on every check it reports.
@@ -18,6 +19,7 @@ pytestmark = pytest.mark.integration
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 NOTICES = 300
 WORKERS = 4
+APIS = 2
 KILLS = 6
 
 
@@ -37,10 +39,13 @@ def test_many_workers_killed_and_a_server_restart_lose_nothing(tmp_path: Path) -
     scale = _load()
 
     report = scale.run(
-        NOTICES, WORKERS, KILLS, seed=20261201, folder=tmp_path / "run", max_wait=400
+        NOTICES, WORKERS, KILLS, apis=APIS, seed=20261201, folder=tmp_path / "run", max_wait=400
     )
 
     assert report.failures == [], f"seed {report.seed}: " + "\n".join(report.failures)
     assert report.deliveries == {"delivered": NOTICES * 5}
     workers = {line for line in (tmp_path / "run").glob("worker-*.log")}
     assert len(workers) == WORKERS + KILLS  # every kill was followed by a fresh worker
+    apis = {line for line in (tmp_path / "run").glob("api-*.log")}
+    assert report.api_kills > 0
+    assert len(apis) == APIS + report.api_kills  # and every API process killed came back
