@@ -2,7 +2,7 @@
 
 ``HttpPushOptions`` is the options block (endpoint, auth, timeouts, TLS, proxy,
 where the receipt is in the answer); ``HttpPushAdapter`` sends a rendered body
-in one request per attempt over one pooled httpx client per channel, with the
+in one request per attempt over one pooled aiohttp session per channel, with the
 delivery's ``Idempotency-Key`` (set at render) identical on every attempt and
 the credentials applied at send time, never in the payload.
 
@@ -37,14 +37,13 @@ import re
 import ssl
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal, TypeVar
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 import aiohttp
-import httpx
-from httpx_aiohttp import AiohttpTransport
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from syndicate.__version__ import __version__
@@ -174,6 +173,16 @@ class HttpPushOptions(Options):
 OptionsT = TypeVar("OptionsT", bound=HttpPushOptions)
 
 
+@dataclass(frozen=True)
+class Answer:
+    """The head of an HTTP answer: what classifying it needs (the body is read separately)."""
+
+    status_code: int
+    reason_phrase: str
+    headers: Mapping[str, str]
+    encoding: str | None = None
+
+
 class HttpPushAdapter(Adapter[OptionsT]):
     """An adapter whose send is one HTTP request carrying ``payload.parts["body"]``.
 
@@ -184,13 +193,19 @@ class HttpPushAdapter(Adapter[OptionsT]):
 
     def __init__(self, channel: str, options: OptionsT, **setup: Any) -> None:
         super().__init__(channel, options, **setup)
-        self._client: httpx.AsyncClient | None = None
+        self._client: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         auth = options.auth
         # Worked out once: only an HMAC signature depends on the body and the clock.
         self._auth_headers = static_auth_headers(auth)
         self._hmac = auth if isinstance(auth, HmacAuth) else None
         self._mask = Masker(self.secrets())
+        t = options.timeouts
+        # sock_connect: one TCP (and TLS) connect; connect: a free pooled connection included.
+        self._timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=t.connect, sock_read=t.read, connect=t.pool
+        )
+        self._proxy, self._proxy_auth = _proxy_parts(options.proxy)
 
     def warnings(self) -> list[str]:
         if self.options.insecure_auth():
@@ -207,20 +222,29 @@ class HttpPushAdapter(Adapter[OptionsT]):
 
     async def _exchange(
         self, method: str, url: str, body: bytes, headers: Mapping[str, str]
-    ) -> tuple[httpx.Response, bytes]:
+    ) -> tuple[Answer, bytes]:
         """One request with the channel's credentials; the answer, its body cut at the limit."""
         if self._auth_headers:
             headers = {**headers, **self._auth_headers}
         if self._hmac is not None:
             headers = {**headers, self._hmac.header: hmac_signature(self._hmac, body)}
         try:
-            async with self._http().stream(method, url, content=body, headers=headers) as response:
-                answer = bytearray()
-                async for chunk in response.aiter_bytes():
-                    answer += chunk
-                    if len(answer) >= MAX_RESPONSE_BYTES:
-                        break
-        except httpx.TransportError as exc:
+            async with self._http().request(
+                method,
+                url,
+                data=body or None,
+                headers=headers,
+                # Only what the payload says: aiohttp would label a bare body octet-stream.
+                skip_auto_headers=_NO_CONTENT_TYPE,
+                proxy=self._proxy,
+                proxy_auth=self._proxy_auth,
+                allow_redirects=False,
+            ) as response:
+                answer = await _read_limited(response.content)
+                head = Answer(
+                    response.status, response.reason or "", response.headers, response.charset
+                )
+        except aiohttp.ClientError as exc:
             problem = _certificate_problem(exc)
             if problem is not None:
                 raise PermanentDeliveryError(
@@ -229,7 +253,11 @@ class HttpPushAdapter(Adapter[OptionsT]):
                 ) from None
             kind = InDoubtDeliveryError if _maybe_sent(exc) else TransientDeliveryError
             raise kind(f"{self.describe()}: {_transport_reason(exc)}") from None
-        return response, bytes(answer)
+        except TimeoutError as exc:  # a timeout aiohttp did not wrap: the request may be out
+            raise InDoubtDeliveryError(
+                f"{self.describe()}: timed out (read){f': {exc}' if str(exc) else ''}"
+            ) from None
+        return head, answer
 
     async def read_back(self, notice: Notice, ctx: DeliveryContext, landed: Landed) -> str | None:
         """The page at the receipt's URL: its text, None if the site answers 404 or 410."""
@@ -248,56 +276,41 @@ class HttpPushAdapter(Adapter[OptionsT]):
     async def aclose(self) -> None:
         client, self._client, self._loop = self._client, None, None
         if client is not None:
-            await client.aclose()
+            await client.close()
 
     # --- internals -----------------------------------------------------------
 
-    def _http(self) -> httpx.AsyncClient:
-        """The channel's client, made on first use in each event loop the worker runs in."""
+    def _http(self) -> aiohttp.ClientSession:
+        """The channel's session, made on first use in each event loop the worker runs in."""
         loop = asyncio.get_running_loop()
         if self._client is None or self._loop is not loop:
-            # A client left from a loop that has ended holds connections that loop
+            # A session left from a loop that has ended holds connections that loop
             # owned: unusable here, so it is dropped rather than reused.
             self._client, self._loop = self._new_client(), loop
         return self._client
 
-    def _new_client(self) -> httpx.AsyncClient:
-        # httpx's API over aiohttp's connection pool: on a busy loopback or LAN the
-        # pool is where httpx's own transport spends most of its time (bench/RESULTS.md).
-        settings = self._client_settings()
-        proxy = settings.pop("proxy")
-        transport = AiohttpTransport(
-            verify=settings.pop("verify"),
-            trust_env=False,
-            limits=settings.pop("limits"),
-            proxy=httpx.Proxy(proxy) if proxy else None,
+    def _new_client(self) -> aiohttp.ClientSession:
+        # aiohttp's session directly: httpx's request and response objects on top of it
+        # cost more CPU per delivery than the rest of the attempt (bench/RESULTS.md).
+        connector = aiohttp.TCPConnector(
+            limit=self.concurrency or 100, ssl=self._tls(), keepalive_timeout=5.0
         )
-        return httpx.AsyncClient(transport=transport, **settings)
+        return aiohttp.ClientSession(
+            connector=connector,
+            timeout=self._timeout,
+            trust_env=False,
+            headers={"User-Agent": f"syndicate/{__version__}"},
+        )
 
-    def _client_settings(self) -> dict[str, Any]:
-        """``httpx.AsyncClient`` arguments: for a variant that swaps the transport underneath."""
-        opts, t = self.options, self.options.timeouts
-        verify: ssl.SSLContext | bool = False
-        if opts.verify:
-            # The system trust store, or only the operator's CA: never the environment's.
-            cafile = str(opts.ca_file) if opts.ca_file is not None else None
-            verify = ssl.create_default_context(cafile=cafile)
-        limits = httpx.Limits()
-        if self.concurrency is not None:
-            limits = httpx.Limits(
-                max_connections=self.concurrency, max_keepalive_connections=self.concurrency
-            )
-        return {
-            "timeout": httpx.Timeout(connect=t.connect, read=t.read, write=t.write, pool=t.pool),
-            "limits": limits,
-            "verify": verify,
-            "proxy": opts.proxy,
-            "trust_env": False,
-            "follow_redirects": False,
-            "headers": {"User-Agent": f"syndicate/{__version__}"},
-        }
+    def _tls(self) -> ssl.SSLContext | bool:
+        """The system trust store, or only the operator's CA: never the environment's."""
+        opts = self.options
+        if not opts.verify:
+            return False
+        cafile = str(opts.ca_file) if opts.ca_file is not None else None
+        return ssl.create_default_context(cafile=cafile)
 
-    def _classify(self, response: httpx.Response, answer: bytes, paths: Any = None) -> Receipt:
+    def _classify(self, response: Answer, answer: bytes, paths: Any = None) -> Receipt:
         status = response.status_code
         code = str(status)
         where = f"{self.describe()}: HTTP {status} {response.reason_phrase}"
@@ -441,6 +454,35 @@ def server_message(
     return (text[:limit] + "…" if len(text) > limit else text) or "(empty body)"
 
 
+_NO_CONTENT_TYPE = frozenset({"Content-Type"})
+
+
+async def _read_limited(stream: aiohttp.StreamReader) -> bytes:
+    """The answer's body, cut off at ``MAX_RESPONSE_BYTES``."""
+    answer = b""
+    while len(answer) < MAX_RESPONSE_BYTES:
+        chunk = await stream.read(MAX_RESPONSE_BYTES - len(answer))
+        if not chunk:
+            break
+        answer += chunk
+    return answer
+
+
+def _proxy_parts(proxy: str | None) -> tuple[str | None, aiohttp.BasicAuth | None]:
+    """The proxy URL without credentials, and the credentials it carried."""
+    if not proxy:
+        return None, None
+    parts = urlsplit(proxy)
+    if parts.username is None:
+        return proxy, None
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    auth = aiohttp.BasicAuth(unquote(parts.username), unquote(parts.password or ""))
+    return urlunsplit(parts._replace(netloc=netloc)), auth
+
+
 def _certificate_problem(exc: BaseException) -> str | None:
     seen: BaseException | None = exc
     while seen is not None:
@@ -453,40 +495,28 @@ def _certificate_problem(exc: BaseException) -> str | None:
     return None
 
 
-def _maybe_sent(exc: httpx.TransportError) -> bool:
+def _maybe_sent(exc: aiohttp.ClientError) -> bool:
     """False only when the request surely never left: no connection was made."""
-    cause = exc.__cause__
-    if isinstance(cause, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError):
-        return False
-    if isinstance(cause, aiohttp.ClientError | TimeoutError):
-        return True
-    return not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+    return not isinstance(
+        exc,
+        aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError | aiohttp.InvalidURL,
+    )
 
 
-def _transport_reason(exc: httpx.TransportError) -> str:
-    """What went wrong on the wire, from aiohttp's own exception where there is one.
-
-    (httpx-aiohttp maps every connection failure to ConnectTimeout; the cause says more.)
-    """
-    cause = exc.__cause__
-    detail = str(cause or exc) or type(cause or exc).__name__
-    if isinstance(cause, aiohttp.ConnectionTimeoutError):
+def _transport_reason(exc: aiohttp.ClientError) -> str:
+    """What went wrong on the wire, in the words the ledger has always used."""
+    detail = str(exc) or type(exc).__name__
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
         return "timed out (connecting, or waiting for a free connection)"
-    if isinstance(cause, aiohttp.ServerTimeoutError | TimeoutError):
+    if isinstance(exc, aiohttp.ServerTimeoutError):
         return "timed out (read)"
-    if isinstance(cause, aiohttp.ClientConnectorError):
-        reason = cause.os_error.strerror or str(cause.os_error)
-        return f"cannot connect to {cause.host}:{cause.port}: {reason}"
-    if isinstance(cause, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        reason = exc.os_error.strerror or str(exc.os_error)
+        return f"cannot connect to {exc.host}:{exc.port}: {reason}"
+    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
         return f"connection broken before a complete answer: {detail}"
-    if isinstance(cause, aiohttp.ClientOSError):
+    if isinstance(exc, aiohttp.ClientOSError):
         return f"connection broken: {detail}"
-    if isinstance(exc, httpx.TimeoutException):
-        return f"timed out ({type(exc).__name__.removesuffix('Timeout').lower() or 'request'})"
-    if isinstance(exc, httpx.ConnectError):
-        return f"cannot connect: {detail}"
-    if isinstance(exc, httpx.ReadError | httpx.RemoteProtocolError):
-        return f"connection broken before a complete answer: {detail}"
-    if isinstance(exc, httpx.WriteError):
-        return f"connection broken while sending: {detail}"
+    if isinstance(exc, aiohttp.InvalidURL):
+        return f"cannot send to {exc.url}: not a URL aiohttp can reach"
     return detail

@@ -331,7 +331,7 @@ def test_a_client_left_open_by_another_event_loop_is_not_reused(http_sink: HttpS
         left_open = a._client
         second = deliver(a)
         assert left_open is not None
-        first_loop.run_until_complete(left_open.aclose())
+        first_loop.run_until_complete(left_open.close())
     finally:
         first_loop.close()
     assert first.remote_id == second.remote_id
