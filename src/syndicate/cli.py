@@ -44,7 +44,7 @@ from .rendering import DISPLAY_TZ
 from .rules import describe as describe_rules
 from .safefile import write_atomic
 from .safeout import csv_cell, json_text, terminal_text
-from .store.base import AttemptFilter, DeliveryState, Outcome
+from .store.base import AttemptFilter, Decided, DeliveryState, Outcome
 from .syndicator import Syndicator, build_adapter
 
 EXIT_REFUSED = 1
@@ -317,6 +317,7 @@ def enqueue(ctx: click.Context, paths: tuple[str, ...], as_json: bool) -> None:
                                 "digest": accepted.digest,
                                 "channels": accepted.channels,
                                 "warnings": accepted.warnings,
+                                "awaiting_approval": list(accepted.approval_steps),
                             },
                             ensure_ascii=False,
                         )
@@ -326,6 +327,12 @@ def enqueue(ctx: click.Context, paths: tuple[str, ...], as_json: bool) -> None:
                         f"{accepted.status:<16} {accepted.notice_id}.v{accepted.version} → "
                         f"{', '.join(accepted.channels)}"
                     )
+                    if accepted.awaiting_approval:
+                        steps = " → ".join(accepted.approval_steps)
+                        out.print(
+                            f"{'':<16} awaiting approval: {_escape(steps)} "
+                            f"(digest {accepted.digest})"
+                        )
                 for warning in accepted.warnings:
                     err.print(f"[yellow]warning:[/] {name}: {_escape(warning)}")
             progress.advance(task)
@@ -420,6 +427,13 @@ def status(
         text = json.dumps(status.as_dict(), ensure_ascii=False, indent=2)
         sys.stdout.write(json_text(_mask.mask(text)) + "\n")
         return
+    for a in status.awaiting:
+        since = datetime.fromtimestamp(a.since, DISPLAY_TZ).strftime("%Y-%m-%d %H:%M")
+        out.print(
+            f"[yellow]awaiting approval:[/] {_escape(a.id)}.v{a.version} {_escape(a.title)} — "
+            f"step {_escape(a.step)} ({a.steps.index(a.step) + 1}/{len(a.steps)}) since {since}, "
+            f"digest {a.digest}"
+        )
     if not status.rows:
         out.print("the ledger holds no deliveries yet")
     else:
@@ -439,6 +453,81 @@ def status(
             f"[bold red]circuit {c.state.replace('_', '-')}:[/] {c.channel} — "
             f"{c.failures} transient failures in a row; next probe at {when}"
         )
+
+
+# --- approve, reject ----------------------------------------------------------------
+
+
+def _decision_options(fn: Callable[P, R]) -> Callable[P, R]:
+    for option in reversed(
+        [
+            click.argument("notice_id"),
+            click.option("--version", type=click.IntRange(1), required=True, help="The version."),
+            click.option("--step", required=True, help="The step decided, e.g. 科室负责人."),
+            click.option("--by", "by", required=True, help="Who decides (a name)."),
+            click.option(
+                "--digest",
+                required=True,
+                help="The canonical digest of the content the approver saw "
+                "(enqueue, status, audit and the dashboard print it).",
+            ),
+        ]
+    ):
+        fn = option(fn)
+    return fn
+
+
+def _decided(decided: Decided) -> None:
+    a, trail = decided.approval, decided.trail
+    what = f"{a.step} {a.decision.value} by {_escape(a.approver)}"
+    if decided.channels:
+        out.print(f"{what}; approved: delivering to {', '.join(decided.channels)}")
+    elif trail.pending_step is not None:
+        out.print(f"{what}; awaiting {_escape(trail.pending_step)}")
+    else:
+        out.print(f"{what}; the version will not be delivered")
+
+
+@main.command()
+@_decision_options
+@click.option("--comment", help="A comment kept with the approval.")
+@click.pass_context
+@friendly
+def approve(
+    ctx: click.Context,
+    notice_id: str,
+    version: int,
+    step: str,
+    by: str,
+    digest: str,
+    comment: str | None,
+) -> None:
+    """Approve STEP of NOTICE_ID's version: the last step sends it to its channels.
+
+    --digest must be the digest of the content the approver saw: an approval
+    counts only for that content. Steps are decided in order, each once.
+    """
+    syndicator = _open(ctx, read_only=True)
+    _decided(syndicator.approve(notice_id, version, step, by=by, digest=digest, comment=comment))
+
+
+@main.command()
+@_decision_options
+@click.option("--reason", required=True, help="Why it is rejected (kept in the ledger).")
+@click.pass_context
+@friendly
+def reject(
+    ctx: click.Context,
+    notice_id: str,
+    version: int,
+    step: str,
+    by: str,
+    digest: str,
+    reason: str,
+) -> None:
+    """Reject NOTICE_ID's version at STEP: it is never delivered (send a new version)."""
+    syndicator = _open(ctx, read_only=True)
+    _decided(syndicator.reject(notice_id, version, step, by=by, digest=digest, reason=reason))
 
 
 # --- channels, pause, resume --------------------------------------------------------

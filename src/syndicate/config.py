@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -26,6 +27,7 @@ from pydantic import (
 )
 
 from .adapter import Adapter, Options
+from .approval import duplicate_steps
 from .attachments import file_identity
 from .errors import ConfigError, Problem, StoreError
 from .notice import Category, NoticeType, problems_from_validation
@@ -181,6 +183,29 @@ class Route(_Strict):
     channels: list[ChannelName] = Field(min_length=1)
 
 
+def _step_name(name: str) -> str:
+    if name != name.strip() or not name:
+        raise ValueError("a step's name is not empty and neither begins nor ends with a space")
+    return name
+
+
+StepName = Annotated[str, Field(max_length=64), AfterValidator(_step_name)]
+
+
+class ApprovalRule(_Strict):
+    """The approval steps, in order, of the notices an entry matches (the first entry that does)."""
+
+    match: RouteMatch = RouteMatch()
+    steps: list[StepName]
+
+    @field_validator("steps")
+    @classmethod
+    def _some_steps(cls, steps: list[str]) -> list[str]:
+        if not steps:
+            raise ValueError("at least one step (leave the entry out for no approval)")
+        return steps
+
+
 class _File(_Strict):
     version: Literal[1] = 1
     store: StoreSettings = StoreSettings()
@@ -191,6 +216,7 @@ class _File(_Strict):
     calendar: CalendarSettings = CalendarSettings()
     channels: dict[ChannelName, Any] = Field(min_length=1)
     routes: list[Route] = Field(default_factory=list)
+    approvals: list[ApprovalRule] = Field(default_factory=list)
     rules: Any = None  # checked by syndicate.rules.parse_settings
 
 
@@ -222,6 +248,7 @@ class Config:
     calendar: WorkdayCalendar = field(default_factory=WorkdayCalendar)
     api: ApiSettings = field(default_factory=ApiSettings)
     rules: dict[str, RuleSetting] = field(default_factory=dict)
+    approvals: list[ApprovalRule] = field(default_factory=list)
 
     def store_url(self) -> str:
         """The store URL with a relative SQLite path made absolute against the config's folder."""
@@ -534,6 +561,21 @@ def parse_config(
                     )
                 )
 
+    raw_approvals = data.get("approvals")
+    for i, entry in enumerate(raw_approvals if isinstance(raw_approvals, list) else []):
+        steps = entry.get("steps") if isinstance(entry, dict) else None
+        if isinstance(steps, list):
+            names = [s if isinstance(s, str) else f"\0{k}" for k, s in enumerate(steps)]
+            for j in duplicate_steps(names):
+                problems.append(
+                    Problem(
+                        f"approvals.{i}.steps.{j}",
+                        f"step {steps[j]!r} is named twice",
+                        source,
+                        doc.line_of(("approvals", i, "steps", j)),
+                    )
+                )
+
     longest = max(timeouts, default=0.0)
     worker = top.worker if top is not None else _maybe(WorkerSettings, data.get("worker"))
     if worker is not None and worker.lease <= longest:
@@ -567,4 +609,5 @@ def parse_config(
         calendar=calendar,
         api=top.api,
         rules=rules,
+        approvals=list(top.approvals),
     )

@@ -4,7 +4,9 @@
     ├── ConfigError              channels.yaml is wrong; carries every Problem found
     ├── NoticeError              a notice is refused; carries every Problem found
     │   ├── NoticeConflict       same id + version already accepted with other content
-    │   └── UnroutableNotice     no channel would carry the notice
+    │   ├── UnroutableNotice     no channel would carry the notice
+    │   └── ApprovalRefused      a decision on a notice's approval is refused (no such
+    │                            notice or step, another digest, twice, out of order)
     ├── QueryError               a read asked for something invalid (a filter, a cursor, a channel)
     ├── StoreError               the ledger cannot be read or written
     │   ├── LedgerVersionError   the ledger was written by a newer syndicate
@@ -74,6 +76,19 @@ class NoticeConflict(NoticeError):
 
 class UnroutableNotice(NoticeError):
     """No configured channel would carry the notice."""
+
+
+class ApprovalRefused(NoticeError):
+    """A decision on a notice's approval was refused; nothing was recorded.
+
+    ``status`` says why as HTTP would: 404 no such notice or version, 409 a
+    conflict with what the ledger holds (another digest, a step twice or out
+    of order, a rejected notice), 422 a notice that needs no approval.
+    """
+
+    def __init__(self, problems: Iterable[Problem], *, status: int = 409) -> None:
+        super().__init__(problems)
+        self.status = status
 
 
 class QueryError(_ProblemsError):

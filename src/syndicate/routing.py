@@ -72,3 +72,11 @@ def check_channels(notice: Notice, names: list[str], adapters: Mapping[str, Adap
             problems.append(Problem("", f"channel {name!r} needs {message}"))
     if problems:
         raise NoticeError(problems)
+
+
+def approval_steps(notice: Notice, config: Config) -> tuple[str, ...]:
+    """The steps ``notice`` must pass, in order: the first matching entry's; () for none."""
+    for rule in config.approvals:
+        if matches(rule.match, notice):
+            return tuple(rule.steps)
+    return ()

@@ -13,6 +13,7 @@ from typing import Any
 
 from . import readmodels as rm
 from .adapter import Adapter
+from .approval import Decision, Trail
 from .attachments import AttachmentFiles
 from .audit.archive import Archived, check_archive
 from .audit.archive import archive as archive_attempts
@@ -23,7 +24,7 @@ from .audit.fetchback import CheckListener, FetchCheck, fetch_back
 from .audit.verify import Anchored, Verification, verify, verify_anchored
 from .config import Channel, Config, load_config
 from .dispatcher import AttemptEvent, Dispatcher, Scheduled
-from .errors import NoticeError, Problem, QueryError
+from .errors import ApprovalRefused, NoticeError, Problem, QueryError
 from .masking import Masker
 from .notice import Notice
 from .readmodels.channels import channel_health
@@ -40,12 +41,13 @@ from .readmodels.preview import preview
 from .readmodels.status import status_matrix
 from .readmodels.yearly import year_report
 from .registry import AdapterRegistry
-from .routing import check_channels, route
+from .routing import approval_steps, check_channels, route
 from .rules import check as check_rules
 from .sanitize import sanitize_html
 from .store import open_store
 from .store.base import (
     AttemptFilter,
+    Decided,
     DeliveryFilter,
     DeliveryState,
     NoticeFilter,
@@ -81,6 +83,12 @@ class Accepted:
     channels: list[str]
     created: bool  # False: the same id, version and content were accepted before
     warnings: list[str] = field(default_factory=list)  # rules in warn mode the notice breaks
+    # The approval steps it awaits before any channel receives it (empty: none needed).
+    approval_steps: tuple[str, ...] = ()
+
+    @property
+    def awaiting_approval(self) -> bool:
+        return bool(self.approval_steps)
 
     @property
     def status(self) -> str:
@@ -209,6 +217,7 @@ class Syndicator:
         }
         check_channels(notice, list(checkers), checkers)
         warnings = check_rules(notice, channels, self.config.rules, self.config.calendar)
+        steps = approval_steps(notice, self.config)
         digest = notice.digest()
         record = NoticeRecord(
             id=notice.id,
@@ -223,6 +232,7 @@ class Syndicator:
             publish_at=notice.publish_at.timestamp(),
             body_sanitized=sanitize_html(notice.body_html).changed,
             warnings=tuple(warnings),
+            approval_steps=steps,
         )
         result = self.store.accept(record, channels, record.accepted_at, by=by)
         self._wake_workers()
@@ -233,7 +243,99 @@ class Syndicator:
             result.channels,
             result.created,
             [message for _, message in warnings] if result.created else [],
+            steps if result.awaiting_approval else (),
         )
+
+    def decide(
+        self,
+        notice_id: str,
+        version: int,
+        step: str,
+        decision: Decision,
+        *,
+        by: str,
+        digest: str,
+        comment: str | None = None,
+        via: str | None = None,
+    ) -> Decided:
+        """Record ``by``'s decision on step ``step`` of a notice version's approval.
+
+        ``digest`` is the canonical digest of the content ``by`` saw: a decision counts
+        only for that content. The last step approved creates the version's deliveries
+        (the channels it was routed to at enqueue); a rejection ends it, never delivered.
+        ApprovalRefused, nothing recorded, for anything else. ``via``: the API token.
+        """
+        problems = []
+        if not by.strip():
+            problems.append(Problem("by", "name who decides"))
+        if decision is Decision.rejected and not (comment or "").strip():
+            problems.append(Problem("comment", "a rejection needs its reason"))
+        if problems:
+            raise ApprovalRefused(problems, status=422)
+        decided = self.store.decide(
+            notice_id,
+            version,
+            step,
+            decision,
+            approver=by.strip(),
+            digest=digest.strip().lower(),
+            now=time.time(),
+            comment=comment.strip() if comment and comment.strip() else None,
+            via=via,
+        )
+        if decided.channels:
+            self._wake_workers()
+        return decided
+
+    def approve(
+        self,
+        notice_id: str,
+        version: int,
+        step: str,
+        *,
+        by: str,
+        digest: str,
+        comment: str | None = None,
+        via: str | None = None,
+    ) -> Decided:
+        """Approve one step (see ``decide``)."""
+        return self.decide(
+            notice_id,
+            version,
+            step,
+            Decision.approved,
+            by=by,
+            digest=digest,
+            comment=comment,
+            via=via,
+        )
+
+    def reject(
+        self,
+        notice_id: str,
+        version: int,
+        step: str,
+        *,
+        by: str,
+        digest: str,
+        reason: str,
+        via: str | None = None,
+    ) -> Decided:
+        """Reject the version at one step, with the reason: never delivered (see ``decide``)."""
+        return self.decide(
+            notice_id,
+            version,
+            step,
+            Decision.rejected,
+            by=by,
+            digest=digest,
+            comment=reason,
+            via=via,
+        )
+
+    def approval_trails(self, notice_id: str) -> dict[int, Trail]:
+        """Each version's approval trail (versions that need none are absent)."""
+        return self.store.approval_trails(notice_id)
 
     def load_notice(self, notice_id: str, version: int) -> Notice:
         record = self.store.notice(notice_id, version)
@@ -320,7 +422,7 @@ class Syndicator:
     def audit(self, notice_id: str, version: int | None = None) -> NoticeAudit:
         """The consistency report of a notice version (default: its newest in the ledger)."""
         if version is None:
-            versions = [d.notice_version for d in self.store.deliveries(notice_id=notice_id)]
+            versions = [r.version for r in self.store.notice_versions(notice_id)]
             if not versions:
                 raise NoticeError([Problem("", f"no notice {notice_id} in the ledger")])
             version = max(versions)
@@ -330,8 +432,12 @@ class Syndicator:
                 [Problem("", f"no notice {notice_id} version {version} in the ledger")]
             )
         configured = self.config.channels
+        trail = self.store.approval_trails(notice_id).get(version)
         return audit_notice(
-            self.store, lambda ch: self.adapter(ch) if ch in configured else None, record
+            self.store,
+            lambda ch: self.adapter(ch) if ch in configured else None,
+            record,
+            trail,
         )
 
     def run(

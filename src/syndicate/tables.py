@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from rich.console import Group
 from rich.markup import escape
@@ -11,6 +12,7 @@ from rich.table import Table
 from .audit.consistency import NoticeAudit
 from .audit.disclosure import Disclosure
 from .readmodels import ChannelHealth, DeliveryEntry, StatusMatrix, YearReport
+from .rendering import DISPLAY_TZ
 from .store.base import DeliveryState
 
 CELL = {
@@ -141,14 +143,32 @@ def yearly(report: YearReport) -> Table:
     return table
 
 
+def _approval_lines(audit: NoticeAudit) -> list[str]:
+    trail = audit.approval
+    if trail is None:
+        return ["approval: not needed (no approval steps configured for it when accepted)"]
+    lines = [f"approval: {' → '.join(escape(s) for s in trail.steps)} — {trail.state.value}"]
+    for d in trail.decisions:
+        when = datetime.fromtimestamp(d.at, DISPLAY_TZ).strftime("%Y-%m-%d %H:%M:%S")
+        seen = "[green]this digest[/]" if d.digest == audit.digest else "[red]ANOTHER digest[/]"
+        comment = f" — {escape(d.comment)}" if d.comment else ""
+        via = f" (via {escape(d.via)})" if d.via else ""
+        lines.append(
+            f"  {escape(d.step)}: {d.decision.value} by {escape(d.approver)}{via} at {when}, "
+            f"{seen} {d.digest[:16]}…{comment}"
+        )
+    if trail.pending_step is not None:
+        lines.append(f"  awaiting {escape(trail.pending_step)}")
+    return lines
+
+
 def audit_view(audit: NoticeAudit) -> Group:
     """The consistency report: the canonical notice, then every channel against it."""
     digest = "[green]matches its content[/]" if audit.digest_matches else "[red]DOES NOT match[/]"
     head = [
         f"[bold]{escape(audit.notice_id)}.v{audit.version}[/] {escape(audit.title)}",
         f"canonical digest {audit.digest} — {digest}",
-        "approvals: "
-        + (", ".join(escape(str(a)) for a in audit.approvals) or "none recorded in the ledger"),
+        *_approval_lines(audit),
         "key facts: " + "; ".join(f"{f.label} {escape(f.value)}" for f in audit.facts),
     ]
     table = Table(title="per channel")

@@ -48,8 +48,10 @@ def raw(path: Path, script: str) -> None:
     """Tamper the way an insider with the database file would: triggers dropped first."""
     db = sqlite3.connect(path, isolation_level=None)
     db.executescript(
-        "DROP TRIGGER attempts_no_update; DROP TRIGGER attempts_no_delete;"
-        "DROP TRIGGER chain_no_update; DROP TRIGGER chain_no_delete;" + script
+        "DROP TRIGGER IF EXISTS attempts_no_update; DROP TRIGGER IF EXISTS attempts_no_delete;"
+        "DROP TRIGGER IF EXISTS chain_no_update; DROP TRIGGER IF EXISTS chain_no_delete;"
+        "DROP TRIGGER IF EXISTS approvals_no_update; DROP TRIGGER IF EXISTS approvals_no_delete;"
+        "DROP TRIGGER IF EXISTS approval_requests_no_update;" + script
     )
     db.close()
 
@@ -295,3 +297,56 @@ def test_a_ledger_from_before_the_chain_is_chained_as_it_stands(tmp_path: Path) 
     assert result.head.seq == 4  # one notice, one attempt, two deliveries
     raw(path, "UPDATE deliveries SET remote_url = 'x' WHERE id = 1;")
     assert first(path) == (3, "deliveries", 1, "edited")
+
+
+@pytest.fixture
+def approved(tmp_path: Path) -> Path:
+    """A notice approved in two steps (links 1-2 accepted, 3-4 approvals, 5 its delivery)."""
+    from dataclasses import replace
+
+    from syndicate.approval import Decision
+
+    path = tmp_path / "ledger.db"
+    store = SqliteStore(path)
+    store.accept(replace(record("N-1"), approval_steps=("科室负责人", "分管领导")), ["a"], 100.0)
+    for step, at in (("科室负责人", 110.0), ("分管领导", 120.0)):
+        store.decide("N-1", 1, step, Decision.approved, approver="李科长", digest="a" * 64, now=at)
+    store.close()
+    return path
+
+
+def test_an_approval_edited_deleted_or_inserted_is_caught(approved: Path) -> None:
+    assert check(approved).ok
+    assert [link.kind for link in SqliteStore(approved).chain_links(0, 10)] == [
+        "notice", "approval_request", "approval", "approval", "delivery",
+    ]  # fmt: skip
+    raw(approved, "UPDATE approvals SET approver = '王副主任' WHERE id = 1;")
+    assert first(approved) == (3, "approvals", 1, "edited")
+    assert "approver" in check(approved).findings[0].message
+    raw(
+        approved,
+        "UPDATE approvals SET approver = '李科长' WHERE id = 1; DELETE FROM approvals WHERE id = 2;",
+    )
+    assert first(approved) == (4, "approvals", 2, "deleted")
+    raw(
+        approved,
+        "INSERT INTO approvals (id, notice_pk, position, step, decision, approver, digest, at)"
+        " VALUES (2, 1, 1, '分管领导', 'approved', '李科长', 'aaaa', 120.0);",
+    )
+    assert first(approved) == (4, "approvals", 2, "edited")
+    raw(
+        approved,
+        "INSERT INTO approvals (notice_pk, position, step, decision, approver, digest, at)"
+        " VALUES (1, 2, '主任', 'approved', '某人', 'aaaa', 130.0);",
+    )
+    assert (None, "approvals", 3, "inserted") in [
+        (f.seq, f.table, f.ref, f.change) for f in check(approved).findings
+    ]
+
+
+def test_an_edited_approval_request_is_caught(approved: Path) -> None:
+    raw(
+        approved,
+        'UPDATE approval_requests SET channels = \'["a", "z"]\' WHERE notice_pk = 1;',
+    )
+    assert first(approved) == (2, "approval_requests", 1, "edited")

@@ -202,3 +202,35 @@ def test_a_template_reaching_for_private_attributes_is_a_config_error(
         "channels.yaml:13: channels.city-portal.template: "
         "template may not use the private attribute '__class__'"
     ]
+
+
+def test_approval_steps_are_read_and_bad_ones_named_with_their_line(
+    registry: AdapterRegistry,
+) -> None:
+    good = GOOD + (
+        "approvals:\n"
+        "  - match: {category: [construction], notice_type: [tender]}\n"
+        "    steps: [科室负责人, 分管领导]\n"
+    )
+    config = parse_config(good, "channels.yaml", registry, env={"CMS_TOKEN": "x"})
+    assert [(r.match.category, r.steps) for r in config.approvals] == [
+        (["construction"], ["科室负责人", "分管领导"])
+    ]
+    bad = GOOD + (
+        "approvals:\n"
+        "  - match: {category: [construction]}\n"
+        "    steps: []\n"
+        "  - steps:\n"
+        "      - 科室负责人\n"
+        "      - 分管领导\n"
+        "      - 科室负责人\n"
+        "  - steps: [' 主任']\n"
+        "  - match: {category: [roads]}\n"
+        "    steps: [主任]\n"
+    )
+    found = problems(bad, registry, {"CMS_TOKEN": "x"})
+    assert any(p.startswith("channels.yaml:19: approvals.0.steps: at least one") for p in found)
+    assert "channels.yaml:23: approvals.1.steps.2: step '科室负责人' is named twice" in found
+    assert any(p.startswith("channels.yaml:24: approvals.2.steps.0: ") for p in found), found
+    assert any(p.startswith("channels.yaml:25: approvals.3.match.category.0: ") for p in found)
+    assert len(found) == 4, found

@@ -149,7 +149,7 @@ class Finding:
     """
 
     seq: int | None
-    table: str  # chain, notices, deliveries, attempts, anchor, archive
+    table: str  # chain, notices, deliveries, attempts, approval_requests, approvals, anchor, …
     ref: int | None
     change: str
     message: str

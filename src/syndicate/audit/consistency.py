@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..adapter import Adapter, DeliveryContext
+from ..approval import Trail
 from ..errors import DeliveryError
 from ..notice import Notice
 from ..store.base import AttemptFilter, AttemptRow, DeliveryRow, NoticeRecord, Outcome, Store
@@ -87,10 +88,22 @@ class NoticeAudit:
     approvals: list[dict[str, Any]]
     facts: list[Fact]
     channels: list[ChannelAudit]
+    approval: Trail | None = None  # the steps and decisions; None: it needed no approval
+
+    @property
+    def approvals_match(self) -> bool:
+        """Every decision names the digest of this version (I7: nothing unapproved goes out)."""
+        return self.approval is None or all(
+            d.digest == self.digest for d in self.approval.decisions
+        )
 
     @property
     def consistent(self) -> bool:
-        return self.digest_matches and all(c.consistent for c in self.channels)
+        return (
+            self.digest_matches
+            and self.approvals_match
+            and all(c.consistent for c in self.channels)
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -100,6 +113,8 @@ class NoticeAudit:
             "digest": self.digest,
             "digest_matches": self.digest_matches,
             "approvals": self.approvals,
+            "approval": None if self.approval is None else self.approval.as_dict(),
+            "approvals_match": self.approvals_match,
             "facts": [f.as_dict() for f in self.facts],
             "channels": [c.as_dict() for c in self.channels],
             "consistent": self.consistent,
@@ -188,7 +203,7 @@ def audit_notice(
     store: Store,
     adapter_of: Callable[[str], Adapter[Any] | None],
     record: NoticeRecord,
-    approvals: list[dict[str, Any]] | None = None,
+    approval: Trail | None = None,
 ) -> NoticeAudit:
     """The consistency report of one stored notice version."""
     notice = Notice.parse(record.content)
@@ -218,7 +233,8 @@ def audit_notice(
         title=record.title,
         digest=record.digest,
         digest_matches=digest_matches,
-        approvals=approvals or [],
+        approvals=[d.as_dict() for d in approval.decisions] if approval is not None else [],
         facts=facts,
         channels=channels,
+        approval=approval,
     )

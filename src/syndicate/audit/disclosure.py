@@ -220,7 +220,21 @@ def disclosure(
         )
         for ch in year_report.channels
     ]
-    return Disclosure(year, head, by_category, media, None, None, None)
+    approvals, hours = _approval_figures(store, year)
+    return Disclosure(year, head, by_category, media, approvals, hours, None)
+
+
+def _approval_figures(store: Store, year: int) -> tuple[int | None, float | None]:
+    """Notice versions of ``year`` that passed every approval step, and the mean hours from
+    the last approval to the first delivered attempt; None where the ledger has nothing."""
+    since = datetime(year, 1, 1, tzinfo=LOCAL_TZ).timestamp()
+    until = datetime(year + 1, 1, 1, tzinfo=LOCAL_TZ).timestamp()
+    figures = store.approval_figures(since, until)
+    if not figures.recorded:
+        return None, None
+    waits = [done - approved for approved, done in figures.approved if done is not None]
+    mean = round(sum(waits) / len(waits) / 3600, 6) if waits else None
+    return len(figures.approved), mean
 
 
 __all__: Sequence[str] = ("Disclosure", "Medium", "disclosure")

@@ -50,7 +50,20 @@ ATTEMPT_COLUMNS = (
     "remote_url",
     "payload_sha256",
 )
-_FLOATS = {"publish_at", "accepted_at", "started_at", "finished_at"}
+APPROVAL_REQUEST_COLUMNS = ("notice_pk", "steps", "step_count", "channels")
+APPROVAL_COLUMNS = (
+    "id",
+    "notice_pk",
+    "position",
+    "step",
+    "decision",
+    "approver",
+    "digest",
+    "comment",
+    "via",
+    "at",
+)
+_FLOATS = {"publish_at", "accepted_at", "started_at", "finished_at", "at"}
 
 
 def _value(column: str, value: Any) -> Any:
@@ -104,3 +117,23 @@ def delivery_replayed(r: Row, at: float) -> Event:
 def delivery_adopted(r: Row, at: float) -> Event:
     """A delivery as it stood when its ledger began to be chained."""
     return Event("delivery", int(r["id"]), {"delivery": delivery_body(r)}, at, int(r["id"]))
+
+
+def approval_request_body(r: Row) -> dict[str, Any]:
+    return {c: r[c] for c in APPROVAL_REQUEST_COLUMNS}
+
+
+def approval_body(r: Row) -> dict[str, Any]:
+    return {c: _value(c, r[c]) for c in APPROVAL_COLUMNS}
+
+
+def approval_requested(r: Row, at: float) -> Event:
+    """A notice stored to await approval: its steps and the channels it was routed to."""
+    return Event(
+        "approval_request", int(r["notice_pk"]), {"approval_request": approval_request_body(r)}, at
+    )
+
+
+def approval_decided(r: Row, at: float) -> Event:
+    """One decision on one step, with the digest the approver saw."""
+    return Event("approval", int(r["id"]), {"approval": approval_body(r)}, at)

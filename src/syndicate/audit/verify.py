@@ -15,7 +15,13 @@ from typing import Any, Protocol, TypeVar
 from . import anchor
 from .anchor import Anchor
 from .chain import Finding, Head, Link, Row, Walk, canonical
-from .events import attempt_body, delivery_body, notice_body
+from .events import (
+    approval_body,
+    approval_request_body,
+    attempt_body,
+    delivery_body,
+    notice_body,
+)
 
 PAGE = 1000
 MAX_FINDINGS = 100
@@ -38,7 +44,8 @@ class ChainReader(Protocol):
         """The newest link of each delivery above ``after``, in delivery order."""
 
     def ledger_rows(self, table: str, after: int, limit: int) -> list[Row]:
-        """Rows of notices (by pk), deliveries or attempts (by id) above ``after``."""
+        """Rows of a ledger table (notices by pk, approval requests by notice_pk, the others
+        by id) above ``after``."""
 
     def archived_attempts(self, after: int, limit: int) -> list[tuple[int, int]]:
         """(attempt id, archive link seq) of attempts moved to an archive, above ``after``."""
@@ -250,6 +257,24 @@ def verify(reader: ChainReader) -> Verification:
         "id",
         lambda link: link.delivery or 0,
         lambda r, link: _same_state(delivery_body(r), _recorded(link, "delivery")),
+    )
+    check.table(
+        "approval request of notice",
+        "approval_requests",
+        rows("approval_requests", "notice_pk"),
+        links_of("approval_request"),
+        "notice_pk",
+        lambda link: link.ref,
+        lambda r, link: _differences(approval_request_body(r), _recorded(link, "approval_request")),
+    )
+    check.table(
+        "approval",
+        "approvals",
+        rows("approvals", "id"),
+        links_of("approval"),
+        "id",
+        lambda link: link.ref,
+        lambda r, link: _differences(approval_body(r), _recorded(link, "approval")),
     )
     _check_archives(reader, check)
     findings = sorted(check.findings, key=Finding.order)

@@ -25,7 +25,7 @@ from .matrix import MatrixLine, MatrixPage
 from .overview import Incident, Overview, Today
 from .preview import Preview, PreviewPart
 from .run import RunSummary, RunTally
-from .status import CircuitView, MatrixCell, MatrixRow, StatusMatrix
+from .status import Awaiting, CircuitView, MatrixCell, MatrixRow, StatusMatrix
 from .yearly import YearReport
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "MAX_PAGE",
     "AttemptEntry",
     "AttemptFilter",
+    "Awaiting",
     "ChannelHealth",
     "ChannelStatus",
     "ChannelSwitch",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ..approval import ApprovalState, Trail
 from ..labels import category_label, type_label
 from ..store.base import (
     AttemptFilter,
@@ -306,9 +307,12 @@ class NoticeVersion:
     publish_at: float
     deliveries: tuple[DeliveryDetail, ...]
     warnings: tuple[str, ...] = ()  # statutory rules in warn mode it broke when accepted
+    approval: Trail | None = None  # its approval steps and decisions; None: none needed
 
     @property
     def state(self) -> NoticeState:
+        if self.approval is not None and self.approval.state is not ApprovalState.approved:
+            return NoticeState(self.approval.state.value)
         states = [d.delivery.state for d in self.deliveries]
         if any(not s.terminal for s in states):
             return NoticeState.publishing
@@ -331,6 +335,7 @@ class NoticeVersion:
             "state": self.state.value,
             "deliveries": [d.as_dict() for d in self.deliveries],
             "warnings": list(self.warnings),
+            "approval": None if self.approval is None else self.approval.as_dict(),
         }
 
 
@@ -353,11 +358,13 @@ def notice_detail(store: Store, notice_id: str) -> NoticeDetail | None:
     attempts: dict[int, list[AttemptEntry]] = {}
     for a in store.attempts(AttemptFilter(notice_id=notice_id)):
         attempts.setdefault(a.delivery_id, []).append(AttemptEntry.from_row(a))
+    trails = store.approval_trails(notice_id)
     versions = []
     for r in records:
         stored = store.notice(r.id, r.version)
         warnings = tuple(m for _, m in stored.warnings) if stored is not None else ()
-        versions.append(replace(_version(r, deliveries, attempts), warnings=warnings))
+        version = _version(r, deliveries, attempts)
+        versions.append(replace(version, warnings=warnings, approval=trails.get(r.version)))
     return NoticeDetail(notice_id, tuple(versions))
 
 

@@ -78,6 +78,30 @@ class CircuitView:
 
 
 @dataclass(frozen=True)
+class Awaiting:
+    """A notice version that waits for an approval step, and since when."""
+
+    id: str
+    version: int
+    title: str
+    digest: str
+    step: str  # the step whose decision is awaited
+    steps: tuple[str, ...]
+    since: float  # accepted, or the step before approved
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "version": self.version,
+            "title": self.title,
+            "digest": self.digest,
+            "step": self.step,
+            "steps": list(self.steps),
+            "since": iso(self.since),
+        }
+
+
+@dataclass(frozen=True)
 class StatusMatrix:
     """The most recent notices (oldest of them first) × channels, counts and open circuits."""
 
@@ -86,9 +110,11 @@ class StatusMatrix:
     more: bool  # older notices match but are not shown
     counts: Mapping[str, Mapping[DeliveryState, int]]
     circuits: tuple[CircuitView, ...]
+    awaiting: tuple[Awaiting, ...] = ()  # notice versions waiting for approval, oldest first
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "awaiting_approval": [a.as_dict() for a in self.awaiting],
             "channels": list(self.channels),
             "notices": [r.as_dict() for r in self.rows],
             "more": self.more,
@@ -134,10 +160,16 @@ def status_matrix(
     elif channel not in channels and channel in counts:
         channels.append(channel)
     circuits = store.circuits()
+    awaiting = tuple(
+        Awaiting(a.notice_id, a.version, a.title, a.digest, a.step, a.steps, a.since)
+        for a in store.awaiting_approvals(limit)
+        if notice is None or (a.notice_id == notice.id and notice.version in (None, a.version))
+    )
     return StatusMatrix(
         tuple(channels),
         tuple(rows),
         more,
         {ch: counts.get(ch, {}) for ch in channels},
         tuple(CircuitView.of(ch, circuits.get(ch)) for ch in channels),
+        awaiting,
     )

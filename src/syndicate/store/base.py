@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from ..approval import Approval, Decision, Trail
 from ..audit.chain import Event, Head, Link, Row
 from ..errors import LeaseLost
 
-SCHEMA_VERSION = 7  # the newest migration of every backend
+SCHEMA_VERSION = 8  # the newest migration of every backend
 
 
 class DeliveryState(StrEnum):
@@ -53,6 +54,8 @@ class NoticeRecord:
     body_sanitized: bool = False  # sanitising body_html for the channels removed something
     # Statutory rules in warn mode the notice breaks: (rule id, message), kept with it.
     warnings: tuple[tuple[str, str], ...] = ()
+    # Approval steps, in order, that must pass before any delivery is created (none: at once).
+    approval_steps: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,42 @@ class AcceptResult:
     created: bool
     channels: list[str]
     accepted_at: float
+    # The notice awaits approval: ``channels`` get their deliveries when the last step passes.
+    awaiting_approval: bool = False
+
+
+@dataclass(frozen=True)
+class Decided:
+    """A decision recorded on a notice version's approval, and what it set going."""
+
+    approval: Approval
+    trail: Trail  # with this decision
+    channels: list[str]  # deliveries created by it: the routed channels on the last approval
+
+
+@dataclass(frozen=True)
+class AwaitingApproval:
+    """A notice version that waits for a decision, and on whom."""
+
+    notice_id: str
+    version: int
+    title: str
+    digest: str
+    steps: tuple[str, ...]
+    position: int  # the step awaited, from 0
+    since: float  # accepted, or the previous step approved
+
+    @property
+    def step(self) -> str:
+        return self.steps[self.position]
+
+
+@dataclass(frozen=True)
+class ApprovalFigures:
+    """A year's approved notice versions: when each was approved and first delivered."""
+
+    recorded: bool  # the ledger holds any approval request at all
+    approved: list[tuple[float, float | None]]  # (last approval, first delivered attempt)
 
 
 @dataclass(frozen=True)
@@ -245,6 +284,8 @@ class AttemptFilter:
 class NoticeState(StrEnum):
     """Where a notice version stands, from its deliveries."""
 
+    awaiting_approval = "awaiting_approval"  # a step of its approval is still to decide
+    rejected = "rejected"  # its approval was rejected: never delivered
     publishing = "publishing"  # some delivery pending or in flight
     published = "published"  # every delivery delivered
     partly_published = "partly_published"  # nothing pending; some failed or dead
@@ -284,9 +325,12 @@ class NoticeRow:
     delivered: int
     unfinished: int  # pending or in flight
     ended_badly: int  # failed or dead
+    approval: str | None = None  # awaiting_approval | approved | rejected; None: not needed
 
     @property
     def state(self) -> NoticeState:
+        if self.approval in (NoticeState.awaiting_approval, NoticeState.rejected):
+            return NoticeState(self.approval)
         if self.unfinished:
             return NoticeState.publishing
         if self.ended_badly:
@@ -351,6 +395,40 @@ class Store(ABC):
         ``created=False``; a different digest raises NoticeConflict. ``by``
         (a token's name) is recorded as an operation in the same transaction.
         """
+
+    @abstractmethod
+    def decide(
+        self,
+        notice_id: str,
+        version: int,
+        step: str,
+        decision: Decision,
+        *,
+        approver: str,
+        digest: str,
+        now: float,
+        comment: str | None = None,
+        via: str | None = None,
+    ) -> Decided:
+        """Record a decision on the version's pending step, in one transaction.
+
+        ApprovalRefused, nothing written, for a notice or version not in the
+        ledger, one that needs no approval, another digest, a step not next
+        (or decided already), a rejected notice. The last step approved
+        creates the version's deliveries in the same transaction.
+        """
+
+    @abstractmethod
+    def approval_trails(self, notice_id: str) -> dict[int, Trail]:
+        """Each version's approval trail, by version; versions needing no approval are absent."""
+
+    @abstractmethod
+    def awaiting_approvals(self, limit: int) -> list[AwaitingApproval]:
+        """Notice versions waiting for a decision, oldest first."""
+
+    @abstractmethod
+    def approval_figures(self, since: float, until: float) -> ApprovalFigures:
+        """Approved notice versions whose publish_at is in [since, until)."""
 
     @abstractmethod
     def claim_many(

@@ -27,6 +27,8 @@ LEDGER_TABLES = {
     "notices": "ledger_notices",
     "deliveries": "ledger_deliveries",
     "attempts": "ledger_attempts",
+    "approval_requests": "ledger_approval_requests",
+    "approvals": "ledger_approvals",
 }
 
 

@@ -62,6 +62,15 @@ TABLES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("archived_attempts", "attempt_id", ("attempt_id", "archive")),
     ("pauses", "channel", ("channel", "paused_at", "paused_by")),
     ("notice_warnings", "id", ("id", "notice_pk", "rule", "message")),
+    ("approval_requests", "notice_pk", ("notice_pk", "steps", "step_count", "channels")),
+    (
+        "approvals",
+        "id",
+        (
+            "id", "notice_pk", "position", "step", "decision", "approver", "digest", "comment",
+            "via", "at",
+        ),
+    ),
 )  # fmt: skip
 
 # Tables a new ledger already has a row in (the chain's head): that row is replaced.

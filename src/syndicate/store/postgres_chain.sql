@@ -49,6 +49,14 @@ SELECT id, delivery_id, number, worker, fence, started_at, finished_at, outcome,
        error_class, error_message, status, remote_id, remote_url, payload_sha256
 FROM attempts WHERE id > %(after)s ORDER BY id LIMIT %(limit)s
 
+-- name: ledger_approval_requests
+SELECT notice_pk, steps, step_count, channels
+FROM approval_requests WHERE notice_pk > %(after)s ORDER BY notice_pk LIMIT %(limit)s
+
+-- name: ledger_approvals
+SELECT id, notice_pk, position, step, decision, approver, digest, comment, via, at
+FROM approvals WHERE id > %(after)s ORDER BY id LIMIT %(limit)s
+
 -- name: archived_attempts
 SELECT attempt_id, archive FROM archived_attempts WHERE attempt_id > %(after)s
 ORDER BY attempt_id LIMIT %(limit)s

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from ..approval import Approval, Decision
 from ..errors import NoticeConflict, Problem
 from .base import (
     AttemptRecord,
@@ -218,3 +219,17 @@ def notice_row(r: Row) -> NoticeRow:
 
 def pause_row(r: Row) -> PauseRow:
     return PauseRow(channel=r["channel"], paused_at=r["paused_at"], paused_by=r["paused_by"])
+
+
+def approval(r: Row) -> Approval:
+    return Approval(
+        id=int(r["id"]),
+        position=int(r["position"]),
+        step=r["step"],
+        decision=Decision(r["decision"]),
+        approver=r["approver"],
+        digest=r["digest"],
+        comment=r["comment"],
+        via=r["via"],
+        at=float(r["at"]),
+    )

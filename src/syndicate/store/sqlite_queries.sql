@@ -339,6 +339,14 @@ SELECT id, delivery_id, number, worker, fence, started_at, finished_at, outcome,
        error_class, error_message, status, remote_id, remote_url, payload_sha256
 FROM attempts WHERE id > :after ORDER BY id LIMIT :limit
 
+-- name: ledger_approval_requests
+SELECT notice_pk, steps, step_count, channels
+FROM approval_requests WHERE notice_pk > :after ORDER BY notice_pk LIMIT :limit
+
+-- name: ledger_approvals
+SELECT id, notice_pk, position, step, decision, approver, digest, comment, via, at
+FROM approvals WHERE id > :after ORDER BY id LIMIT :limit
+
 -- name: archived_attempts
 SELECT attempt_id, archive FROM archived_attempts WHERE attempt_id > :after
 ORDER BY attempt_id LIMIT :limit
@@ -355,6 +363,14 @@ a.started_at < :until
 SELECT n.pk, n.id, n.version, n.category, n.notice_type, n.region_code, n.title,
        json_extract(n.content, '$.project_code') AS project_code, n.digest, n.accepted_at,
        n.publish_at,
+       (SELECT CASE
+                   WHEN EXISTS (SELECT 1 FROM approvals a
+                                WHERE a.notice_pk = n.pk AND a.decision = 'rejected')
+                   THEN 'rejected'
+                   WHEN (SELECT COUNT(*) FROM approvals a WHERE a.notice_pk = n.pk) < r.step_count
+                   THEN 'awaiting_approval'
+                   ELSE 'approved' END
+        FROM approval_requests r WHERE r.notice_pk = n.pk) AS approval,
        COALESCE(SUM(d.state = 'delivered'), 0) AS delivered,
        COALESCE(SUM(d.state IN ('pending', 'in_flight')), 0) AS unfinished,
        COALESCE(SUM(d.state IN ('failed', 'dead')), 0) AS ended_badly
@@ -368,7 +384,7 @@ LIMIT :limit
 HAVING unfinished > 0
 
 -- name: having_published
-HAVING unfinished = 0 AND ended_badly = 0
+HAVING unfinished = 0 AND ended_badly = 0 AND COUNT(d.id) > 0
 
 -- name: having_partly_published
 HAVING unfinished = 0 AND ended_badly > 0
@@ -503,3 +519,71 @@ ORDER BY deliveries DESC, channel
 
 -- name: accepted_since
 SELECT COUNT(*) AS n FROM notices WHERE accepted_at >= :since
+
+-- Approval bound to content (see syndicate.approval). A notice that needs approval has an
+-- approval request and no delivery until its last step is approved.
+
+-- name: insert_approval_request
+INSERT INTO approval_requests (notice_pk, steps, step_count, channels)
+VALUES (:notice_pk, :steps, :step_count, :channels)
+RETURNING notice_pk, steps, step_count, channels
+
+-- name: approval_request
+SELECT notice_pk, steps, step_count, channels FROM approval_requests WHERE notice_pk = :pk
+
+-- name: notice_to_decide
+SELECT pk, id, version, category, publish_at, publish_day, digest
+FROM notices WHERE id = :id AND version = :version
+
+-- name: approvals_of
+SELECT id, notice_pk, position, step, decision, approver, digest, comment, via, at
+FROM approvals WHERE notice_pk = :pk ORDER BY position
+
+-- name: insert_approval
+INSERT INTO approvals (notice_pk, position, step, decision, approver, digest, comment, via, at)
+VALUES (:notice_pk, :position, :step, :decision, :approver, :digest, :comment, :via, :at)
+RETURNING id, notice_pk, position, step, decision, approver, digest, comment, via, at
+
+-- name: approval_trails
+SELECT n.version, r.steps, a.id, a.notice_pk, a.position, a.step, a.decision, a.approver,
+       a.digest, a.comment, a.via, a.at
+FROM approval_requests r JOIN notices n ON n.pk = r.notice_pk
+LEFT JOIN approvals a ON a.notice_pk = r.notice_pk
+WHERE n.id = :id
+ORDER BY n.version, a.position
+
+-- name: awaiting_approvals
+SELECT n.id, n.version, n.title, n.digest, n.accepted_at, r.steps,
+       (SELECT COUNT(*) FROM approvals a WHERE a.notice_pk = r.notice_pk) AS decided,
+       (SELECT MAX(a.at) FROM approvals a WHERE a.notice_pk = r.notice_pk) AS last_at
+FROM approval_requests r JOIN notices n ON n.pk = r.notice_pk
+WHERE r.step_count > (SELECT COUNT(*) FROM approvals a WHERE a.notice_pk = r.notice_pk)
+  AND NOT EXISTS (SELECT 1 FROM approvals a
+                  WHERE a.notice_pk = r.notice_pk AND a.decision = 'rejected')
+ORDER BY n.pk
+LIMIT :limit
+
+-- name: has_approval_requests
+SELECT EXISTS (SELECT 1 FROM approval_requests) AS found
+
+-- name: approval_figures
+-- Notice versions published in the range whose every step was approved: the last approval,
+-- and the first attempt that delivered the version anywhere.
+SELECT n.pk, MAX(p.at) AS approved_at,
+       (SELECT MIN(t.finished_at) FROM deliveries d JOIN attempts t ON t.delivery_id = d.id
+        WHERE d.notice_pk = n.pk AND t.outcome = 'delivered') AS first_delivered_at
+FROM approval_requests r JOIN notices n ON n.pk = r.notice_pk
+JOIN approvals p ON p.notice_pk = r.notice_pk
+WHERE n.publish_at >= :since AND n.publish_at < :until
+GROUP BY n.pk, r.step_count
+HAVING SUM(CASE WHEN p.decision = 'approved' THEN 1 ELSE 0 END) = r.step_count
+ORDER BY n.pk
+
+-- name: filter_awaiting_approval
+EXISTS (SELECT 1 FROM approval_requests r WHERE r.notice_pk = n.pk
+        AND (SELECT COUNT(*) FROM approvals a WHERE a.notice_pk = n.pk) < r.step_count
+        AND NOT EXISTS (SELECT 1 FROM approvals a
+                        WHERE a.notice_pk = n.pk AND a.decision = 'rejected'))
+
+-- name: filter_rejected
+EXISTS (SELECT 1 FROM approvals a WHERE a.notice_pk = n.pk AND a.decision = 'rejected')

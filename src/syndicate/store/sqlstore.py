@@ -16,21 +16,25 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol
 
+from ..approval import Approval, ApprovalState, Decision, Trail, next_position
 from ..audit import events as E
 from ..audit.chain import Event, Head, Link
 from ..circuit import admit, after_failure, after_success
-from ..errors import StoreError
+from ..errors import ApprovalRefused, Problem, StoreError
 from ..notice import LOCAL_TZ
 from . import chaining
 from . import rows as R
 from .base import (
     AcceptResult,
+    ApprovalFigures,
     AttemptFilter,
     AttemptRecord,
     AttemptRow,
+    AwaitingApproval,
     Backlog,
     CircuitRow,
     Claim,
+    Decided,
     DeliveryFilter,
     DeliveryRow,
     DeliveryState,
@@ -41,6 +45,7 @@ from .base import (
     NoticeFilter,
     NoticeRecord,
     NoticeRow,
+    NoticeState,
     OperationRow,
     Outcome,
     PauseRow,
@@ -119,6 +124,12 @@ class SqlStore(Store):
                 if old["digest"] != notice.digest:
                     raise R.conflict(notice, old["digest"])
                 routed = [r["channel"] for r in tx.rows("routed_channels", {"pk": old["pk"]})]
+                # Still awaiting approval (or rejected): the channels it waits for.
+                waiting = tx.rows("approval_request", {"pk": old["pk"]})
+                if waiting and not routed:
+                    return AcceptResult(
+                        False, json.loads(waiting[0]["channels"]), old["accepted_at"], True
+                    )
                 return AcceptResult(False, routed, old["accepted_at"])
             day = datetime.fromtimestamp(notice.publish_at, LOCAL_TZ).date().isoformat()
             (stored,) = tx.rows(
@@ -132,26 +143,21 @@ class SqlStore(Store):
                     for rule, message in notice.warnings
                 ],
             )
-            tx.many(
-                "tally_routed",
-                [
-                    {"day": day, "category": notice.category, "channel": ch}
-                    for ch in sorted(["", *channels])  # key order, as every writer takes them
-                ],
-            )
-            due = max(now, notice.publish_at)
-            for ch in channels:
-                (created,) = tx.rows(
-                    "insert_delivery",
+            awaiting = bool(notice.approval_steps)
+            if awaiting:
+                # Nothing is delivered, nothing counted, until the last step is approved.
+                (request,) = tx.rows(
+                    "insert_approval_request",
                     {
                         "notice_pk": stored["pk"],
-                        "channel": ch,
-                        "idempotency_key": idempotency_key(notice.id, notice.version, ch),
-                        "due": due,
-                        "now": now,
+                        "steps": json.dumps(list(notice.approval_steps), ensure_ascii=False),
+                        "step_count": len(notice.approval_steps),
+                        "channels": json.dumps(list(channels), ensure_ascii=False),
                     },
                 )
-                events.append(E.delivery_created(created, now))
+                events.append(E.approval_requested(request, now))
+            else:
+                events += self._create_deliveries(tx, stored, day, channels, now)
             if by is not None:
                 subject = f"{notice.id}.v{notice.version}"
                 tx.run(
@@ -159,9 +165,103 @@ class SqlStore(Store):
                     {"at": now, "actor": by, "action": "enqueue", "subject": subject},
                 )
             chaining.append(tx, events)
-            if due <= now:
-                self._notify(tx)
-        return AcceptResult(True, list(channels), now)
+        return AcceptResult(True, list(channels), now, awaiting)
+
+    def _create_deliveries(
+        self, tx: Tx, notice: R.Row, day: str, channels: Sequence[str], now: float
+    ) -> list[Event]:
+        """A notice version's deliveries, counted in the yearly tallies; the events to chain.
+
+        The one way deliveries come to be: at enqueue, or when the last approval step
+        passes. ``notice`` is its stored row (pk, id, version, category, publish_at).
+        """
+        tx.many(
+            "tally_routed",
+            [
+                {"day": day, "category": notice["category"], "channel": ch}
+                for ch in sorted(["", *channels])  # key order, as every writer takes them
+            ],
+        )
+        due = max(now, float(notice["publish_at"]))
+        events = []
+        for ch in channels:
+            (created,) = tx.rows(
+                "insert_delivery",
+                {
+                    "notice_pk": notice["pk"],
+                    "channel": ch,
+                    "idempotency_key": idempotency_key(notice["id"], notice["version"], ch),
+                    "due": due,
+                    "now": now,
+                },
+            )
+            events.append(E.delivery_created(created, now))
+        if channels and due <= now:
+            self._notify(tx)
+        return events
+
+    def decide(
+        self,
+        notice_id: str,
+        version: int,
+        step: str,
+        decision: Decision,
+        *,
+        approver: str,
+        digest: str,
+        now: float,
+        comment: str | None = None,
+        via: str | None = None,
+    ) -> Decided:
+        what = f"{notice_id}.v{version}"
+        with self._write() as tx:
+            found = tx.rows("notice_to_decide", {"id": notice_id, "version": version})
+            if not found:
+                raise ApprovalRefused([Problem("", f"no notice {what} in the ledger")], status=404)
+            notice = found[0]
+            request = tx.rows("approval_request", {"pk": notice["pk"]})
+            if not request:
+                raise ApprovalRefused(
+                    [Problem("", f"{what} needs no approval: it was delivered as accepted")],
+                    status=422,
+                )
+            steps = tuple(json.loads(request[0]["steps"]))
+            before = Trail(
+                steps, tuple(R.approval(r) for r in tx.rows("approvals_of", {"pk": notice["pk"]}))
+            )
+            position = next_position(what, notice["digest"], before, step, digest)
+            (row,) = tx.rows(
+                "insert_approval",
+                {
+                    "notice_pk": notice["pk"],
+                    "position": position,
+                    "step": step,
+                    "decision": decision.value,
+                    "approver": approver,
+                    "digest": digest,
+                    "comment": comment,
+                    "via": via,
+                    "at": now,
+                },
+            )
+            events = [E.approval_decided(row, now)]
+            trail = Trail(steps, (*before.decisions, R.approval(row)))
+            channels: list[str] = []
+            if trail.state is ApprovalState.approved:
+                channels = json.loads(request[0]["channels"])
+                events += self._create_deliveries(tx, notice, notice["publish_day"], channels, now)
+            if via is not None:
+                tx.run(
+                    "insert_operation",
+                    {
+                        "at": now,
+                        "actor": via,
+                        "action": decision.value,
+                        "subject": f"{what} {step}",
+                    },
+                )
+            chaining.append(tx, events)
+        return Decided(R.approval(row), trail, channels)
 
     def claim_many(
         self,
@@ -617,10 +717,58 @@ class SqlStore(Store):
             )
             if value is not None
         ]
-        having = self._fragment(f"having_{filter.state.value}") if filter.state else ""
+        having = ""
+        if filter.state in (NoticeState.awaiting_approval, NoticeState.rejected):
+            conditions.append(f"filter_{filter.state.value}")  # decided by its approvals
+        elif filter.state is not None:
+            having = self._fragment(f"having_{filter.state.value}")
         with self._reading() as tx:
             found = tx.rows("notice_page", params, where=self._where(conditions), having=having)
         return [R.notice_row(r) for r in found]
+
+    def approval_trails(self, notice_id: str) -> dict[int, Trail]:
+        with self._reading() as tx:
+            found = tx.rows("approval_trails", {"id": notice_id})
+        steps: dict[int, tuple[str, ...]] = {}
+        decided: dict[int, list[Approval]] = {}
+        for r in found:
+            version = int(r["version"])
+            steps[version] = tuple(json.loads(r["steps"]))
+            decided.setdefault(version, [])
+            if r["id"] is not None:
+                decided[version].append(R.approval(r))
+        return {v: Trail(steps[v], tuple(decided[v])) for v in steps}
+
+    def awaiting_approvals(self, limit: int) -> list[AwaitingApproval]:
+        with self._reading() as tx:
+            found = tx.rows("awaiting_approvals", {"limit": int(limit)})
+        return [
+            AwaitingApproval(
+                notice_id=r["id"],
+                version=int(r["version"]),
+                title=r["title"],
+                digest=r["digest"],
+                steps=tuple(json.loads(r["steps"])),
+                position=int(r["decided"]),
+                since=float(r["last_at"] if r["last_at"] is not None else r["accepted_at"]),
+            )
+            for r in found
+        ]
+
+    def approval_figures(self, since: float, until: float) -> ApprovalFigures:
+        with self._reading() as tx:
+            (recorded,) = tx.rows("has_approval_requests")
+            found = tx.rows("approval_figures", {"since": since, "until": until})
+        return ApprovalFigures(
+            bool(recorded["found"]),
+            [
+                (
+                    float(r["approved_at"]),
+                    None if r["first_delivered_at"] is None else float(r["first_delivered_at"]),
+                )
+                for r in found
+            ],
+        )
 
     def notice_versions(self, notice_id: str) -> list[NoticeRecord]:
         with self._reading() as tx:

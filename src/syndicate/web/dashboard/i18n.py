@@ -61,6 +61,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "state.failed": ("失败", "failed"),
     "state.dead": ("已放弃", "dead"),
     "state.none": ("未路由", "not routed"),
+    "nstate.awaiting_approval": ("待审批", "awaiting approval"),
+    "nstate.rejected": ("审批未通过", "rejected"),
     "nstate.publishing": ("发布中", "publishing"),
     "nstate.published": ("已全部发布", "published"),
     "nstate.partly_published": ("部分发布", "partly published"),
