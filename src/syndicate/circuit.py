@@ -38,7 +38,14 @@ def admit(
     ):
         return 0, None  # another worker's probe is under way
     probing = CircuitRow(
-        row.channel, CircuitState.half_open, row.failures, None, worker, now, probe_until
+        row.channel,
+        CircuitState.half_open,
+        row.failures,
+        None,
+        worker,
+        now,
+        probe_until,
+        row.opened_at,
     )
     return min(want, 1), probing
 
@@ -52,10 +59,20 @@ def after_failure(
     if state == CircuitState.open:
         # An attempt that started before the circuit opened: counted, nothing turns.
         assert row is not None
-        return CircuitRow(channel, state, failures, row.reopens_at, worker, now), False
-    if state == CircuitState.half_open or failures >= gate.failures:
         return CircuitRow(
-            channel, CircuitState.open, failures, now + gate.cool_down, worker, now
+            channel, state, failures, row.reopens_at, worker, now, opened_at=row.opened_at
+        ), False
+    if state == CircuitState.half_open or failures >= gate.failures:
+        # A failed probe reopens the same outage; from closed, a new one begins now.
+        opened_at = row.opened_at if row is not None and state == CircuitState.half_open else None
+        return CircuitRow(
+            channel,
+            CircuitState.open,
+            failures,
+            now + gate.cool_down,
+            worker,
+            now,
+            opened_at=now if opened_at is None else opened_at,
         ), True
     return CircuitRow(channel, CircuitState.closed, failures, None, worker, now), False
 

@@ -30,7 +30,7 @@ from .adapter import Adapter, Options
 from .approval import duplicate_steps
 from .attachments import file_identity
 from .errors import ConfigError, Problem, StoreError
-from .notice import Category, NoticeType, problems_from_validation
+from .notice import Category, NoticeType, RegionCode, problems_from_validation
 from .registry import AdapterRegistry, UnknownAdapter
 from .rules import RuleSetting, parse_settings
 from .store.url import parse_store_url
@@ -168,6 +168,25 @@ class ApiSettings(_Strict):
     )
 
 
+Incident = Literal["failed", "dead", "circuit_open", "circuit_closed"]
+INCIDENTS: tuple[Incident, ...] = ("failed", "dead", "circuit_open", "circuit_closed")
+
+
+class AlertSettings(_Strict):
+    """Where operators hear of incidents: each one once, as a delivery of its own."""
+
+    channels: list[ChannelName] = Field(
+        min_length=1, description="the channels that carry alerts (an operators' inbox)"
+    )
+    incidents: list[Incident] = Field(
+        default_factory=lambda: list(INCIDENTS),
+        min_length=1,
+        description="which incidents are told: failed, dead, circuit_open, circuit_closed",
+    )
+    region_code: RegionCode = Field(description="the region an alert is filed under")
+    publisher: str = Field(default="syndicate", min_length=1, max_length=200)
+
+
 class RouteMatch(_Strict):
     """A route matches a notice when every given key matches (an absent key matches all)."""
 
@@ -217,6 +236,7 @@ class _File(_Strict):
     channels: dict[ChannelName, Any] = Field(min_length=1)
     routes: list[Route] = Field(default_factory=list)
     approvals: list[ApprovalRule] = Field(default_factory=list)
+    alerts: AlertSettings | None = None
     rules: Any = None  # checked by syndicate.rules.parse_settings
 
 
@@ -249,6 +269,7 @@ class Config:
     api: ApiSettings = field(default_factory=ApiSettings)
     rules: dict[str, RuleSetting] = field(default_factory=dict)
     approvals: list[ApprovalRule] = field(default_factory=list)
+    alerts: AlertSettings | None = None
 
     def store_url(self) -> str:
         """The store URL with a relative SQLite path made absolute against the config's folder."""
@@ -575,6 +596,18 @@ def parse_config(
                         doc.line_of(("approvals", i, "steps", j)),
                     )
                 )
+    raw_alerts = data.get("alerts")
+    targets = raw_alerts.get("channels") if isinstance(raw_alerts, dict) else None
+    for j, target in enumerate(targets if isinstance(targets, list) else []):
+        if isinstance(target, str) and target not in raw_channels:
+            problems.append(
+                Problem(
+                    f"alerts.channels.{j}",
+                    f"unknown channel {target!r}",
+                    source,
+                    doc.line_of(("alerts", "channels", j)),
+                )
+            )
 
     longest = max(timeouts, default=0.0)
     worker = top.worker if top is not None else _maybe(WorkerSettings, data.get("worker"))
@@ -610,4 +643,5 @@ def parse_config(
         api=top.api,
         rules=rules,
         approvals=list(top.approvals),
+        alerts=top.alerts,
     )

@@ -22,8 +22,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from . import alerts
 from .adapter import Adapter, DeliveryContext, Payload, Receipt
-from .config import Config
+from .config import Config, Incident
 from .errors import (
     DeliveryError,
     InDoubtDeliveryError,
@@ -39,7 +40,16 @@ from .outcome import CircuitEffect, decide
 from .recorder import Recorder
 from .retry import Schedule
 from .sanitize import sanitized_notice
-from .store.base import AttemptRecord, Claim, DeliveryState, Gate, Next, Outcome, Store
+from .store.base import (
+    AttemptRecord,
+    CircuitRow,
+    Claim,
+    DeliveryState,
+    Gate,
+    Next,
+    Outcome,
+    Store,
+)
 
 log = logging.getLogger("syndicate.worker")
 
@@ -144,7 +154,9 @@ class Dispatcher:
         # The ledger's writes (and their fsync) run in one thread of their own, so
         # deliveries in flight keep moving while a commit reaches the disk.
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="syndicate-ledger")
-        self._recorder = Recorder(store, self.worker, self._writer)
+        self._recorder = Recorder(store, self.worker, self._writer, recovered=self._recovered)
+        self._alerter = alerts.Alerter(config, store)
+        self._alerting: set[asyncio.Future[None]] = set()
         self._tasks: dict[asyncio.Task[None], Claim] = {}
         self._notices: OrderedDict[tuple[str, int], Notice | NoticeError] = OrderedDict()
         self._paused: set[str] = set()
@@ -191,6 +203,8 @@ class Dispatcher:
             await self._shutdown()
             await self._recorder.close()
             await recorder
+            if self._alerting:  # recoveries the last batches told of
+                await asyncio.wait(set(self._alerting))
             self._writer.shutdown(wait=True)
 
     async def _every(self, scheduled: Scheduled, stop: asyncio.Event) -> None:
@@ -438,11 +452,25 @@ class Dispatcher:
         saved = await self._save(claim, record, next_, patient=not interrupted)
         # The channel failed whether or not the result could be written: the circuit counts it.
         if decision.circuit is CircuitEffect.failure:
-            await self._circuit_failure(lane, now)
+            await self._circuit_failure(lane, now, decision.message)
         elif decision.circuit is CircuitEffect.none:
             await self._circuit_write(self.store.release_probe, lane.name, now)
         if not saved:
             return
+        if next_.state in (DeliveryState.failed, DeliveryState.dead) and claim.kind == "notice":
+            # (A failed alert raises none: alerts about alerts could go round for ever.)
+            incident: Incident = "failed" if next_.state is DeliveryState.failed else "dead"
+            await self._alert(
+                alerts.delivery_ended(
+                    incident,
+                    claim.delivery_id,
+                    claim.attempts + 1,
+                    claim.channel,
+                    f"{claim.notice_id}.v{claim.notice_version}",
+                    decision.message,
+                    now,
+                )
+            )
         if self.listener is not None:
             self.listener(
                 AttemptEvent(
@@ -516,7 +544,26 @@ class Dispatcher:
         except StoreError as exc:
             log.error("cannot record a channel's circuit: %s", exc)
 
-    async def _circuit_failure(self, lane: _Lane, now: float) -> None:
+    async def _alert(self, alert: alerts.Alert) -> None:
+        """Enqueue ``alert`` (once in the ledger, whichever worker saw it) and look for work."""
+        if not self._alerter.wants(alert.incident):
+            return
+        loop = asyncio.get_running_loop()
+        if await loop.run_in_executor(self._writer, self._alerter.send, alert):
+            self.wake()
+
+    def _recovered(self, circuits: list[CircuitRow]) -> None:
+        """Deliveries just recorded closed these circuits: each outage's recovery is told."""
+        now = self.clock()
+        for row in circuits:
+            opened_at = row.opened_at if row.opened_at is not None else row.updated_at
+            log.info("channel %s: circuit closed, the channel delivers again", row.channel)
+            alert = alerts.circuit_closed(row.channel, opened_at, now)
+            task = asyncio.ensure_future(self._alert(alert))
+            self._alerting.add(task)
+            task.add_done_callback(self._alerting.discard)
+
+    async def _circuit_failure(self, lane: _Lane, now: float, message: str = "") -> None:
         try:
             row, opened = await asyncio.get_running_loop().run_in_executor(
                 self._writer, self.store.circuit_failure, lane.name, lane.gate, now, self.worker
@@ -531,6 +578,8 @@ class Dispatcher:
                 row.failures,
                 lane.gate.cool_down,
             )
+        if opened and row.opened_at == now:  # a new outage, not a failed probe reopening one
+            await self._alert(alerts.circuit_opened(lane.name, now, row.failures, message))
 
     async def _shutdown(self) -> None:
         """Let in-flight attempts finish within the grace period, then interrupt them."""

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from .errors import StoreError
-from .store.base import AttemptRecord, Claim, Next, Store
+from .store.base import AttemptRecord, CircuitRow, Claim, Next, Store
 
 
 class Recorder:
@@ -18,9 +19,16 @@ class Recorder:
     """
 
     def __init__(
-        self, store: Store, worker: str, writer: ThreadPoolExecutor, max_batch: int = 500
+        self,
+        store: Store,
+        worker: str,
+        writer: ThreadPoolExecutor,
+        max_batch: int = 500,
+        *,
+        recovered: Callable[[list[CircuitRow]], None] | None = None,
     ) -> None:
         self.store = store
+        self.recovered = recovered  # told of circuits a batch's deliveries closed
         self.worker = worker
         self.writer = writer
         self.max_batch = max_batch
@@ -42,9 +50,9 @@ class Recorder:
             while self._queue:
                 batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
                 try:
-                    results = await asyncio.get_running_loop().run_in_executor(
+                    done = await asyncio.get_running_loop().run_in_executor(
                         self.writer,
-                        self.store.record_many,
+                        self.store.record_batch,
                         self.worker,
                         [(c, a, n) for c, a, n, _ in batch],
                     )
@@ -53,9 +61,11 @@ class Recorder:
                         if not future.done():
                             future.set_exception(exc)
                 else:
-                    for (*_, future), ok in zip(batch, results, strict=True):
+                    for (*_, future), ok in zip(batch, done.written, strict=True):
                         if not future.done():
                             future.set_result(ok)
+                    if done.recovered and self.recovered is not None:
+                        self.recovered(done.recovered)
                 await asyncio.sleep(0)  # let the attempts just written move on
             if self._closed and not self._queue:
                 return

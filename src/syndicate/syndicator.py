@@ -11,6 +11,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from . import alerts
 from . import readmodels as rm
 from .adapter import Adapter
 from .approval import Decision, Trail
@@ -208,6 +209,8 @@ class Syndicator:
         """
         if not isinstance(notice, Notice):
             notice = Notice.parse(notice)
+        if notice.id.startswith(alerts.PREFIX):
+            raise NoticeError([Problem("id", f"{alerts.PREFIX}… is kept for operator alerts")])
         channels = route(notice, self.config)
         # Only kinds that look at a notice before taking it need an instance here.
         checkers = {

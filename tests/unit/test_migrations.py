@@ -11,7 +11,7 @@ import pytest
 
 from syndicate.errors import LedgerVersionError
 from syndicate.store import migrate
-from syndicate.store.base import SCHEMA_VERSION, AttemptFilter, DeliveryState, Next
+from syndicate.store.base import SCHEMA_VERSION, AttemptFilter, DeliveryState, Next, NoticeFilter
 from syndicate.store.sqlite import SqliteStore, _statements
 
 from .test_store import ok
@@ -58,6 +58,8 @@ def test_a_version_1_ledger_is_upgraded_with_its_data(tmp_path: Path) -> None:
         ]
         assert [a.number for a in store.attempts(AttemptFilter())] == [1]
         assert store.circuits()["b"].state == "open"
+        assert store.circuits()["b"].opened_at is None  # opened before circuits kept it
+        assert [n.id for n in store.notice_page(NoticeFilter(), None, 5)] == ["N-1"]  # a notice
         assert store.year_counts(1970).delivered == {
             ("construction", "a"): 1,
             ("construction", "b"): 0,

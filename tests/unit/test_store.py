@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from syndicate.store.base import (
     DeliveryState,
     Gate,
     Next,
+    NoticeFilter,
     NoticeRecord,
     Outcome,
     Store,
@@ -233,6 +235,51 @@ def test_the_circuit_is_shared_and_lets_one_probe_through(store_url: str) -> Non
     finally:
         one.close()
         two.close()
+
+
+def test_an_outage_is_one_incident_across_workers_and_its_recovery_is_told_once(
+    store_url: str,
+) -> None:
+    one, two = open_store(store_url), open_store(store_url)
+    try:
+        for i in range(3):
+            one.accept(record(f"N-{i}"), ["a"], 100.0)
+        gate = Gate(concurrency=10, failures=1, cool_down=10)
+        row, opened = one.circuit_failure("a", gate, 100.0, "w1")
+        assert (opened, row.opened_at) == (True, 100.0)  # a new outage
+        (probe,) = two.claim_many("w2", 110.0, 30, {"a": 5}, {"a": gate})
+        row, opened = two.circuit_failure("a", gate, 111.0, "w2")  # the probe failed
+        assert (opened, row.opened_at) == (True, 100.0)  # the same outage, reopened
+        two.record(probe, "w2", ok(111.5), Next(DeliveryState.pending, 200.0))
+        (probe,) = one.claim_many("w1", 121.0, 30, {"a": 5}, {"a": gate})
+        others = two.claim_many("w2", 121.0, 30, {"a": 5})  # taken without the gate
+        done = one.record_batch("w1", [(probe, ok(122.0), Next(DeliveryState.delivered))])
+        assert [(r.channel, r.state, r.opened_at) for r in done.recovered] == [
+            ("a", "half_open", 100.0)
+        ]
+        later = [(c, ok(123.0), Next(DeliveryState.delivered)) for c in others]
+        assert two.record_batch("w2", later).recovered == []  # closed already: told once
+        assert one.circuits()["a"].opened_at is None
+    finally:
+        one.close()
+        two.close()
+
+
+def test_alerts_are_deliveries_but_no_published_notices(store: Store) -> None:
+    store.accept(record("N-1", publish_at=1.7e9), ["a"], 1.7e9)
+    alert = replace(record("ALERT-failed-a-1-1", publish_at=1.7e9), kind="alert")
+    assert store.accept(alert, ["ops"], 1.7e9).created
+    assert not store.accept(alert, ["ops"], 1.7e9 + 1).created  # one alert per incident
+    assert [d.channel for d in store.deliveries()] == ["a", "ops"]
+    (claim,) = store.claim("w", 1.7e9, 30, 5, channel="ops")
+    assert claim.kind == "alert"
+    store.record(claim, "w", ok(1.7e9), Next(DeliveryState.delivered))
+    assert [n.id for n in store.notice_page(NoticeFilter(), None, 10)] == ["N-1"]
+    assert store.counts() == {("a", DeliveryState.pending): 1}
+    assert store.accepted_since(0.0) == 1
+    year = store.year_counts(2023)
+    assert set(year.routed) == {("construction", "a")}
+    assert set(year.delivered) == {("construction", "a")}  # no ops
 
 
 def test_starts_are_booked_one_interval_apart_across_workers(store_url: str) -> None:

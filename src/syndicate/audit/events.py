@@ -77,6 +77,12 @@ def _value(column: str, value: Any) -> Any:
 def notice_body(r: Row) -> dict[str, Any]:
     body = {c: _value(c, r[c]) for c in NOTICE_COLUMNS}
     body["content_sha256"] = sha256(r["content"])
+    try:
+        kind = r["kind"]
+    except (KeyError, IndexError):  # a row read before the column existed (chained at 0004)
+        kind = "notice"
+    if kind != "notice":  # an operator alert; a notice's body is as it always was
+        body["kind"] = kind
     return body
 
 

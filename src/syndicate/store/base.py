@@ -16,7 +16,7 @@ from ..approval import Approval, Decision, Trail
 from ..audit.chain import Event, Head, Link, Row
 from ..errors import LeaseLost
 
-SCHEMA_VERSION = 8  # the newest migration of every backend
+SCHEMA_VERSION = 9  # the newest migration of every backend
 
 
 class DeliveryState(StrEnum):
@@ -56,6 +56,7 @@ class NoticeRecord:
     warnings: tuple[tuple[str, str], ...] = ()
     # Approval steps, in order, that must pass before any delivery is created (none: at once).
     approval_steps: tuple[str, ...] = ()
+    kind: str = "notice"  # or "alert": an operator alert, kept out of the notice views and tallies
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,7 @@ class Claim:
     # channel's answer was lost after the request went out (InDoubtDeliveryError).
     in_doubt: bool = False
     accepted_at: float = 0.0  # when the notice was enqueued: latency is measured from here
+    kind: str = "notice"  # the notice's kind: a failed "alert" delivery raises no alert
 
 
 @dataclass(frozen=True)
@@ -210,6 +212,15 @@ class CircuitRow:
     worker: str | None
     updated_at: float
     probe_until: float | None = None  # half-open: the probe's holder has it until then
+    opened_at: float | None = None  # when this outage began: open and half-open keep it
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What a batch of attempt results did to the ledger."""
+
+    written: list[bool]  # per result: False if another worker holds the delivery now
+    recovered: list[CircuitRow]  # circuits a delivery closed, as they stood before: open or half
 
 
 @dataclass(frozen=True)
@@ -462,6 +473,12 @@ class Store(ABC):
         A result whose ``claim.fence`` is no longer current (another worker
         has since claimed the delivery) is not written: False in its place.
         """
+
+    def record_batch(
+        self, worker: str, results: Sequence[tuple[Claim, AttemptRecord, Next]]
+    ) -> Recorded:
+        """``record_many``, telling also which channels' circuits a delivery closed."""
+        return Recorded(self.record_many(worker, results), [])
 
     def record(self, claim: Claim, worker: str, attempt: AttemptRecord, next_: Next) -> None:
         """Record one attempt; LeaseLost if another worker holds the delivery now."""

@@ -25,6 +25,7 @@ TABLES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         (
             "pk", "id", "version", "category", "notice_type", "region_code", "title",
             "digest", "content", "publish_at", "publish_day", "accepted_at", "body_sanitized",
+            "kind",
         ),
     ),
     (
@@ -48,7 +49,10 @@ TABLES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (
         "circuits",
         "channel",
-        ("channel", "state", "failures", "reopens_at", "worker", "updated_at", "probe_until"),
+        (
+            "channel", "state", "failures", "reopens_at", "worker", "updated_at", "probe_until",
+            "opened_at",
+        ),
     ),
     ("tallies", "day, category, channel", ("day", "category", "channel", "routed", "delivered")),
     ("tokens", "id", ("id", "name", "scopes", "secret_sha256", "created_at", "revoked_at")),

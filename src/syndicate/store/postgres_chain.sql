@@ -35,8 +35,8 @@ ORDER BY delivery, seq DESC
 LIMIT %(limit)s
 
 -- name: ledger_notices
-SELECT pk, id, version, category, notice_type, region_code, title, digest, content,
-       publish_at, accepted_at
+-- Every column: the chain takes the ones it records by name, whichever migration added them.
+SELECT *
 FROM notices WHERE pk > %(after)s ORDER BY pk LIMIT %(limit)s
 
 -- name: ledger_deliveries

@@ -24,12 +24,12 @@ SELECT channel FROM deliveries WHERE notice_pk = %(pk)s ORDER BY id
 
 -- name: insert_notice
 INSERT INTO notices (id, version, category, notice_type, region_code, title,
-                     digest, content, publish_at, publish_day, accepted_at, body_sanitized)
+                     digest, content, publish_at, publish_day, accepted_at, body_sanitized, kind)
 VALUES (%(id)s, %(version)s, %(category)s, %(notice_type)s, %(region_code)s, %(title)s,
         %(digest)s, %(content)s, %(publish_at)s, %(publish_day)s, %(accepted_at)s,
-        %(body_sanitized)s)
+        %(body_sanitized)s, %(kind)s)
 RETURNING pk, id, version, category, notice_type, region_code, title, digest, content,
-          publish_at, accepted_at, body_sanitized
+          publish_at, accepted_at, body_sanitized, kind
 
 -- name: tally_routed
 INSERT INTO tallies (day, category, channel, routed) VALUES (%(day)s, %(category)s, %(channel)s, 1)
@@ -74,7 +74,7 @@ RETURNING d.id AS delivery_id, n.id AS notice_id, n.version AS notice_version, d
           due.leased OR EXISTS (
               SELECT 1 FROM attempts a WHERE a.delivery_id = d.id AND a.number = d.attempts
               AND a.error_class = 'InDoubtDeliveryError') AS in_doubt,
-          n.accepted_at
+          n.accepted_at, n.kind
 
 -- name: claim
 WITH due AS (
@@ -94,7 +94,7 @@ RETURNING d.id AS delivery_id, n.id AS notice_id, n.version AS notice_version, d
           due.leased OR EXISTS (
               SELECT 1 FROM attempts a WHERE a.delivery_id = d.id AND a.number = d.attempts
               AND a.error_class = 'InDoubtDeliveryError') AS in_doubt,
-          n.accepted_at
+          n.accepted_at, n.kind
 
 -- name: finish_delivery
 -- Only the current lease holder (its fence) may move the delivery on.
@@ -110,7 +110,7 @@ RETURNING id, notice_pk, channel, idempotency_key, state, attempts, remote_id, r
           last_error
 
 -- name: notice_day
-SELECT publish_day, category FROM notices WHERE pk = %(pk)s
+SELECT publish_day, category, kind FROM notices WHERE pk = %(pk)s
 
 -- name: tally_delivered
 UPDATE tallies SET delivered = delivered + %(n)s
@@ -198,6 +198,7 @@ LIMIT %(limit)s
 -- the other states are few, found by index.
 SELECT channel, state, COUNT(*) AS n FROM deliveries
 WHERE state IN ('pending', 'in_flight', 'failed', 'dead')
+  AND notice_pk NOT IN (SELECT pk FROM notices WHERE kind = 'alert')
 GROUP BY channel, state
 UNION ALL
 SELECT channel, 'delivered', SUM(delivered) FROM tallies
@@ -215,25 +216,27 @@ SELECT next_attempt_at FROM deliveries
 WHERE state IN ('pending', 'in_flight') ORDER BY next_attempt_at LIMIT 1
 
 -- name: set_circuit
-INSERT INTO circuits (channel, state, failures, reopens_at, worker, updated_at, probe_until)
+INSERT INTO circuits (channel, state, failures, reopens_at, worker, updated_at, probe_until,
+                      opened_at)
 VALUES (%(channel)s, %(state)s, %(failures)s, %(reopens_at)s, %(worker)s, %(updated_at)s,
-        %(probe_until)s)
+        %(probe_until)s, %(opened_at)s)
 ON CONFLICT (channel) DO UPDATE SET
     state = excluded.state, failures = excluded.failures, reopens_at = excluded.reopens_at,
     worker = excluded.worker, updated_at = excluded.updated_at,
-    probe_until = excluded.probe_until
+    probe_until = excluded.probe_until, opened_at = excluded.opened_at
 
 -- name: close_circuit
 UPDATE circuits
-SET state = 'closed', failures = 0, reopens_at = NULL, probe_until = NULL,
+SET state = 'closed', failures = 0, reopens_at = NULL, probe_until = NULL, opened_at = NULL,
     worker = %(worker)s, updated_at = %(updated_at)s
 WHERE channel = %(channel)s AND (state <> 'closed' OR failures > 0)
 
 -- name: circuits
-SELECT channel, state, failures, reopens_at, worker, updated_at, probe_until FROM circuits
+SELECT channel, state, failures, reopens_at, worker, updated_at, probe_until, opened_at
+FROM circuits
 
 -- name: circuit_of_channel
-SELECT channel, state, failures, reopens_at, worker, updated_at, probe_until
+SELECT channel, state, failures, reopens_at, worker, updated_at, probe_until, opened_at
 FROM circuits WHERE channel = %(channel)s
 
 -- name: release_probe
@@ -303,7 +306,8 @@ SELECT id, at, actor, action, subject FROM operations ORDER BY id DESC LIMIT %(l
 -- unexpired lease, any worker's, and the channel's circuit.
 SELECT (SELECT COUNT(*) FROM deliveries
         WHERE channel = %(channel)s AND state = 'in_flight' AND next_attempt_at > %(now)s) AS in_flight,
-       c.channel, c.state, c.failures, c.reopens_at, c.worker, c.updated_at, c.probe_until
+       c.channel, c.state, c.failures, c.reopens_at, c.worker, c.updated_at, c.probe_until,
+       c.opened_at
 FROM (SELECT 1) AS one LEFT JOIN circuits c ON c.channel = %(channel)s
 
 -- name: try_lock_channel
@@ -353,6 +357,10 @@ HAVING COUNT(d.id) FILTER (WHERE d.state IN ('pending', 'in_flight')) = 0
 -- name: having_partly_published
 HAVING COUNT(d.id) FILTER (WHERE d.state IN ('pending', 'in_flight')) = 0
    AND COUNT(d.id) FILTER (WHERE d.state IN ('failed', 'dead')) > 0
+
+-- name: filter_notices_only
+-- Operator alerts are deliveries of their own, not notices the center published.
+n.kind = 'notice'
 
 -- name: filter_notice_version
 n.version = %(notice_version)s
@@ -492,7 +500,7 @@ GROUP BY channel, state, error_class
 ORDER BY deliveries DESC, channel
 
 -- name: accepted_since
-SELECT COUNT(*) AS n FROM notices WHERE accepted_at >= %(since)s
+SELECT COUNT(*) AS n FROM notices WHERE accepted_at >= %(since)s AND kind = 'notice'
 
 -- Approval bound to content (see syndicate.approval). A notice that needs approval has an
 -- approval request and no delivery until its last step is approved.

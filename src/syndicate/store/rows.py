@@ -44,6 +44,14 @@ def conflict(notice: NoticeRecord, digest: str) -> NoticeConflict:
     )
 
 
+def kind_of(notice: Row) -> str:
+    """A notice row's kind: ``notice``, or ``alert`` for an operator alert."""
+    try:
+        return str(notice["kind"])
+    except (KeyError, IndexError):  # a row from a query that does not select it
+        return "notice"
+
+
 def notice_params(notice: NoticeRecord) -> dict[str, Any]:
     return {
         "id": notice.id,
@@ -56,6 +64,7 @@ def notice_params(notice: NoticeRecord) -> dict[str, Any]:
         "content": notice.content,
         "publish_at": notice.publish_at,
         "body_sanitized": int(notice.body_sanitized),
+        "kind": notice.kind,
     }
 
 
@@ -74,6 +83,7 @@ def claim(r: Row, expires: float) -> Claim:
         lease_expires_at=expires,
         in_doubt=bool(r["in_doubt"]),
         accepted_at=r["accepted_at"],
+        kind=r["kind"],
     )
 
 
@@ -171,6 +181,7 @@ def circuit_row(r: Row) -> CircuitRow:
         worker=r["worker"],
         updated_at=r["updated_at"],
         probe_until=r["probe_until"],
+        opened_at=r["opened_at"],
     )
 
 
@@ -183,6 +194,7 @@ def circuit_params(c: CircuitRow) -> dict[str, Any]:
         "worker": c.worker,
         "updated_at": c.updated_at,
         "probe_until": c.probe_until,
+        "opened_at": c.opened_at,
     }
 
 

@@ -20,11 +20,11 @@ SELECT channel FROM deliveries WHERE notice_pk = :pk ORDER BY id
 
 -- name: insert_notice
 INSERT INTO notices (id, version, category, notice_type, region_code, title,
-                     digest, content, publish_at, publish_day, accepted_at, body_sanitized)
+                     digest, content, publish_at, publish_day, accepted_at, body_sanitized, kind)
 VALUES (:id, :version, :category, :notice_type, :region_code, :title,
-        :digest, :content, :publish_at, :publish_day, :accepted_at, :body_sanitized)
+        :digest, :content, :publish_at, :publish_day, :accepted_at, :body_sanitized, :kind)
 RETURNING pk, id, version, category, notice_type, region_code, title, digest, content,
-          publish_at, accepted_at, body_sanitized
+          publish_at, accepted_at, body_sanitized, kind
 
 -- name: insert_warning
 INSERT INTO notice_warnings (notice_pk, rule, message) VALUES (:notice_pk, :rule, :message)
@@ -48,7 +48,7 @@ SELECT d.id AS delivery_id, n.id AS notice_id, n.version AS notice_version, d.ch
        d.state = 'in_flight' OR EXISTS (
            SELECT 1 FROM attempts a WHERE a.delivery_id = d.id AND a.number = d.attempts
            AND a.error_class = 'InDoubtDeliveryError') AS in_doubt,
-       n.accepted_at
+       n.accepted_at, n.kind
 FROM deliveries d JOIN notices n ON n.pk = d.notice_pk
 WHERE d.state IN ('pending', 'in_flight') AND d.next_attempt_at <= :now
 ORDER BY d.next_attempt_at
@@ -60,7 +60,7 @@ SELECT d.id AS delivery_id, n.id AS notice_id, n.version AS notice_version, d.ch
        d.state = 'in_flight' OR EXISTS (
            SELECT 1 FROM attempts a WHERE a.delivery_id = d.id AND a.number = d.attempts
            AND a.error_class = 'InDoubtDeliveryError') AS in_doubt,
-       n.accepted_at
+       n.accepted_at, n.kind
 FROM deliveries d JOIN notices n ON n.pk = d.notice_pk
 WHERE d.channel = :channel AND d.state IN ('pending', 'in_flight') AND d.next_attempt_at <= :now
 ORDER BY d.next_attempt_at
@@ -84,7 +84,7 @@ RETURNING id, notice_pk, channel, idempotency_key, state, attempts, remote_id, r
           last_error
 
 -- name: notice_day
-SELECT publish_day, category FROM notices WHERE pk = :pk
+SELECT publish_day, category, kind FROM notices WHERE pk = :pk
 
 -- name: tally_delivered
 UPDATE tallies SET delivered = delivered + :n
@@ -205,6 +205,7 @@ LIMIT :limit
 -- (one increment per delivery that ends delivered); the other states are few, found by index.
 SELECT channel, state, COUNT(*) AS n FROM deliveries INDEXED BY deliveries_state
 WHERE state IN ('pending', 'in_flight', 'failed', 'dead')
+  AND notice_pk NOT IN (SELECT pk FROM notices WHERE kind = 'alert')
 GROUP BY channel, state
 UNION ALL
 SELECT channel, 'delivered', SUM(delivered) FROM tallies
@@ -225,25 +226,28 @@ WHERE state IN ('pending', 'in_flight') ORDER BY next_attempt_at LIMIT 1
 PRAGMA data_version
 
 -- name: set_circuit
-INSERT INTO circuits (channel, state, failures, reopens_at, worker, updated_at, probe_until)
-VALUES (:channel, :state, :failures, :reopens_at, :worker, :updated_at, :probe_until)
+INSERT INTO circuits (channel, state, failures, reopens_at, worker, updated_at, probe_until,
+                      opened_at)
+VALUES (:channel, :state, :failures, :reopens_at, :worker, :updated_at, :probe_until,
+        :opened_at)
 ON CONFLICT (channel) DO UPDATE SET
     state = excluded.state, failures = excluded.failures, reopens_at = excluded.reopens_at,
     worker = excluded.worker, updated_at = excluded.updated_at,
-    probe_until = excluded.probe_until
+    probe_until = excluded.probe_until, opened_at = excluded.opened_at
 
 -- name: close_circuit
 -- Written only when there is something to close: a delivery costs no extra row write.
 UPDATE circuits
-SET state = 'closed', failures = 0, reopens_at = NULL, probe_until = NULL,
+SET state = 'closed', failures = 0, reopens_at = NULL, probe_until = NULL, opened_at = NULL,
     worker = :worker, updated_at = :updated_at
 WHERE channel = :channel AND (state <> 'closed' OR failures > 0)
 
 -- name: circuits
-SELECT channel, state, failures, reopens_at, worker, updated_at, probe_until FROM circuits
+SELECT channel, state, failures, reopens_at, worker, updated_at, probe_until, opened_at
+FROM circuits
 
 -- name: circuit_of_channel
-SELECT channel, state, failures, reopens_at, worker, updated_at, probe_until
+SELECT channel, state, failures, reopens_at, worker, updated_at, probe_until, opened_at
 FROM circuits WHERE channel = :channel
 
 -- name: release_probe
@@ -261,7 +265,8 @@ RETURNING next_start - :interval AS start_at
 -- unexpired lease, any worker's, and the channel's circuit.
 SELECT (SELECT COUNT(*) FROM deliveries
         WHERE channel = :channel AND state = 'in_flight' AND next_attempt_at > :now) AS in_flight,
-       c.channel, c.state, c.failures, c.reopens_at, c.worker, c.updated_at, c.probe_until
+       c.channel, c.state, c.failures, c.reopens_at, c.worker, c.updated_at, c.probe_until,
+       c.opened_at
 FROM (SELECT 1) AS one LEFT JOIN circuits c ON c.channel = :channel
 
 -- name: integrity_check
@@ -325,8 +330,8 @@ WHERE c.seq IN (SELECT MAX(seq) FROM chain WHERE delivery > :after
 ORDER BY c.delivery
 
 -- name: ledger_notices
-SELECT pk, id, version, category, notice_type, region_code, title, digest, content,
-       publish_at, accepted_at
+-- Every column: the chain takes the ones it records by name, whichever migration added them.
+SELECT *
 FROM notices WHERE pk > :after ORDER BY pk LIMIT :limit
 
 -- name: ledger_deliveries
@@ -388,6 +393,10 @@ HAVING unfinished = 0 AND ended_badly = 0 AND COUNT(d.id) > 0
 
 -- name: having_partly_published
 HAVING unfinished = 0 AND ended_badly > 0
+
+-- name: filter_notices_only
+-- Operator alerts are deliveries of their own, not notices the center published.
+n.kind = 'notice'
 
 -- name: filter_notice_version
 n.version = :notice_version
@@ -518,7 +527,7 @@ GROUP BY channel, state, 3
 ORDER BY deliveries DESC, channel
 
 -- name: accepted_since
-SELECT COUNT(*) AS n FROM notices WHERE accepted_at >= :since
+SELECT COUNT(*) AS n FROM notices WHERE accepted_at >= :since AND kind = 'notice'
 
 -- Approval bound to content (see syndicate.approval). A notice that needs approval has an
 -- approval request and no delivery until its last step is approved.

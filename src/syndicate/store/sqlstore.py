@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from ..approval import Approval, ApprovalState, Decision, Trail, next_position
 from ..audit import events as E
 from ..audit.chain import Event, Head, Link
-from ..circuit import admit, after_failure, after_success
+from ..circuit import CircuitState, admit, after_failure, after_success
 from ..errors import ApprovalRefused, Problem, StoreError
 from ..notice import LOCAL_TZ
 from . import chaining
@@ -49,6 +49,7 @@ from .base import (
     OperationRow,
     Outcome,
     PauseRow,
+    Recorded,
     Store,
     TokenRecord,
     YearCounts,
@@ -175,13 +176,14 @@ class SqlStore(Store):
         The one way deliveries come to be: at enqueue, or when the last approval step
         passes. ``notice`` is its stored row (pk, id, version, category, publish_at).
         """
-        tx.many(
-            "tally_routed",
-            [
-                {"day": day, "category": notice["category"], "channel": ch}
-                for ch in sorted(["", *channels])  # key order, as every writer takes them
-            ],
-        )
+        if R.kind_of(notice) == "notice":  # an operator alert is no published notice
+            tx.many(
+                "tally_routed",
+                [
+                    {"day": day, "category": notice["category"], "channel": ch}
+                    for ch in sorted(["", *channels])  # key order, as every writer takes them
+                ],
+            )
         due = max(now, float(notice["publish_at"]))
         events = []
         for ch in channels:
@@ -318,7 +320,13 @@ class SqlStore(Store):
     def record_many(
         self, worker: str, results: Sequence[tuple[Claim, AttemptRecord, Next]]
     ) -> list[bool]:
+        return self.record_batch(worker, results).written
+
+    def record_batch(
+        self, worker: str, results: Sequence[tuple[Claim, AttemptRecord, Next]]
+    ) -> Recorded:
         recorded = []
+        recovered: list[CircuitRow] = []
         events: list[Event] = []
         delivered: dict[str, float] = {}
         tallied: list[tuple[int, str]] = []
@@ -340,9 +348,13 @@ class SqlStore(Store):
             self._tally_delivered(tx, tallied)
             # A delivery closes its channel's circuit (in the same transaction: no extra commit).
             for channel, at in sorted(delivered.items()):
+                found = tx.rows("circuit_of_channel", {"channel": channel})
+                before = R.circuit_row(found[0]) if found else None
+                if before is not None and before.state != CircuitState.closed:
+                    recovered.append(before)
                 tx.run("close_circuit", R.circuit_params(after_success(channel, at, worker)))
             chaining.append(tx, events)  # the chain's head last: writers queue on it
-        return recorded
+        return Recorded(recorded, recovered)
 
     def _tally_delivered(self, tx: Tx, tallied: Sequence[tuple[int, str]]) -> None:
         """Count deliveries in the yearly tallies, rows taken in key order.
@@ -353,6 +365,8 @@ class SqlStore(Store):
         counts: dict[tuple[str, str, str], int] = {}
         for notice_pk, channel in tallied:
             (notice,) = tx.rows("notice_day", {"pk": notice_pk})
+            if notice["kind"] != "notice":
+                continue  # an operator alert: not in the yearly figures
             key = (notice["publish_day"], notice["category"], channel)
             counts[key] = counts.get(key, 0) + 1
         for (day, category, channel), n in sorted(counts.items()):
@@ -700,7 +714,7 @@ class SqlStore(Store):
             "cursor": before_pk,
             "limit": int(limit),
         }
-        conditions = [
+        conditions = ["filter_notices_only"] + [
             name
             for name, value in (
                 ("filter_notice", filter.notice_id),
