@@ -191,3 +191,131 @@ def test_the_yearly_report_counts_approvals_and_the_wait_to_publication(
         assert figures.approval_to_publication_hours >= 0
         assert s.disclosure(year).to_csv() == figures.to_csv()
         assert s.disclosure(year - 1).approvals == 0  # approvals are recorded: a true zero
+
+
+def test_the_api_takes_decisions_with_the_digest_seen_and_refuses_the_rest(
+    config: Path, sink: HttpSink, make_notice: Callable[..., dict[str, Any]]
+) -> None:
+    import httpx
+
+    from syndicate.tokens import Scope
+    from tests.api_server import ApiServer
+
+    with Syndicator.from_config(config) as s, ApiServer(s) as api:
+        digest = s.enqueue(make_notice()).digest
+        operator = {
+            "Authorization": f"Bearer {s.tokens.create('oa-system', [Scope.operate]).secret}"
+        }
+        reader = {"Authorization": f"Bearer {s.tokens.create('board', [Scope.read]).secret}"}
+        url = f"{api.url}/v1/notices/HYZB-2026-0001/approvals"
+        body = {
+            "version": 1,
+            "step": STEPS[0],
+            "decision": "approved",
+            "by": "李科长",
+            "digest": digest,
+        }
+
+        def post(headers: dict[str, str], **changes: Any) -> httpx.Response:
+            return httpx.post(url, headers=headers, json={**body, **changes}, timeout=10)
+
+        assert post(reader).status_code == 403
+        no_digest = httpx.post(
+            url, headers=operator, json={k: v for k, v in body.items() if k != "digest"}
+        )
+        assert no_digest.status_code == 422
+        assert [e["field"] for e in no_digest.json()["errors"]] == ["digest"]
+        assert (
+            post(operator, decision="rejected").status_code == 422
+        )  # a rejection needs its reason
+        other = post(operator, digest="0" * 64)
+        assert other.status_code == 409
+        assert other.headers["content-type"] == "application/problem+json"
+        assert "the content the approver saw" in other.json()["errors"][0]["message"]
+        assert post(operator, version=2).status_code == 404
+        assert (
+            httpx.post(
+                url.replace("HYZB-2026-0001", "NONE"), headers=operator, json=body
+            ).status_code
+            == 404
+        )
+        assert s.approval_trails("HYZB-2026-0001")[1].decisions == ()
+
+        first = post(operator, comment="同意")
+        assert first.status_code == 201
+        answer = first.json()
+        assert answer["approval"]["by"] == "李科长"
+        assert answer["approval"]["via"] == "oa-system"
+        assert answer["trail"]["pending_step"] == STEPS[1]
+        assert answer["channels"] == []
+        assert post(operator).status_code == 409  # the same step twice
+        last = post(operator, step=STEPS[1], by="王副主任")
+        assert last.status_code == 201
+        assert last.json()["channels"] == ["trading-website"]
+        assert [d.state for d in s.store.deliveries()] == [DeliveryState.pending]
+
+        detail = httpx.get(f"{api.url}/v1/notices/HYZB-2026-0001", headers=reader).json()
+        trail = detail["versions"][0]["approval"]
+        assert trail["state"] == "approved"
+        assert [(d["step"], d["by"], d["digest"]) for d in trail["decisions"]] == [
+            (STEPS[0], "李科长", digest),
+            (STEPS[1], "王副主任", digest),
+        ]
+        assert [o.action for o in s.store.operations()] == ["approved", "approved"]
+        paths = httpx.get(f"{api.url}/openapi.json", headers=reader).json()["paths"]
+        assert "post" in paths["/v1/notices/{notice_id}/approvals"]
+
+
+def test_the_dashboard_shows_the_trail_and_decides_the_pending_step_by_form(
+    config: Path, make_notice: Callable[..., dict[str, Any]]
+) -> None:
+    import httpx
+
+    from syndicate.tokens import Scope
+    from tests.api_server import ApiServer
+    from tests.dashboard_site import csrf_of, sign_in, token
+
+    with Syndicator.from_config(config) as s, ApiServer(s) as site:
+        digest = s.enqueue(make_notice()).digest
+        page_url = "/notices/HYZB-2026-0001"
+        with httpx.Client(base_url=site.url) as reader:
+            assert sign_in(reader, token(s, Scope.read, name="board")).status_code == 303
+            page = reader.get(page_url).text
+            assert "待审批" in page
+            assert "科室负责人 → 分管领导" in page
+            assert "approval-form" not in page  # a reader sees the trail, not the form
+        with httpx.Client(base_url=site.url) as client:
+            assert sign_in(client, token(s, Scope.read, Scope.operate)).status_code == 303
+            page = client.get(page_url).text
+            assert 'class="filters approval-form"' in page
+            assert f'name="digest" value="{digest}"' in page
+            form = {"csrf": csrf_of(page), "version": "1", "step": STEPS[0], "digest": digest}
+            url = f"{page_url}/approvals"
+            forged = client.post(
+                url, data={**form, "csrf": "x", "decision": "approved", "by": "李"}
+            )
+            assert forged.status_code == 403
+            stale = client.post(
+                url, data={**form, "digest": "0" * 64, "decision": "approved", "by": "李"}
+            )
+            assert stale.status_code == 409
+            assert "the content the approver saw" in stale.text
+            assert s.approval_trails("HYZB-2026-0001")[1].decisions == ()
+            done = client.post(
+                url, data={**form, "decision": "approved", "by": "李科长", "comment": "同意"}
+            )
+            assert done.status_code == 303
+            page = client.get(done.headers["location"]).text
+            assert "已记录同意" in page
+            assert "李科长" in page
+            assert "同意" in page
+            assert f'name="step" value="{STEPS[1]}"' in page
+            english = client.get(f"{page_url}?lang=en").text
+            assert "Awaiting" in english
+            assert "approved" in english
+            rejected = client.post(
+                url, data={**form, "step": STEPS[1], "decision": "rejected", "by": "王副主任"}
+            )
+            assert rejected.status_code == 422  # a rejection needs its reason
+        trail = s.approval_trails("HYZB-2026-0001")[1]
+        assert [(d.step, d.via) for d in trail.decisions] == [(STEPS[0], "operator")]

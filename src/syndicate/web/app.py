@@ -18,6 +18,7 @@ from ..metrics import WorkerMetrics, ledger_registry
 from ..notice import Notice
 from ..syndicator import Syndicator
 from . import (
+    approvals,
     attempts,
     audit,
     channels,
@@ -84,6 +85,7 @@ def create_app(syndicator: Syndicator, *, worker: bool = False) -> FastAPI:
         attempts,
         channels,
         replays,
+        approvals,
         report,
         metrics,
     ):

@@ -27,6 +27,7 @@ class Enqueued(BaseModel):
     status: Literal["accepted", "already accepted", "conflict", "refused"]
     digest: str | None = None
     channels: list[str] = []
+    awaiting_approval: list[str] = []  # steps to pass before any channel receives it
     errors: list[FieldProblem] = []
 
     @classmethod
@@ -40,6 +41,7 @@ class Enqueued(BaseModel):
             status=status,
             digest=accepted.digest,
             channels=accepted.channels,
+            awaiting_approval=list(accepted.approval_steps),
         )
 
 

@@ -95,6 +95,25 @@ class DeliveryDetail(Delivery):
     attempt_log: list[Attempt]
 
 
+class Approval(_Open):
+    id: int
+    position: int
+    step: str
+    decision: str
+    by: str
+    digest: str
+    comment: str | None
+    via: str | None
+    at: str
+
+
+class ApprovalTrail(_Open):
+    steps: list[str]
+    state: str  # awaiting_approval | approved | rejected
+    pending_step: str | None
+    decisions: list[Approval]
+
+
 class NoticeVersion(_Open):
     version: int
     category: str
@@ -106,6 +125,7 @@ class NoticeVersion(_Open):
     publish_at: str | None
     state: str
     deliveries: list[DeliveryDetail]
+    approval: ApprovalTrail | None = None  # None: the version needed no approval
 
 
 class NoticeDetail(_Open):

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from ...errors import SyndicateError
+from ...approval import Decision
+from ...errors import ApprovalRefused, SyndicateError
 from ...store.base import AttemptFilter, Outcome
 from ...syndicator import Syndicator
-from .access import engine, viewer
+from ...tokens import Scope, grants
+from . import forms
+from .access import engine, operator, viewer
 from .session import Session
-from .templating import error_page, render, translator
+from .templating import error_page, render, secure, translator
 
 router = APIRouter(include_in_schema=False)
 
@@ -27,7 +32,50 @@ def notice_page(
     detail = syndicator.notice_detail(notice_id)
     if detail is None:
         return error_page(request, 404, [notice_id], session)
-    return render(request, "detail.html", {"detail": detail}, session=session)
+    tr = translator(request)
+    decided = request.query_params.get("decided")
+    flash = tr.t(f"approval.done.{decided}") if decided in ("approved", "rejected") else None
+    context = {
+        "detail": detail,
+        "can_decide": grants(session.token, Scope.operate),
+        "flash": flash,
+    }
+    return render(request, "detail.html", context, session=session)
+
+
+@router.post("/notices/{notice_id}/approvals")
+async def decide(
+    notice_id: str,
+    request: Request,
+    session: Annotated[Session, Depends(operator)],
+    syndicator: Annotated[Syndicator, Depends(engine)],
+    version: Annotated[int, Form()],
+    step: Annotated[str, Form()],
+    digest: Annotated[str, Form()],
+    decision: Annotated[str, Form()],
+    by: Annotated[str, Form()] = "",
+    comment: Annotated[str, Form()] = "",
+) -> Response:
+    """The awaited step of the version shown, decided with the digest the page showed."""
+    if decision not in (Decision.approved.value, Decision.rejected.value):
+        return error_page(request, 400, [f"decision: not {decision!r}"], session)
+    try:
+        await run_in_threadpool(
+            lambda: syndicator.decide(
+                notice_id,
+                version,
+                step,
+                Decision(decision),
+                by=by,
+                digest=digest,
+                comment=forms.text(comment),
+                via=session.token.name,
+            )
+        )
+    except ApprovalRefused as exc:
+        return error_page(request, exc.status, [str(p) for p in exc.problems], session)
+    target = f"/notices/{quote(notice_id, safe='')}?decided={decision}#v{version}"
+    return secure(request, RedirectResponse(target, status_code=303))
 
 
 @router.get("/notices/{notice_id}/preview")
