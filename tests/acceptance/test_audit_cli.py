@@ -35,15 +35,15 @@ def test_verify_anchor_and_tampering(site: Path, make_notice: Any) -> None:
     result = syndicate("verify", cwd=site, env=ENV)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(
-        "ok — 5 chain rows, head 5 "
-    )  # notice, 2 deliveries, 2 attempts
+        "ok — 7 chain rows, head 7 "
+    )  # notice, the 2 rules it breaks in warn mode, 2 deliveries, 2 attempts
 
     anchors = site / "anchors.txt"
     result = syndicate("verify", "--anchor", "anchors.txt", cwd=site, env=ENV)
     assert result.returncode == 0, result.stderr
     assert "anchored in anchors.txt" in result.stdout
     lines = anchors.read_text(encoding="utf-8").splitlines()
-    assert lines[-1].split()[1:] == ["5", result.stdout.split()[7]]
+    assert lines[-1].split()[1:] == ["7", result.stdout.split()[7]]
 
     db = sqlite3.connect(site / "ledger.db", isolation_level=None)
     db.executescript(
@@ -56,7 +56,7 @@ def test_verify_anchor_and_tampering(site: Path, make_notice: Any) -> None:
         result = syndicate(*args, cwd=site, env=ENV)
         no_traceback(result)
         assert result.returncode == 1
-        assert "tampered: attempt 2 differs from chain row 5 (remote_url): it was edited" in (
+        assert "tampered: attempt 2 differs from chain row 7 (remote_url): it was edited" in (
             result.stderr
         )
     assert digest(anchors) == before

@@ -143,3 +143,56 @@ def approval_requested(r: Row, at: float) -> Event:
 def approval_decided(r: Row, at: float) -> Event:
     """One decision on one step, with the digest the approver saw."""
     return Event("approval", int(r["id"]), {"approval": approval_body(r)}, at)
+
+
+# --- the ledger's other facts -------------------------------------------------------------
+# A warning and an operation are appended once, like an attempt: keyed by their id. A token
+# and a pause change state (created, revoked; paused, resumed): each change is a link
+# numbered within its kind, and the newest link of a token or channel is its state.
+
+WARNING_COLUMNS = ("id", "notice_pk", "rule", "message")
+OPERATION_COLUMNS = ("id", "at", "actor", "action", "subject")
+TOKEN_COLUMNS = ("id", "name", "scopes", "secret_sha256", "created_at", "revoked_at")
+PAUSE_COLUMNS = ("channel", "paused_at", "paused_by")
+_FACT_FLOATS = {"at", "created_at", "revoked_at", "paused_at"}
+
+
+def _fact(columns: tuple[str, ...], r: Row) -> dict[str, Any]:
+    return {c: float(r[c]) if c in _FACT_FLOATS and r[c] is not None else r[c] for c in columns}
+
+
+def warning_body(r: Row) -> dict[str, Any]:
+    return _fact(WARNING_COLUMNS, r)
+
+
+def operation_body(r: Row) -> dict[str, Any]:
+    return _fact(OPERATION_COLUMNS, r)
+
+
+def token_body(r: Row) -> dict[str, Any]:
+    return _fact(TOKEN_COLUMNS, r)
+
+
+def pause_body(r: Row) -> dict[str, Any]:
+    return _fact(PAUSE_COLUMNS, r)
+
+
+def warning_recorded(r: Row, at: float) -> Event:
+    """A statutory rule in warn mode that a notice broke, recorded as it was accepted."""
+    return Event("warning", int(r["id"]), {"warning": warning_body(r)}, at)
+
+
+def operation_recorded(r: Row, at: float) -> Event:
+    """A write made through the API (enqueue, replay, pause, resume) and who made it."""
+    return Event("operation", int(r["id"]), {"operation": operation_body(r)}, at)
+
+
+def token_changed(r: Row, ref: int, at: float) -> Event:
+    """An API token as it stands after being created or revoked (its secret's hash only)."""
+    return Event("token", ref, {"token": token_body(r)}, at)
+
+
+def pause_changed(channel: str, row: Row | None, ref: int, at: float) -> Event:
+    """A channel paused (``row``: the pause) or resumed (None)."""
+    body = pause_body(row) if row is not None else None
+    return Event("pause", ref, {"channel": channel, "pause": body}, at)

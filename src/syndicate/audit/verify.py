@@ -21,6 +21,10 @@ from .events import (
     attempt_body,
     delivery_body,
     notice_body,
+    operation_body,
+    pause_body,
+    token_body,
+    warning_body,
 )
 
 PAGE = 1000
@@ -46,6 +50,9 @@ class ChainReader(Protocol):
     def ledger_rows(self, table: str, after: int, limit: int) -> list[Row]:
         """Rows of a ledger table (notices by pk, approval requests by notice_pk, the others
         by id) above ``after``."""
+
+    def ledger_state(self, table: str) -> list[Row]:
+        """Every row of tokens or pauses."""
 
     def archived_attempts(self, after: int, limit: int) -> list[tuple[int, int]]:
         """(attempt id, archive link seq) of attempts moved to an archive, above ``after``."""
@@ -276,9 +283,96 @@ def verify(reader: ChainReader) -> Verification:
         lambda link: link.ref,
         lambda r, link: _differences(approval_body(r), _recorded(link, "approval")),
     )
+    for noun, table, kind, body in (
+        ("notice warning", "notice_warnings", "warning", warning_body),
+        ("operation", "operations", "operation", operation_body),
+    ):
+        check.table(
+            noun,
+            table,
+            rows(table, "id"),
+            links_of(kind),
+            "id",
+            lambda link: link.ref,
+            _compare(body, kind),
+        )
+    _check_states(reader, check, links_of)
     _check_archives(reader, check)
     findings = sorted(check.findings, key=Finding.order)
     return Verification(walk.head, recorded, walk.rows, findings)
+
+
+def _compare(body: Callable[[Row], dict[str, Any]], part: str) -> Callable[[Row, Link], list[str]]:
+    return lambda r, link: _differences(body(r), _recorded(link, part))
+
+
+def _check_states(
+    reader: ChainReader, check: _Check, links_of: Callable[[str], Iterator[Link]]
+) -> None:
+    """Tokens and pauses against the state their newest links give them."""
+    for noun, table, kind, key in (
+        ("token", "tokens", "token", "id"),
+        ("pause of channel", "pauses", "pause", "channel"),
+    ):
+        state: dict[str, tuple[Link, dict[str, Any] | None]] = {}
+        for each in links_of(kind):
+            recorded = _recorded(each, kind)
+            name = recorded.get(key) if recorded is not None else None
+            if kind == "pause":  # a resume records the channel and no pause
+                name = _recorded_name(each)
+            if isinstance(name, str):
+                state[name] = (each, recorded)
+        found = {str(r[key]): r for r in reader.ledger_state(table)}
+        body = token_body if kind == "token" else pause_body
+        for name in sorted(set(state) | set(found)):
+            link: Link | None = None
+            recorded = None
+            if name in state:
+                link, recorded = state[name]
+            row = found.get(name)
+            if row is not None and recorded is None:
+                check.add(
+                    Finding(
+                        link.seq if link is not None else None,
+                        table,
+                        link.ref if link is not None else None,
+                        "inserted",
+                        f"{noun} {name} is not in the chain: it was inserted",
+                    )
+                )
+            elif row is None and recorded is not None and link is not None:
+                check.add(
+                    Finding(
+                        link.seq,
+                        table,
+                        link.ref,
+                        "deleted",
+                        f"{noun} {name}, recorded by chain row {link.seq}, is missing: "
+                        "it was deleted",
+                    )
+                )
+            elif row is not None and link is not None:
+                differ = _differences(body(row), recorded)
+                if differ:
+                    check.add(
+                        Finding(
+                            link.seq,
+                            table,
+                            link.ref,
+                            "edited",
+                            f"{noun} {name} differs from chain row {link.seq} "
+                            f"({', '.join(differ)}): it was edited",
+                        )
+                    )
+
+
+def _recorded_name(link: Link) -> str | None:
+    try:
+        content = link.content()
+    except ValueError:
+        return None
+    name = content.get("channel") if isinstance(content, dict) else None
+    return name if isinstance(name, str) else None
 
 
 def _check_archives(reader: ChainReader, check: _Check) -> None:

@@ -618,7 +618,12 @@ class Store(ABC):
 
     @abstractmethod
     def ledger_rows(self, table: str, after: int, limit: int) -> list[Row]:
-        """Rows of notices (by pk), deliveries or attempts (by id) above ``after``, as stored."""
+        """Rows of notices (by pk), deliveries, attempts, notice_warnings or operations (by id)
+        above ``after``, as stored."""
+
+    @abstractmethod
+    def ledger_state(self, table: str) -> list[Row]:
+        """Every row of tokens or pauses, as stored: small tables whose rows change state."""
 
     @abstractmethod
     def archived_attempts(self, after: int, limit: int) -> list[tuple[int, int]]:

@@ -19,7 +19,15 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from ..audit.chain import Event, Head, Link, extend
-from ..audit.events import attempt_recorded, delivery_created, notice_accepted
+from ..audit.events import (
+    attempt_recorded,
+    delivery_created,
+    notice_accepted,
+    operation_recorded,
+    pause_changed,
+    token_changed,
+    warning_recorded,
+)
 from ..errors import StoreError
 from .rows import Row
 
@@ -29,7 +37,10 @@ LEDGER_TABLES = {
     "attempts": "ledger_attempts",
     "approval_requests": "ledger_approval_requests",
     "approvals": "ledger_approvals",
+    "notice_warnings": "ledger_warnings",
+    "operations": "ledger_operations",
 }
+STATE_TABLES = {"tokens": "ledger_tokens", "pauses": "ledger_pauses"}
 
 
 class Tx(Protocol):
@@ -79,6 +90,19 @@ def ledger_rows(tx: Tx, table: str, after: int, limit: int) -> list[Row]:
     return tx.rows(LEDGER_TABLES[table], {"after": after, "limit": limit})
 
 
+def ledger_state(tx: Tx, table: str) -> list[Row]:
+    """Every row of a small table whose rows change state (tokens, pauses)."""
+    if table not in STATE_TABLES:
+        raise ValueError(f"no state table {table!r}")
+    return tx.rows(STATE_TABLES[table])
+
+
+def next_ref(tx: Tx, kind: str) -> int:
+    """The number of the next change of ``kind`` (tokens, pauses: rows keyed by text)."""
+    (row,) = tx.rows("chain_last_ref", {"kind": kind})
+    return int(row["n"]) + 1
+
+
 def archived_attempts(tx: Tx, after: int, limit: int) -> list[tuple[int, int]]:
     found = tx.rows("archived_attempts", {"after": after, "limit": limit})
     return [(int(r["attempt_id"]), int(r["archive"])) for r in found]
@@ -125,5 +149,31 @@ def adopt(tx: Tx, at: float, page: int = 1000) -> int:
             if len(found) < page:
                 break
             after = int(found[-1][key])
+    append(tx, events)
+    return len(events)
+
+
+def adopt_facts(tx: Tx, at: float, page: int = 1000) -> int:
+    """Chain the facts written before they were chained: warnings, operations, tokens, pauses.
+
+    Every row as it stands now, in the migration's transaction.
+    """
+    makers: list[tuple[str, Callable[[Row], Event]]] = [
+        ("notice_warnings", lambda r: warning_recorded(r, at)),
+        ("operations", lambda r: operation_recorded(r, at)),
+    ]
+    events: list[Event] = []
+    for table, make in makers:
+        after = 0
+        while True:
+            found = ledger_rows(tx, table, after, page)
+            events += [make(r) for r in found]
+            if len(found) < page:
+                break
+            after = int(found[-1]["id"])
+    tokens = ledger_state(tx, "tokens")
+    events += [token_changed(r, n, at) for n, r in enumerate(tokens, 1)]
+    pauses = ledger_state(tx, "pauses")
+    events += [pause_changed(r["channel"], r, n, at) for n, r in enumerate(pauses, 1)]
     append(tx, events)
     return len(events)

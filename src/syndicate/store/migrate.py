@@ -20,6 +20,7 @@ from .chaining import Tx
 _FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 BACKENDS = ("sqlite", "postgresql")
 CHAIN_VERSION = 4  # the version that begins the hash chain: older rows are chained as they stand
+FACTS_VERSION = 9  # warnings, operations, tokens and pauses join the chain, as they stand
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,8 @@ def then(version: int, tx: Tx, now: float) -> None:
     """What a migration needs Python for, run in its transaction after its SQL."""
     if version == CHAIN_VERSION:
         chaining.adopt(tx, now)
+    if version == FACTS_VERSION:
+        chaining.adopt_facts(tx, now)
 
 
 def latest(backend: str) -> int:

@@ -72,6 +72,23 @@ ORDER BY a.id LIMIT %(limit)s
 -- name: archive_count
 SELECT COUNT(*) AS n FROM chain WHERE kind = 'archive'
 
+-- name: chain_last_ref
+SELECT COALESCE(MAX(ref), 0) AS n FROM chain WHERE kind = %(kind)s
+
+-- name: ledger_warnings
+SELECT id, notice_pk, rule, message FROM notice_warnings
+WHERE id > %(after)s ORDER BY id LIMIT %(limit)s
+
+-- name: ledger_operations
+SELECT id, at, actor, action, subject FROM operations
+WHERE id > %(after)s ORDER BY id LIMIT %(limit)s
+
+-- name: ledger_tokens
+SELECT id, name, scopes, secret_sha256, created_at, revoked_at FROM tokens ORDER BY id
+
+-- name: ledger_pauses
+SELECT channel, paused_at, paused_by FROM pauses ORDER BY channel
+
 -- name: insert_archived
 INSERT INTO archived_attempts (attempt_id, archive) VALUES (%(attempt_id)s, %(archive)s)
 

@@ -284,6 +284,7 @@ SELECT 1 FROM tokens WHERE name = %(name)s AND revoked_at IS NULL
 -- name: insert_token
 INSERT INTO tokens (id, name, scopes, secret_sha256, created_at)
 VALUES (%(id)s, %(name)s, %(scopes)s, %(secret_sha256)s, %(created_at)s)
+RETURNING id, name, scopes, secret_sha256, created_at, revoked_at
 
 -- name: token
 SELECT id, name, scopes, secret_sha256, created_at, revoked_at FROM tokens WHERE id = %(id)s
@@ -293,10 +294,12 @@ SELECT id, name, scopes, secret_sha256, created_at, revoked_at FROM tokens ORDER
 
 -- name: revoke_token
 UPDATE tokens SET revoked_at = %(now)s WHERE name = %(name)s AND revoked_at IS NULL
+RETURNING id, name, scopes, secret_sha256, created_at, revoked_at
 
 -- name: insert_operation
 INSERT INTO operations (at, actor, action, subject)
 VALUES (%(at)s, %(actor)s, %(action)s, %(subject)s)
+RETURNING id, at, actor, action, subject
 
 -- name: operations
 SELECT id, at, actor, action, subject FROM operations ORDER BY id DESC LIMIT %(limit)s
@@ -450,9 +453,11 @@ WHERE a.id IN (
 -- name: pause
 INSERT INTO pauses (channel, paused_at, paused_by) VALUES (%(channel)s, %(now)s, %(by)s)
 ON CONFLICT (channel) DO NOTHING
+RETURNING channel, paused_at, paused_by
 
 -- name: resume
 DELETE FROM pauses WHERE channel = %(channel)s
+RETURNING channel, paused_at, paused_by
 
 -- name: paused
 SELECT channel, paused_at, paused_by FROM pauses
@@ -460,6 +465,7 @@ SELECT channel, paused_at, paused_by FROM pauses
 -- name: insert_warning
 INSERT INTO notice_warnings (notice_pk, rule, message)
 VALUES (%(notice_pk)s, %(rule)s, %(message)s)
+RETURNING id, notice_pk, rule, message
 
 -- name: filter_replay_version
 notice_pk IN (SELECT pk FROM notices WHERE id = %(notice_id)s AND version = %(version)s)

@@ -28,6 +28,7 @@ RETURNING pk, id, version, category, notice_type, region_code, title, digest, co
 
 -- name: insert_warning
 INSERT INTO notice_warnings (notice_pk, rule, message) VALUES (:notice_pk, :rule, :message)
+RETURNING id, notice_pk, rule, message
 
 -- name: tally_routed
 INSERT INTO tallies (day, category, channel, routed) VALUES (:day, :category, :channel, 1)
@@ -278,6 +279,7 @@ SELECT 1 FROM tokens WHERE name = :name AND revoked_at IS NULL
 -- name: insert_token
 INSERT INTO tokens (id, name, scopes, secret_sha256, created_at)
 VALUES (:id, :name, :scopes, :secret_sha256, :created_at)
+RETURNING id, name, scopes, secret_sha256, created_at, revoked_at
 
 -- name: token
 SELECT id, name, scopes, secret_sha256, created_at, revoked_at FROM tokens WHERE id = :id
@@ -287,9 +289,11 @@ SELECT id, name, scopes, secret_sha256, created_at, revoked_at FROM tokens ORDER
 
 -- name: revoke_token
 UPDATE tokens SET revoked_at = :now WHERE name = :name AND revoked_at IS NULL
+RETURNING id, name, scopes, secret_sha256, created_at, revoked_at
 
 -- name: insert_operation
 INSERT INTO operations (at, actor, action, subject) VALUES (:at, :actor, :action, :subject)
+RETURNING id, at, actor, action, subject
 
 -- name: operations
 SELECT id, at, actor, action, subject FROM operations ORDER BY id DESC LIMIT :limit
@@ -485,9 +489,11 @@ WHERE a.id IN (
 -- name: pause
 INSERT INTO pauses (channel, paused_at, paused_by) VALUES (:channel, :now, :by)
 ON CONFLICT (channel) DO NOTHING
+RETURNING channel, paused_at, paused_by
 
 -- name: resume
 DELETE FROM pauses WHERE channel = :channel
+RETURNING channel, paused_at, paused_by
 
 -- name: paused
 SELECT channel, paused_at, paused_by FROM pauses
@@ -503,6 +509,22 @@ ORDER BY a.id LIMIT :limit
 
 -- name: archive_count
 SELECT COUNT(*) AS n FROM chain WHERE kind = 'archive'
+
+-- name: chain_last_ref
+SELECT COALESCE(MAX(ref), 0) AS n FROM chain WHERE kind = :kind
+
+-- name: ledger_warnings
+SELECT id, notice_pk, rule, message FROM notice_warnings
+WHERE id > :after ORDER BY id LIMIT :limit
+
+-- name: ledger_operations
+SELECT id, at, actor, action, subject FROM operations WHERE id > :after ORDER BY id LIMIT :limit
+
+-- name: ledger_tokens
+SELECT id, name, scopes, secret_sha256, created_at, revoked_at FROM tokens ORDER BY id
+
+-- name: ledger_pauses
+SELECT channel, paused_at, paused_by FROM pauses ORDER BY channel
 
 -- name: insert_archived
 INSERT INTO archived_attempts (attempt_id, archive) VALUES (:attempt_id, :archive)

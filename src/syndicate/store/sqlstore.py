@@ -137,13 +137,11 @@ class SqlStore(Store):
                 "insert_notice", {**R.notice_params(notice), "publish_day": day, "accepted_at": now}
             )
             events = [E.notice_accepted(stored, now)]
-            tx.many(
-                "insert_warning",
-                [
-                    {"notice_pk": stored["pk"], "rule": rule, "message": message}
-                    for rule, message in notice.warnings
-                ],
-            )
+            for rule, message in notice.warnings:
+                (warning,) = tx.rows(
+                    "insert_warning", {"notice_pk": stored["pk"], "rule": rule, "message": message}
+                )
+                events.append(E.warning_recorded(warning, now))
             awaiting = bool(notice.approval_steps)
             if awaiting:
                 # Nothing is delivered, nothing counted, until the last step is approved.
@@ -161,10 +159,7 @@ class SqlStore(Store):
                 events += self._create_deliveries(tx, stored, day, channels, now)
             if by is not None:
                 subject = f"{notice.id}.v{notice.version}"
-                tx.run(
-                    "insert_operation",
-                    {"at": now, "actor": by, "action": "enqueue", "subject": subject},
-                )
+                events.append(self._operation(tx, now, by, "enqueue", subject))
             chaining.append(tx, events)
         return AcceptResult(True, list(channels), now, awaiting)
 
@@ -253,15 +248,7 @@ class SqlStore(Store):
                 channels = json.loads(request[0]["channels"])
                 events += self._create_deliveries(tx, notice, notice["publish_day"], channels, now)
             if via is not None:
-                tx.run(
-                    "insert_operation",
-                    {
-                        "at": now,
-                        "actor": via,
-                        "action": decision.value,
-                        "subject": f"{what} {step}",
-                    },
-                )
+                events.append(self._operation(tx, now, via, decision.value, f"{what} {step}"))
             chaining.append(tx, events)
         return Decided(R.approval(row), trail, channels)
 
@@ -443,7 +430,7 @@ class SqlStore(Store):
             return int(row["n"])
         with self._write() as tx:
             found = tx.rows("replay", params, where=where)
-            chaining.append(tx, [E.delivery_replayed(r, now) for r in found])
+            events = [E.delivery_replayed(r, now) for r in found]
             if by is not None and found:
                 chosen = {
                     k: v for k, v in params.items() if v is not None and k not in ("now", "states")
@@ -452,10 +439,8 @@ class SqlStore(Store):
                 subject = json.dumps(
                     {**chosen, "count": len(found)}, ensure_ascii=False, sort_keys=True
                 )
-                tx.run(
-                    "insert_operation",
-                    {"at": now, "actor": by, "action": "replay", "subject": subject},
-                )
+                events.append(self._operation(tx, now, by, "replay", subject))
+            chaining.append(tx, events)
             if found:
                 self._notify(tx)
         return len(found)
@@ -479,7 +464,9 @@ class SqlStore(Store):
         with self._write() as tx:
             if tx.rows("live_token_named", {"name": token.name}):
                 raise StoreError(f"a token called {token.name!r} exists; revoke it first")
-            tx.run("insert_token", R.token_params(token))
+            (created,) = tx.rows("insert_token", R.token_params(token))
+            ref = chaining.next_ref(tx, "token")
+            chaining.append(tx, [E.token_changed(created, ref, token.created_at)])
 
     def token(self, token_id: str) -> TokenRecord | None:
         with self._reading() as tx:
@@ -492,13 +479,20 @@ class SqlStore(Store):
 
     def revoke_token(self, name: str, now: float) -> int:
         with self._write() as tx:
-            return tx.run("revoke_token", {"name": name, "now": now})
+            revoked = tx.rows("revoke_token", {"name": name, "now": now})
+            ref = chaining.next_ref(tx, "token")
+            chaining.append(tx, [E.token_changed(r, ref + n, now) for n, r in enumerate(revoked)])
+        return len(revoked)
 
     def record_operation(self, at: float, actor: str, action: str, subject: str) -> None:
         with self._write() as tx:
-            tx.run(
-                "insert_operation", {"at": at, "actor": actor, "action": action, "subject": subject}
-            )
+            chaining.append(tx, [self._operation(tx, at, actor, action, subject)])
+
+    def _operation(self, tx: Tx, at: float, actor: str, action: str, subject: str) -> Event:
+        """Record an operation in ``tx``; the link that chains it, for the caller to append."""
+        params = {"at": at, "actor": actor, "action": action, "subject": subject}
+        (row,) = tx.rows("insert_operation", params)
+        return E.operation_recorded(row, at)
 
     def operations(self, limit: int = 100) -> list[OperationRow]:
         with self._reading() as tx:
@@ -677,6 +671,10 @@ class SqlStore(Store):
         with self._reading() as tx:
             return chaining.ledger_rows(tx, table, after, limit)
 
+    def ledger_state(self, table: str) -> list[R.Row]:
+        with self._reading() as tx:
+            return chaining.ledger_state(tx, table)
+
     def chain_hash_at(self, seq: int) -> str | None:
         with self._reading() as tx:
             return chaining.hash_at(tx, seq)
@@ -838,12 +836,16 @@ class SqlStore(Store):
 
     def set_paused(self, channel: str, paused: bool, now: float, by: str | None = None) -> bool:
         with self._write() as tx:
-            changed = tx.run(
+            changed = tx.rows(
                 "pause" if paused else "resume", {"channel": channel, "now": now, "by": by}
             )
+            if changed:
+                ref = chaining.next_ref(tx, "pause")
+                row = changed[0] if paused else None
+                chaining.append(tx, [E.pause_changed(channel, row, ref, now)])
             if changed and not paused:
                 self._notify(tx)
-        return changed > 0
+        return bool(changed)
 
     def failure_groups(self) -> list[FailureGroupRow]:
         with self._reading() as tx:
