@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from syndicate import eventloop
 from syndicate.dispatcher import AttemptEvent, Dispatcher
 from syndicate.store.base import DeliveryState, Outcome
 from syndicate.store.sqlite import SqliteStore
@@ -56,13 +58,15 @@ def syndicate(
     hole: str | None = None,
     profile: Path | None = None,
     fsync: bool = True,
+    loop: str = "uvloop",
 ) -> Run:
     """Enqueue ``count`` notices × 5 channels, then time the worker until they are delivered.
 
     With ``hole`` the last channel is black-holed and the clock stops when
     the four healthy channels have every delivery; ``delivered`` counts only those.
     ``fsync=False`` is for attribution only (how much of the time the durable
-    commits take): the ledger is then not safe against a power cut.
+    commits take): the ledger is then not safe against a power cut. ``loop="asyncio"``
+    runs the worker on asyncio's own loop instead of the one ``syndicate run`` uses.
     """
     config = workload.write_config(
         folder,
@@ -110,12 +114,12 @@ def syndicate(
 
             profiler = Profiler(async_mode="enabled", interval=0.0005)
             profiler.start()
-            seconds = asyncio.run(go())
+            seconds = _run(go(), loop)
             profiler.stop()
             profile.write_text(profiler.output_text(unicode=True, show_all=False), "utf-8")
             profile.with_suffix(".html").write_text(profiler.output_html(), "utf-8")
         else:
-            seconds = asyncio.run(go())
+            seconds = _run(go(), loop)
         counts = syn.store.counts()
         delivered = sum(
             n
@@ -125,6 +129,12 @@ def syndicate(
         return Run(delivered, seconds, enqueue_seconds, cpu)
     finally:
         syn.close()
+
+
+def _run(main: Coroutine[Any, Any, float], loop: str) -> float:
+    if loop == "asyncio":
+        return asyncio.run(main)
+    return eventloop.run(main)
 
 
 async def _pool(
