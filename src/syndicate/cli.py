@@ -31,7 +31,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from . import tables
+from . import eventloop, tables
 from .adapter import Adapter
 from .config import CONFIG_ENV, DEFAULT_CONFIG, load_config, parse_duration
 from .errors import ConfigError, NoticeError, QueryError, StoreError, SyndicateError
@@ -348,18 +348,37 @@ def enqueue(ctx: click.Context, paths: tuple[str, ...], as_json: bool) -> None:
 @main.command()
 @click.option("--once", is_flag=True, help="Deliver what is due now, then exit.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the summary.")
+@click.option(
+    "--processes",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Worker processes on this machine, sharing the ledger (one per core uses them all).",
+)
 @WAIT_FOR_LEDGER
 @click.pass_context
 @friendly
-def run(ctx: click.Context, once: bool, quiet: bool, wait_for_ledger: float) -> None:
+def run(
+    ctx: click.Context, once: bool, quiet: bool, processes: int, wait_for_ledger: float
+) -> None:
     """Run the worker: claim due deliveries and send them.
 
     SIGINT or SIGTERM stop it cleanly: attempts in flight finish within the
     grace period (worker.grace), the rest are recorded as interrupted and
     released for the next worker. A ledger server that does not answer yet is
     waited for (--wait-for-ledger), then the error is one line, exit 4.
+    With --processes N, N workers share the ledger through their leases; a
+    signal to this process stops them all, each draining as one worker does.
     """
     from .dispatcher import AttemptEvent
+
+    if processes > 1:
+        from .processes import supervise
+
+        load_config(ctx.obj["config"], ctx.obj["registry"])  # one clear error, not N
+        flags = [*(["--once"] if once else []), *(["--quiet"] if quiet else [])]
+        flags += ["--wait-for-ledger", f"{wait_for_ledger:g}"]
+        sys.exit(supervise(ctx.obj["config"], processes, flags))
 
     syndicator = _open(ctx, wait=wait_for_ledger)
     tally = RunTally()
@@ -392,7 +411,7 @@ def run(ctx: click.Context, once: bool, quiet: bool, wait_for_ledger: float) -> 
         if stop.is_set():
             err.print("stopped")
 
-    asyncio.run(go())
+    eventloop.run(go())
     summary = tally.summary()
     err.print(str(summary))
     ended_badly = summary.deliveries.get(DeliveryState.failed, 0) + summary.deliveries.get(
