@@ -183,14 +183,21 @@ def test_the_yearly_report_counts_approvals_and_the_wait_to_publication(
         year = datetime.fromisoformat(make_notice()["publish_at"]).astimezone(LOCAL_TZ).year
         assert s.disclosure(year).approvals is None  # the ledger records no approval yet
         digest = s.enqueue(make_notice()).digest
+        waiting = s.enqueue(make_notice(id="HYZB-2026-0002")).digest
+        refused_ = s.enqueue(make_notice(id="HYZB-2026-0003")).digest
+        s.reject("HYZB-2026-0003", 1, STEPS[0], by="李科长", digest=refused_, reason="重复")
+        s.approve("HYZB-2026-0002", 1, STEPS[0], by="李科长", digest=waiting)
         for step in STEPS:
             s.approve("HYZB-2026-0001", 1, step, by="李科长", digest=digest)
         assert s.drain(timeout=20)
         figures = s.disclosure(year)
         assert figures.approvals == 1
+        assert figures.by_category["construction"]["original"] == 1  # only the published one
         assert figures.approval_to_publication_hours is not None
         assert figures.approval_to_publication_hours >= 0
-        assert s.disclosure(year).to_csv() == figures.to_csv()
+        again = s.disclosure(year)
+        assert again.to_csv() == figures.to_csv()
+        assert again.to_docx() == figures.to_docx()
         assert s.disclosure(year - 1).approvals == 0  # approvals are recorded: a true zero
 
 

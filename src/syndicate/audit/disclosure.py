@@ -199,12 +199,15 @@ def disclosure(
     """Count ``year`` from the ledger: the year report's media, the notices by nature."""
     head = store.chain_head()
     by_category = {cat: dict.fromkeys(NATURES, 0) for cat in CATEGORY_LABELS}
+    unapproved = _unapproved(store)
     after = 0
     while True:
         rows = store.ledger_rows("notices", after, PAGE)
         for r in rows:
             if datetime.fromtimestamp(float(r["publish_at"]), LOCAL_TZ).year != year:
                 continue
+            if int(r["pk"]) in unapproved:
+                continue  # awaiting approval or rejected: not published
             nature = json.loads(r["content"]).get("nature", "original")
             counts = by_category.setdefault(r["category"], dict.fromkeys(NATURES, 0))
             counts[nature if nature in counts else "original"] += 1
@@ -222,6 +225,33 @@ def disclosure(
     ]
     approvals, hours = _approval_figures(store, year)
     return Disclosure(year, head, by_category, media, approvals, hours, None)
+
+
+def _ledger_rows(store: Store, table: str, key: str) -> Iterator[Any]:
+    after = 0
+    while True:
+        rows = store.ledger_rows(table, after, PAGE)
+        yield from rows
+        if len(rows) < PAGE:
+            return
+        after = int(rows[-1][key])
+
+
+def _unapproved(store: Store) -> set[int]:
+    """Notices (by pk) still awaiting approval or rejected: they were never published."""
+    needed = {
+        int(r["notice_pk"]): int(r["step_count"])
+        for r in _ledger_rows(store, "approval_requests", "notice_pk")
+    }
+    approved: dict[int, int] = {}
+    rejected: set[int] = set()
+    for r in _ledger_rows(store, "approvals", "id"):
+        pk = int(r["notice_pk"])
+        if r["decision"] == "rejected":
+            rejected.add(pk)
+        else:
+            approved[pk] = approved.get(pk, 0) + 1
+    return {pk for pk, steps in needed.items() if pk in rejected or approved.get(pk, 0) < steps}
 
 
 def _approval_figures(store: Store, year: int) -> tuple[int | None, float | None]:
