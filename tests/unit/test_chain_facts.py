@@ -180,10 +180,10 @@ def test_warnings_and_operations_refuse_changes(ledger: str) -> None:
     db.close()
 
 
-def test_a_version_8_ledger_has_its_facts_chained_as_they_stand(tmp_path: Path) -> None:
+def test_a_version_9_ledger_has_its_facts_chained_as_they_stand(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     db = sqlite3.connect(path, isolation_level=None)
-    for m in migrate.migrations("sqlite")[:8]:
+    for m in migrate.migrations("sqlite")[:9]:
         db.execute("BEGIN")
         for statement in _statements(m.sql):
             db.execute(statement)
@@ -191,9 +191,11 @@ def test_a_version_8_ledger_has_its_facts_chained_as_they_stand(tmp_path: Path) 
         db.execute("COMMIT")
     db.executescript(
         """
-        INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', '8');
-        INSERT INTO notices VALUES (1, 'N-1', 1, 'construction', 'tender', '441600', 'T',
-            'd1', '{}', 100.0, '1970-01-01', 100.0, 0);
+        INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', '9');
+        INSERT INTO notices (pk, id, version, category, notice_type, region_code, title,
+            digest, content, publish_at, publish_day, accepted_at)
+        VALUES (1, 'N-1', 1, 'construction', 'tender', '441600', 'T',
+            'd1', '{}', 100.0, '1970-01-01', 100.0);
         INSERT INTO notice_warnings (notice_pk, rule, message) VALUES (1, 'r.sale', '不足');
         INSERT INTO tokens VALUES ('t1', 'ops', 'read write', 'f', 110.0, 120.0);
         INSERT INTO operations (at, actor, action, subject) VALUES (121.0, 'token:ops', 'x', 'y');
@@ -203,12 +205,12 @@ def test_a_version_8_ledger_has_its_facts_chained_as_they_stand(tmp_path: Path) 
     db.close()
     store = SqliteStore(path)
     try:
-        assert (store.schema_found, store.schema_version) == (8, SCHEMA_VERSION)
+        assert (store.schema_found, store.schema_version) == (9, SCHEMA_VERSION)
         kinds = [link.kind for link in store.chain_links(0, 100)]
     finally:
         store.close()
-    # The notice row was put in behind the chain's back (it was not, in version 8): the facts
-    # written before version 9 are chained; everything else is held against the chain as before.
+    # The notice row was put in behind the chain's back (it was not, in version 9): the facts
+    # written before version 10 are chained; everything else is held against the chain as before.
     assert kinds == ["warning", "operation", "token", "pause"]
     result = check(f"sqlite:///{path}")
     assert [(f.table, f.change) for f in result.findings] == [("notices", "inserted")]

@@ -16,7 +16,7 @@ from ..approval import Approval, Decision, Trail
 from ..audit.chain import Event, Head, Link, Row
 from ..errors import LeaseLost
 
-SCHEMA_VERSION = 9  # the newest migration of every backend
+SCHEMA_VERSION = 10  # the newest migration of every backend
 
 
 class DeliveryState(StrEnum):

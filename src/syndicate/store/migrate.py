@@ -20,7 +20,7 @@ from .chaining import Tx
 _FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 BACKENDS = ("sqlite", "postgresql")
 CHAIN_VERSION = 4  # the version that begins the hash chain: older rows are chained as they stand
-FACTS_VERSION = 9  # warnings, operations, tokens and pauses join the chain, as they stand
+FACTS_VERSION = 10  # warnings, operations, tokens and pauses join the chain, as they stand
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
--- Version 9: the ledger's other facts join the hash chain — the rules a notice broke in
+-- Version 10: the ledger's other facts join the hash chain — the rules a notice broke in
 -- warn mode, the operations made through the API, API tokens created and revoked, channels
 -- paused and resumed. A ledger upgraded to this version has these rows chained as they stand.
 -- Warnings and operations are appended, never changed.
