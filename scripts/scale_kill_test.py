@@ -1,27 +1,32 @@
 #!/usr/bin/env python3
-"""Many workers on one PostgreSQL ledger, killed at random, the server restarted mid-run.
+"""Many workers and API processes on one PostgreSQL ledger, killed at random, the server
+restarted mid-run.
 
 A private PostgreSQL instance is made for the run (``initdb`` as the
 ``postgres`` user, its own port and folder), so restarting it disturbs
 nothing else. N notices go to the five channels of scripts/crash_test.py
 (four receivers honour the Idempotency-Key, one ignores it) while W worker
-processes run. A third of the notices are enqueued through the Python API,
-the rest over HTTP through A API processes (``syndicate serve --no-worker``,
-each on a port of its own, as on separate hosts; a request that fails is sent
-again, which enqueue makes harmless). Every moment or two a worker chosen at
-random is killed with SIGKILL and started again, now and then an API process
-too; half-way the database server is restarted, and whatever starts meanwhile
-waits for it (``--wait-for-ledger``). Then the workers finish what is left and
-stop, and the same checks as the single-worker crash test run against the
-PostgreSQL ledger:
+processes run. One notice in A + 1 is enqueued through the Python API, the
+rest over HTTP through A API processes (``syndicate serve --no-worker``, each
+on a port of its own, as on separate hosts), in batches; a batch that fails is
+sent again, which enqueue makes harmless. The kills are spread over the
+enqueueing: each time another share of the notices is in, a worker chosen at
+random is killed with SIGKILL once it holds a lease (or after a few seconds)
+and started again, now and then an API process too; half-way the database
+server is restarted, and whatever starts meanwhile waits for it
+(``--wait-for-ledger``). Then the workers finish what is left and stop, and
+the same checks as the single-worker crash test run against the PostgreSQL
+ledger:
 
   I1–I6        nothing lost, one end per delivery, fences strictly increase
                (no two live owners), nothing stuck, one key per delivery,
                counts add up
   receivers    no duplicate where the key is honoured; where it is not, at most
-               one per kill (the server restart counts as one)
+               one per worker kill (the server restart counts as one)
+  logs         no traceback in any worker's or API process's log
 
-    scripts/scale_kill_test.py --notices 10000 --workers 4 --kills 20 [--seed 7] [--keep DIR]
+    scripts/scale_kill_test.py --notices 10000 --workers 4 --apis 2 --kills 20 \\
+        [--seed 7] [--keep DIR]
 
 Exits 0 when every check holds, 1 otherwise (each failed check on one line).
 """
@@ -48,7 +53,10 @@ import httpx
 import psycopg
 
 ROOT = Path(__file__).resolve().parents[1]
-PATIENCE = 300.0  # seconds one notice may take to get through an API that is down or restarting
+PATIENCE = 300.0  # seconds a batch may take to get through an API that is down or restarting
+BATCH = 10  # notices per POST /v1/notices
+LEASE_WAIT = 5.0  # seconds a kill waits for its victim to hold a lease
+OK = ("accepted", "already accepted")
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import crash_test  # noqa: E402
@@ -158,6 +166,26 @@ def _start_worker(folder: Path, n: int) -> subprocess.Popen[bytes]:
     return _start(folder, f"worker-{n:03d}", "run", "-q", "--wait-for-ledger", "120")
 
 
+def _wait_until_leasing(url: str, pid: int, timeout: float) -> bool:
+    """Whether the worker process ``pid`` holds a lease, waiting up to ``timeout`` for one."""
+    owner = f"%:{pid}:%"  # worker names are host:pid:random
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with psycopg.connect(url, connect_timeout=2) as conn:
+                found = conn.execute(
+                    "SELECT 1 FROM deliveries WHERE state = 'in_flight' AND lease_owner LIKE %s "
+                    "LIMIT 1",
+                    (owner,),
+                ).fetchone()
+            if found is not None:
+                return True
+        except psycopg.Error:
+            pass  # the server restarting
+        time.sleep(0.2)
+    return False
+
+
 class Api:
     """One ``syndicate serve --no-worker`` on a port of its own, started again after each kill."""
 
@@ -184,22 +212,28 @@ class Api:
 
 
 def _enqueue_over_http(api: Api, token: str, numbers: range, accepted: list[str]) -> None:
-    """POST each notice to ``api`` until it answers 200 or 201, whatever happens to it meanwhile."""
-    with httpx.Client(timeout=10.0, headers={"Authorization": f"Bearer {token}"}) as client:
-        for i in numbers:
+    """POST the notices to ``api`` in batches, each until it answers 200 or 201, whatever
+    happens to the process meanwhile (a batch sent again is accepted once)."""
+    with httpx.Client(timeout=30.0, headers={"Authorization": f"Bearer {token}"}) as client:
+        for start in range(0, len(numbers), BATCH):
+            batch = [notice(i) for i in numbers[start : start + BATCH]]
             deadline = time.monotonic() + PATIENCE
             while True:
                 try:
-                    answer = client.post(f"{api.url}/v1/notices", json=notice(i))
+                    answer = client.post(f"{api.url}/v1/notices", json=batch)
                     if answer.status_code in (200, 201):
-                        accepted.append(answer.json()["id"])
+                        results = answer.json()["results"]
+                        bad = [r for r in results if r["status"] not in OK]
+                        if bad:
+                            raise RuntimeError(f"enqueue over HTTP: {bad[:3]}")
+                        accepted += [r["id"] for r in results]
                         break
                     if answer.status_code < 500:
-                        raise RuntimeError(f"notice {i}: HTTP {answer.status_code} {answer.text}")
+                        raise RuntimeError(f"HTTP {answer.status_code} {answer.text[:500]}")
                 except httpx.TransportError:
                     pass  # killed, starting, or not listening yet
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"notice {i} could not be enqueued over HTTP")
+                    raise RuntimeError(f"notices {batch[0]['id']}… could not be enqueued over HTTP")
                 time.sleep(0.2)
 
 
@@ -280,6 +314,10 @@ def run(
         restart_at = kills // 2
         k = 0
         while k < kills:
+            # Spread over the enqueueing: kill k once its share of the notices is in.
+            due = notices * (k + 1) // (kills + 1)
+            while len(accepted) < due and any(t.is_alive() for t in enqueuers):
+                time.sleep(0.1)
             time.sleep(rng.uniform(0.3, 2.0))
             if fronts and rng.random() < 0.2:
                 api = rng.choice(fronts)
@@ -290,9 +328,12 @@ def run(
                 say(f"kill of API process {api.index} ({report.api_kills} so far)")
                 continue
             victim = rng.randrange(len(running))
+            # A kill is meant for a worker at work: give it a moment to take a lease.
+            busy = _wait_until_leasing(url, running[victim].pid, LEASE_WAIT)
             os.kill(running[victim].pid, signal.SIGKILL)
             running[victim].wait()
-            say(f"kill {k + 1}/{kills}: worker {victim}")
+            report.kills_during_delivery += busy
+            say(f"kill {k + 1}/{kills}: worker {victim}{' holding leases' if busy else ''}")
             running[victim] = _start_worker(folder, n)
             n += 1
             if k == restart_at:
@@ -300,8 +341,9 @@ def run(
                 server.restart()
                 say("PostgreSQL restarted")
             k += 1
-        for thread in enqueuers:
-            thread.join(timeout=max_wait)
+        deadline = time.monotonic() + max_wait
+        while any(t.is_alive() for t in enqueuers) and time.monotonic() < deadline:
+            time.sleep(0.5)  # not join(): a signal must be able to stop the run here
         if any(thread.is_alive() for thread in enqueuers):
             report.failures.append("enqueue did not finish")
         report.failures += [f"enqueue failed: {exc!r}" for exc in errors]
@@ -356,6 +398,10 @@ def run(
     return report
 
 
+def _interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--notices", type=int, default=10_000)
@@ -366,6 +412,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", type=Path, help="run in this folder and keep it")
     parser.add_argument("--max-wait", type=float, default=1800.0)
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupted)  # stop like Ctrl-C: processes and server too
     report = run(
         args.notices,
         args.workers,
@@ -379,7 +426,8 @@ def main(argv: list[str] | None = None) -> int:
     return conclude(
         report,
         f"{report.notices} notices x {len(CHANNELS)} channels, {args.workers} workers and "
-        f"{args.apis} API processes; {report.kills} worker kills, {report.api_kills} API kills "
+        f"{args.apis} API processes; {report.kills} worker kills "
+        f"({report.kills_during_delivery} holding leases), {report.api_kills} API kills "
         f"and a server restart; seed {report.seed}, {report.seconds:.1f}s",
     )
 
