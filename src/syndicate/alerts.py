@@ -1,7 +1,9 @@
 """Operator alerts: each incident told once to the channels the ``alerts:`` section names.
 
 Incidents: a delivery ends ``failed`` or ``dead``; a channel's circuit opens;
-it closes again (the recovery, a message of its own). An alert is a notice of
+it closes again (the recovery, a message of its own); fetch-back finds a
+published notice changed (``fetch_back_mismatch``) or gone
+(``fetch_back_missing``). An alert is a notice of
 kind ``alert``: stored, routed to the alert channels only, delivered with
 retries and recorded like any other, but kept out of the notice lists, the
 status matrix and the yearly figures. Its id is made of the incident — the
@@ -15,12 +17,14 @@ alert about a channel goes to the other alert channels, not to itself.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from .audit.fetchback import CheckResult, FetchCheck
 from .config import AlertSettings, Config, Incident
 from .errors import NoticeConflict, NoticeError, StoreError
 from .notice import LOCAL_TZ, Notice
@@ -38,6 +42,8 @@ _HEADLINES: dict[Incident, str] = {
     "dead": "投递放弃 (dead: retries exhausted)",
     "circuit_open": "通道熔断 (circuit open)",
     "circuit_closed": "通道恢复 (circuit closed: the channel delivers again)",
+    "fetch_back_mismatch": "已发布内容被改动 (fetch-back: mismatch)",
+    "fetch_back_missing": "已发布内容已消失 (fetch-back: missing)",
 }
 
 
@@ -100,6 +106,26 @@ def circuit_closed(channel: str, opened_at: float, at: float) -> Alert:
     opened = datetime.fromtimestamp(opened_at, LOCAL_TZ).strftime("%Y-%m-%d %H:%M:%S")
     lines = (f"open since {opened}, for {at - opened_at:.0f} s; deliveries start again",)
     return Alert("circuit_closed", channel, _millis(opened_at), at, lines)
+
+
+def publication_checked(check: FetchCheck) -> Alert | None:
+    """A fetch-back check that found a published notice changed or gone; None if it is fine.
+
+    The same finding on the same delivery is one incident however often it is checked
+    again; a different finding is another.
+    """
+    if not check.result.alert:
+        return None
+    incident: Incident = (
+        "fetch_back_mismatch" if check.result is CheckResult.mismatch else "fetch_back_missing"
+    )
+    finding = hashlib.sha256(check.detail.encode("utf-8")).hexdigest()[:12]
+    lines = (
+        f"notice {check.notice_id}.v{check.version} → channel {check.channel}",
+        *([f"published at {check.url}"] if check.url else []),
+        check.detail,
+    )
+    return Alert(incident, check.channel, f"{check.delivery_id}-{finding}", check.at, lines)
 
 
 def _millis(at: float) -> str:

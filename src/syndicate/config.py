@@ -168,8 +168,17 @@ class ApiSettings(_Strict):
     )
 
 
-Incident = Literal["failed", "dead", "circuit_open", "circuit_closed"]
-INCIDENTS: tuple[Incident, ...] = ("failed", "dead", "circuit_open", "circuit_closed")
+Incident = Literal[
+    "failed", "dead", "circuit_open", "circuit_closed", "fetch_back_mismatch", "fetch_back_missing"
+]
+INCIDENTS: tuple[Incident, ...] = (
+    "failed",
+    "dead",
+    "circuit_open",
+    "circuit_closed",
+    "fetch_back_mismatch",
+    "fetch_back_missing",
+)
 
 
 class AlertSettings(_Strict):
@@ -181,7 +190,8 @@ class AlertSettings(_Strict):
     incidents: list[Incident] = Field(
         default_factory=lambda: list(INCIDENTS),
         min_length=1,
-        description="which incidents are told: failed, dead, circuit_open, circuit_closed",
+        description="which incidents are told: failed, dead, circuit_open, circuit_closed, "
+        "fetch_back_mismatch, fetch_back_missing",
     )
     region_code: RegionCode = Field(description="the region an alert is filed under")
     publisher: str = Field(default="syndicate", min_length=1, max_length=200)

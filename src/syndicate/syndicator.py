@@ -124,7 +124,15 @@ class Syndicator:
         self._running: list[tuple[asyncio.AbstractEventLoop, Dispatcher]] = []
         self._check_listeners: list[CheckListener] = []
         self._masker: Masker | None = None
+        if config.alerts is not None:
+            self.on_fetch_back(self._alert_on_check)
         self.tokens = Tokens(self.store)
+
+    def _alert_on_check(self, check: FetchCheck) -> None:
+        """A publication found changed or gone is an incident: told through the alert channels."""
+        alert = alerts.publication_checked(check)
+        if alert is not None and alerts.Alerter(self.config, self.store).send(alert):
+            self._wake_workers()
 
     def on_fetch_back(self, listener: CheckListener) -> None:
         """Tell ``listener`` of every fetch-back check once it is recorded in the ledger.

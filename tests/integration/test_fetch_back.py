@@ -11,7 +11,9 @@ import pytest
 from syndicate import Syndicator
 from syndicate.audit.fetchback import CheckResult
 from syndicate.demo.http_sink import HttpSink
+from tests.integration.test_alerts import alerting_config, settle, subjects
 from tests.integration.test_engine import http_config
+from tests.peers.smtp import SmtpPeer
 
 pytestmark = pytest.mark.integration
 
@@ -72,3 +74,37 @@ def test_a_scheduled_run_checks_only_what_is_due(
         assert check.result is CheckResult.verified
         assert s.fetch_back(due=True) == []  # read back a moment ago: not due for an hour
         assert len(s.fetch_back()) == 1  # asked for by hand: checked all the same
+
+
+def test_a_changed_or_vanished_page_is_one_alert_each(
+    sink: HttpSink,
+    smtp_server: SmtpPeer,
+    write_config: Callable[[str], Path],
+    make_notice: Callable[..., dict[str, Any]],
+) -> None:
+    with Syndicator.from_config(write_config(alerting_config(sink.url, smtp_server.port))) as s:
+        s.enqueue(make_notice())
+        settle(s)
+        (delivery,) = [d for d in s.store.deliveries() if d.channel == "trading-website"]
+        assert delivery.remote_url is not None
+        page = delivery.remote_url.rsplit("/", 1)[1]
+        assert s.fetch_back(channel="trading-website")[0].result is CheckResult.verified
+        settle(s)
+        assert subjects(smtp_server) == []
+
+        original = sink.published()[page]
+        sink.alter(page, original.replace(b"3850000.00", b"3950000.00"))
+        for _ in range(2):  # the same finding checked again is the same incident
+            assert s.fetch_back(channel="trading-website")[0].result is CheckResult.mismatch
+            settle(s)
+        sink.alter(page, None)
+        assert s.fetch_back(channel="trading-website")[0].result is CheckResult.missing
+        settle(s)
+
+    told = subjects(smtp_server)
+    assert len(told) == 2, told
+    assert "fetch-back: mismatch" in told[0]
+    assert "fetch-back: missing" in told[1]
+    assert all("trading-website" in t for t in told)
+    body = str(smtp_server.received[0].message.get_body(("plain", "html")).get_content())
+    assert "最高投标限价" in body

@@ -85,7 +85,7 @@ class FetchCheck:
 _TAG = re.compile(r"<[^>]+>")
 
 CheckListener = Callable[[FetchCheck], None]
-"""Told of every check once it is in the ledger's chain: where operator alerts hook in."""
+"""Told of every check once it is in the ledger's chain (from a thread): where alerts hook in."""
 
 
 async def _check(
@@ -294,6 +294,13 @@ async def fetch_back(
         store.append_to_chain,
         [Event("check", c.delivery_id, {"check": c.as_dict()}, c.at) for c in checks],
     )
+    if checks and listeners:
+        # In a thread: a listener may write to the ledger (an alert) or wait on a network.
+        await asyncio.to_thread(_tell, listeners, checks)
+    return checks
+
+
+def _tell(listeners: Sequence[CheckListener], checks: list[FetchCheck]) -> None:
     for check in checks:
         for listener in listeners:
             try:
@@ -301,4 +308,3 @@ async def fetch_back(
             except Exception:
                 # The check is recorded; a listener that fails must not undo or stop that.
                 log.exception("a fetch-back listener failed on delivery %d", check.delivery_id)
-    return checks
