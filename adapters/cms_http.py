@@ -166,11 +166,28 @@ def default_document(notice: Notice, html: str | None = None) -> dict[str, Any]:
     return document
 
 
+_SHARED_BODIES: dict[int, tuple[Notice, bytes]] = {}
+"""The default body of recent notices: every channel of a notice sends the same one."""
+
+
 def default_body(notice: Notice, html: str | None = None) -> bytes:
-    """``default_document`` as compact UTF-8 JSON, serialised by pydantic in one pass."""
+    """``default_document`` as compact UTF-8 JSON, serialised by pydantic in one pass.
+
+    A notice is immutable, so its body is serialised once for all the channels that
+    send it unchanged (the notice is kept with it: its id is not reused meanwhile).
+    """
     if html is not None:
         notice = notice.model_copy(update={"body_html": html})
-    return notice.model_dump_json(exclude_none=True, exclude={"channels"}).encode("utf-8")
+    else:
+        shared = _SHARED_BODIES.get(id(notice))
+        if shared is not None and shared[0] is notice:
+            return shared[1]
+    body = notice.model_dump_json(exclude_none=True, exclude={"channels"}).encode("utf-8")
+    if html is None:
+        if len(_SHARED_BODIES) >= 256:
+            _SHARED_BODIES.clear()
+        _SHARED_BODIES[id(notice)] = (notice, body)
+    return body
 
 
 def form_encode(document: dict[str, Any]) -> bytes:

@@ -37,6 +37,7 @@ from .errors import (
 from .masking import Masker
 from .notice import Notice
 from .outcome import CircuitEffect, decide
+from .payloads import RenderedPayloads
 from .recorder import Recorder
 from .retry import Schedule
 from .sanitize import sanitized_notice
@@ -159,6 +160,7 @@ class Dispatcher:
         self._alerting: set[asyncio.Future[None]] = set()
         self._tasks: dict[asyncio.Task[None], Claim] = {}
         self._notices: OrderedDict[tuple[str, int], Notice | NoticeError] = OrderedDict()
+        self._payloads = RenderedPayloads()
         self._paused: set[str] = set()
         self._paused_read_at = float("-inf")
 
@@ -366,8 +368,11 @@ class Dispatcher:
         try:
             notice = await self._notice(claim)
             ctx = self._context(lane, claim)
-            payload = await self._render(lane, notice, ctx)
-            sha = payload.digest()
+            rendered = self._payloads.get(claim.delivery_id, notice, ctx)
+            if rendered is None:
+                payload = await self._render(lane, notice, ctx)
+                rendered = self._payloads.put(claim.delivery_id, notice, ctx, payload)
+            payload, sha = rendered.payload, rendered.sha256
             if lane.interval is not None:
                 await self._pace(lane)
             started = self.clock()
@@ -449,6 +454,8 @@ class Dispatcher:
             mask=self.mask,
         )
         record, next_ = decision.record, decision.next
+        if next_.state.terminal:
+            self._payloads.drop(claim.delivery_id)
         saved = await self._save(claim, record, next_, patient=not interrupted)
         # The channel failed whether or not the result could be written: the circuit counts it.
         if decision.circuit is CircuitEffect.failure:

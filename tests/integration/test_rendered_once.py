@@ -1,0 +1,95 @@
+"""A delivery is rendered once: every retry sends the bytes the first attempt sent.
+
+The channel's renderer here would give a different body on every call (a render
+counter in it), so byte-identical requests at the peer mean the payload was not
+rendered again, and the ledger's digest is the same on every attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+from syndicate_adapters.cms_http import CmsHttpAdapter
+
+from syndicate import Syndicator
+from syndicate.adapter import DeliveryContext, Payload
+from syndicate.demo.http_sink import HttpSink, Reply
+from syndicate.dispatcher import AttemptEvent
+from syndicate.notice import Notice
+from syndicate.registry import AdapterRegistry
+from syndicate.store.base import AttemptFilter, DeliveryState, Outcome
+
+pytestmark = pytest.mark.integration
+
+
+class CountingCms(CmsHttpAdapter):
+    """cms_http whose body says how many times it has been rendered."""
+
+    kind: ClassVar[str] = "counting_cms"
+    renders = 0
+
+    def render(self, notice: Notice, ctx: DeliveryContext) -> Payload:
+        CountingCms.renders += 1
+        payload = super().render(notice, ctx)
+        body = json.loads(payload.parts["body"])
+        body["rendered"] = CountingCms.renders
+        return Payload(
+            payload.media_type,
+            {"body": json.dumps(body).encode()},
+            payload.headers,
+            payload.target,
+            payload.data,
+        )
+
+
+def test_a_retried_delivery_sends_byte_identical_payloads(
+    sink: HttpSink,
+    registry: AdapterRegistry,
+    write_config: Callable[[str], Path],
+    make_notice: Callable[..., dict[str, Any]],
+) -> None:
+    registry.register(CountingCms)
+    CountingCms.renders = 0
+    sink.script("/n", [Reply(503), Reply(200, reset="mid"), Reply(200)])
+    path = write_config(
+        f"""
+store: {{url: ledger.db}}
+worker: {{poll_interval: 20ms}}
+defaults:
+  retry: {{max_attempts: 5, initial_delay: 50ms, jitter: 0s}}
+channels:
+  portal: {{adapter: counting_cms, url: {sink.url}/n, timeouts: {{read: 2s}}}}
+routes: [{{channels: [portal]}}]
+"""
+    )
+    stop = asyncio.Event()
+
+    def seen(event: AttemptEvent) -> None:
+        if event.state.terminal:
+            stop.set()
+
+    with Syndicator.from_config(path, registry=registry) as s:
+        s.enqueue(make_notice())
+        s.run(stop=stop, listener=seen)
+        attempts = list(s.store.attempts(AttemptFilter()))
+        (delivery,) = s.store.deliveries()
+
+    assert delivery.state is DeliveryState.delivered
+    # A refusal, a reset after the request was written (in doubt), then taken.
+    assert [a.outcome for a in attempts] == [Outcome.transient] * 2 + [Outcome.delivered]
+    bodies = [r.body for r in sink.requests]
+    assert len(bodies) == 3
+    assert bodies[0] == bodies[1] == bodies[2]
+    assert CountingCms.renders == 1
+    assert json.loads(bodies[0])["rendered"] == 1
+    digests = {a.payload_sha256 for a in attempts}
+    assert len(digests) == 1
+    body = bodies[0]
+    expected = hashlib.sha256(b"body\0" + len(body).to_bytes(8, "big") + body).hexdigest()
+    assert digests == {expected}
