@@ -228,6 +228,10 @@ def test_the_api_takes_decisions_with_the_digest_seen_and_refuses_the_rest(
             return httpx.post(url, headers=headers, json={**body, **changes}, timeout=10)
 
         assert post(reader).status_code == 403
+        listed = httpx.get(
+            f"{api.url}/v1/notices", params={"state": "awaiting_approval"}, headers=reader
+        ).json()["items"]
+        assert [(n["id"], n["state"]) for n in listed] == [("HYZB-2026-0001", "awaiting_approval")]
         no_digest = httpx.post(
             url, headers=operator, json={k: v for k, v in body.items() if k != "digest"}
         )
@@ -327,3 +331,39 @@ def test_the_dashboard_shows_the_trail_and_decides_the_pending_step_by_form(
             assert rejected.status_code == 422  # a rejection needs its reason
         trail = s.approval_trails("HYZB-2026-0001")[1]
         assert [(d.step, d.via) for d in trail.decisions] == [(STEPS[0], "operator")]
+
+
+def test_two_approvers_deciding_one_step_at_once_record_one_decision(store_url: str) -> None:
+    import threading
+    from dataclasses import replace
+
+    from syndicate.store import open_store
+    from tests.unit.test_store import record
+
+    first = open_store(store_url)
+    first.accept(replace(record("N-1"), approval_steps=tuple(STEPS)), ["a"], 100.0)
+    stores = [first, open_store(store_url)]
+    outcomes: list[object] = []
+    start = threading.Barrier(2)
+
+    def decide(i: int) -> None:
+        start.wait()
+        try:
+            stores[i].decide(
+                "N-1", 1, STEPS[0], Decision.approved, approver=f"p{i}", digest="a" * 64, now=110.0
+            )
+            outcomes.append("recorded")
+        except ApprovalRefused as exc:
+            outcomes.append(exc.status)
+
+    threads = [threading.Thread(target=decide, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        assert sorted(outcomes, key=str) == [409, "recorded"]
+        assert len(first.approval_trails("N-1")[1].decisions) == 1
+    finally:
+        for s in stores:
+            s.close()

@@ -519,6 +519,11 @@ RETURNING notice_pk, steps, step_count, channels
 -- name: approval_request
 SELECT notice_pk, steps, step_count, channels FROM approval_requests WHERE notice_pk = %(pk)s
 
+-- name: approval_request_locked
+-- Deciders of one notice queue here: the second sees the first's decision, never a duplicate.
+SELECT notice_pk, steps, step_count, channels FROM approval_requests WHERE notice_pk = %(pk)s
+FOR UPDATE
+
 -- name: notice_to_decide
 SELECT pk, id, version, category, publish_at, publish_day, digest
 FROM notices WHERE id = %(id)s AND version = %(version)s

@@ -562,6 +562,10 @@ RETURNING notice_pk, steps, step_count, channels
 -- name: approval_request
 SELECT notice_pk, steps, step_count, channels FROM approval_requests WHERE notice_pk = :pk
 
+-- name: approval_request_locked
+-- Deciders of one notice queue here: the second sees the first's decision, never a duplicate.
+SELECT notice_pk, steps, step_count, channels FROM approval_requests WHERE notice_pk = :pk
+
 -- name: notice_to_decide
 SELECT pk, id, version, category, publish_at, publish_day, digest
 FROM notices WHERE id = :id AND version = :version

@@ -216,7 +216,7 @@ class SqlStore(Store):
             if not found:
                 raise ApprovalRefused([Problem("", f"no notice {what} in the ledger")], status=404)
             notice = found[0]
-            request = tx.rows("approval_request", {"pk": notice["pk"]})
+            request = tx.rows("approval_request_locked", {"pk": notice["pk"]})
             if not request:
                 raise ApprovalRefused(
                     [Problem("", f"{what} needs no approval: it was delivered as accepted")],
