@@ -214,6 +214,20 @@ def fill_history(path: Path, attempts: int, year: int = 2025) -> None:
             FROM deliveries d JOIN notices n ON n.pk = d.notice_pk GROUP BY 1, 2, 3
             """
         )
+        db.execute(
+            """
+            INSERT INTO attempt_tallies (minute, channel, outcome, n)
+            SELECT CAST(a.started_at / 60 AS INTEGER), d.channel, a.outcome, COUNT(*)
+            FROM attempts a JOIN deliveries d ON d.id = a.delivery_id GROUP BY 1, 2, 3
+            """
+        )
+        db.execute(
+            """
+            INSERT INTO channel_failures (channel, attempt_id)
+            SELECT d.channel, MAX(a.id) FROM attempts a JOIN deliveries d ON d.id = a.delivery_id
+            WHERE a.outcome IN ('transient', 'permanent') GROUP BY d.channel
+            """
+        )
         db.execute("COMMIT")
         db.execute("ANALYZE")
     finally:

@@ -16,7 +16,7 @@ from ..approval import Approval, Decision, Trail
 from ..audit.chain import Event, Head, Link, Row
 from ..errors import LeaseLost
 
-SCHEMA_VERSION = 10  # the newest migration of every backend
+SCHEMA_VERSION = 11  # the newest migration of every backend
 
 
 class DeliveryState(StrEnum):
@@ -673,7 +673,7 @@ class Store(ABC):
 
     @abstractmethod
     def attempt_outcomes(self, since: float) -> dict[tuple[str, Outcome], int]:
-        """Attempts started at or after ``since``, by (channel, outcome)."""
+        """Attempts started since ``since``, to the minute (tallies), by (channel, outcome)."""
 
     @abstractmethod
     def last_failures(self) -> dict[str, AttemptRow]:

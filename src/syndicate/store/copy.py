@@ -66,6 +66,8 @@ TABLES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("archived_attempts", "attempt_id", ("attempt_id", "archive")),
     ("pauses", "channel", ("channel", "paused_at", "paused_by")),
     ("notice_warnings", "id", ("id", "notice_pk", "rule", "message")),
+    ("attempt_tallies", "minute, channel, outcome", ("minute", "channel", "outcome", "n")),
+    ("channel_failures", "channel", ("channel", "attempt_id")),
     ("approval_requests", "notice_pk", ("notice_pk", "steps", "step_count", "channels")),
     (
         "approvals",

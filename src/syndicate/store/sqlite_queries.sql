@@ -467,24 +467,27 @@ WHERE d.state IN ('pending', 'in_flight')
 GROUP BY d.channel
 
 -- name: attempt_outcomes
-SELECT d.channel, a.outcome, COUNT(*) AS n
-FROM attempts a JOIN deliveries d ON d.id = a.delivery_id
-WHERE a.started_at >= :since
-GROUP BY d.channel, a.outcome
+-- From the running tallies, to the minute: never a scan of the attempt log.
+SELECT channel, outcome, SUM(n) AS n FROM attempt_tallies
+WHERE minute >= :minute
+GROUP BY channel, outcome
 
 -- name: last_failures
--- Each channel's newest attempt that did not deliver: one pass over the failures
--- (the outcome index), never over the whole log.
+-- Each channel's newest attempt that did not deliver, as record_batch keeps it.
 SELECT a.id, a.delivery_id, n.id AS notice_id, n.version AS notice_version, d.channel,
        a.number, a.worker, a.started_at, a.finished_at, a.outcome, a.error_class,
        a.error_message, a.status, a.remote_id, a.remote_url, a.payload_sha256
-FROM attempts a JOIN deliveries d ON d.id = a.delivery_id JOIN notices n ON n.pk = d.notice_pk
-WHERE a.id IN (
-    SELECT MAX(f.id) FROM attempts f INDEXED BY attempts_outcome
-    JOIN deliveries fd ON fd.id = f.delivery_id
-    WHERE f.outcome IN ('transient', 'permanent')
-    GROUP BY fd.channel
-)
+FROM channel_failures f JOIN attempts a ON a.id = f.attempt_id
+JOIN deliveries d ON d.id = a.delivery_id JOIN notices n ON n.pk = d.notice_pk
+
+-- name: tally_attempts
+INSERT INTO attempt_tallies (minute, channel, outcome, n)
+VALUES (:minute, :channel, :outcome, :n)
+ON CONFLICT (minute, channel, outcome) DO UPDATE SET n = attempt_tallies.n + excluded.n
+
+-- name: note_failure
+INSERT INTO channel_failures (channel, attempt_id) VALUES (:channel, :attempt_id)
+ON CONFLICT (channel) DO UPDATE SET attempt_id = MAX(channel_failures.attempt_id, excluded.attempt_id)
 
 -- name: pause
 INSERT INTO pauses (channel, paused_at, paused_by) VALUES (:channel, :now, :by)

@@ -314,6 +314,8 @@ class SqlStore(Store):
     ) -> Recorded:
         recorded = []
         recovered: list[CircuitRow] = []
+        minutes: dict[tuple[int, str, str], int] = {}
+        failed: dict[str, int] = {}
         events: list[Event] = []
         delivered: dict[str, float] = {}
         tallied: list[tuple[int, str]] = []
@@ -330,9 +332,25 @@ class SqlStore(Store):
                 (attempt,) = tx.rows(
                     "insert_attempt", R.attempt_params(claim, worker, a, row["attempts"])
                 )
+                key = (int(a.started_at // 60), claim.channel, a.outcome.value)
+                minutes[key] = minutes.get(key, 0) + 1
+                if a.outcome is not Outcome.delivered:
+                    failed[claim.channel] = max(failed.get(claim.channel, 0), int(attempt["id"]))
                 events.append(E.attempt_recorded(attempt, row, a.finished_at))
                 recorded.append(True)
             self._tally_delivered(tx, tallied)
+            # Channel health reads these, never the attempt log: rows in key order, as always.
+            tx.many(
+                "tally_attempts",
+                [
+                    {"minute": m, "channel": ch, "outcome": o, "n": n}
+                    for (m, ch, o), n in sorted(minutes.items())
+                ],
+            )
+            tx.many(
+                "note_failure",
+                [{"channel": ch, "attempt_id": i} for ch, i in sorted(failed.items())],
+            )
             # A delivery closes its channel's circuit (in the same transaction: no extra commit).
             for channel, at in sorted(delivered.items()):
                 found = tx.rows("circuit_of_channel", {"channel": channel})
@@ -827,7 +845,7 @@ class SqlStore(Store):
 
     def attempt_outcomes(self, since: float) -> dict[tuple[str, Outcome], int]:
         with self._reading() as tx:
-            found = tx.rows("attempt_outcomes", {"since": since})
+            found = tx.rows("attempt_outcomes", {"minute": int(since // 60)})
         return {(r["channel"], Outcome(r["outcome"])): int(r["n"]) for r in found}
 
     def last_failures(self) -> dict[str, AttemptRow]:
