@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from syndicate.approval import Decision
 from syndicate.audit.verify import verify
 from syndicate.store import open_store
 from syndicate.store.base import AttemptFilter, AttemptRecord, DeliveryState, Gate, Next, Outcome
@@ -40,6 +42,14 @@ def fill(url: str) -> None:
                 results.append((c, ok(1.7e9 + 11), Next(DeliveryState.delivered)))
         s.record_many("w1", results)
         s.circuit_failure("b", Gate(2, 5, 60), 1.7e9 + 12, "w1")
+        # Approvals: one version passed both steps, one waits for its second.
+        steps = ("科室负责人", "分管领导")
+        for i in (30, 31):
+            waiting = replace(record(f"N-{i}", digest=f"{i}" * 32), approval_steps=steps)
+            s.accept(waiting, ["a"], 1.7e9 + 13)
+        for i, step in ((30, steps[0]), (30, steps[1]), (31, steps[0])):
+            s.decide(f"N-{i}", 1, step, Decision.approved, approver="李", digest=f"{i}" * 32,
+                     now=1.7e9 + 14, comment="同意", via="oa")  # fmt: skip
     finally:
         s.close()
 
@@ -91,7 +101,7 @@ def test_copy_to_postgresql_and_back_changes_nothing(tmp_path: Path, pg_url: str
         pg.accept(record("N-new"), ["a"], 1.7e9 + 30)
         claimed = pg.claim("w2", 1.7e9 + 30, 30, 100)
         assert {c.notice_id for c in claimed} >= {"N-new"}
-        assert all(c.delivery_id <= 61 for c in claimed)
+        assert all(c.delivery_id <= 62 for c in claimed)  # 61 copied, one new
     finally:
         pg.close()
 
