@@ -9,16 +9,22 @@ process. Latency is read back from the ledger itself: a notice's
 from __future__ import annotations
 
 import asyncio
+import math
 import multiprocessing
 import sqlite3
 import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from syndicate import eventloop
 from syndicate.syndicator import Syndicator
 
 from . import workload
+
+PRODUCER_RATE = 100.0
+"""Notices per second one producer process is asked for: more come from more producers."""
 
 
 @dataclass(frozen=True)
@@ -31,13 +37,29 @@ class Latency:
     max_ms: float
 
 
-def _produce(config: str, rate: float, seconds: float, ready: float) -> None:
-    """Enqueue ``rate`` notices a second for ``seconds`` on a fixed schedule, no catch-up bursts."""
+def _produce(
+    config: str,
+    rate: float,
+    seconds: float,
+    ready: Any,
+    go: Any,
+    start_at: Any,
+    share: int = 0,
+    producers: int = 1,
+) -> None:
+    """Enqueue notices ``share``, ``share + producers``, … of a fixed schedule of ``rate``/s.
+
+    The schedule starts when every producer is up (a busy machine takes seconds to
+    start one); a producer that falls behind enqueues late, and the offered rate the
+    run reports (read back from the ledger) shows it.
+    """
     syn = Syndicator.from_config(config, registry=workload.registry())
     try:
+        ready.put(share)
+        go.wait()
         total = int(rate * seconds)
-        start = ready
-        for i in range(total):
+        start = start_at.value
+        for i in range(share, total, producers):
             due = start + i / rate
             delay = due - time.time()
             if delay > 0:
@@ -75,12 +97,24 @@ def run(
             worker = asyncio.create_task(syn.run_async(stop=stop))
             await asyncio.sleep(0.3)  # the worker is up and idle before the first notice
             ctx = multiprocessing.get_context("spawn")
-            producer = ctx.Process(
-                target=_produce, args=(str(config), rate, seconds, time.time() + 1.0)
-            )
-            producer.start()
+            # One producer keeps up with about PRODUCER_RATE durable enqueues a second.
+            count = max(1, math.ceil(rate / PRODUCER_RATE))
+            ready, go, start_at = ctx.Queue(), ctx.Event(), ctx.Value("d", 0.0)
+            producers = [
+                ctx.Process(
+                    target=_produce,
+                    args=(str(config), rate, seconds, ready, go, start_at, share, count),
+                )
+                for share in range(count)
+            ]
+            for producer in producers:
+                producer.start()
+            for _ in producers:
+                await asyncio.to_thread(ready.get, True, 300)
+            start_at.value = time.time() + 0.2
+            go.set()
             try:
-                while producer.is_alive():
+                while any(p.is_alive() for p in producers):
                     await asyncio.sleep(0.2)
                 deadline = time.monotonic() + 60 + seconds
                 while time.monotonic() < deadline:
@@ -89,11 +123,12 @@ def run(
                         break
                     await asyncio.sleep(0.1)
             finally:
-                producer.join()
+                for producer in producers:
+                    producer.join()
                 stop.set()
                 await worker
 
-        asyncio.run(go())
+        eventloop.run(go())
     finally:
         syn.close()
     db = sqlite3.connect(folder / "ledger.db")

@@ -7,6 +7,10 @@ they took; the caller alternates contenders round by round.
 from __future__ import annotations
 
 import asyncio
+import resource
+import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
@@ -135,6 +139,66 @@ def _run(main: Coroutine[Any, Any, float], loop: str) -> float:
     if loop == "asyncio":
         return asyncio.run(main)
     return eventloop.run(main)
+
+
+WORKER = [sys.executable, "-m", "syndicate"]
+_STARTUP: dict[int, float] = {}
+
+
+def _workers_cpu(config: Path, processes: int) -> float:
+    """CPU seconds of ``syndicate run --processes N --once`` on ``config``, all processes."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run(
+        [*WORKER, "-c", str(config), "run", "--processes", str(processes), "--once", "--quiet"],
+        check=False,
+        capture_output=True,
+    )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+
+
+def _startup_cpu(folder: Path, base: str, concurrency: int, processes: int) -> float:
+    """The same run's CPU with nothing to deliver: imports, ledger, exit (measured once)."""
+    if processes not in _STARTUP:
+        empty = folder / "empty"
+        config = workload.write_config(
+            empty, workload.channel_urls(base), concurrency=concurrency, grace=0.0
+        )
+        Syndicator.from_config(config, registry=workload.registry()).close()
+        _STARTUP[processes] = _workers_cpu(config, processes)
+    return _STARTUP[processes]
+
+
+def syndicate_processes(
+    folder: Path, base: str, count: int, concurrency: int, processes: int = 2
+) -> Run:
+    """``syndicate run --processes N --once`` on the same workload, from its own processes.
+
+    The time is the ledger's own delivery window (the first attempt's start to the
+    last one's end), so the workers' start-up is left out as it is for the in-process
+    rows; so is it from the CPU: every worker process's, less that of the same run
+    with nothing to deliver.
+    """
+    config = workload.write_config(
+        folder, workload.channel_urls(base), concurrency=concurrency, grace=0.0, timeout=60.0
+    )
+    syn = Syndicator.from_config(config, registry=workload.registry())
+    try:
+        enqueue_seconds = enqueue_all(syn, count, folder.name)
+    finally:
+        syn.close()
+    cpu = _workers_cpu(config, processes) - _startup_cpu(folder, base, concurrency, processes)
+    db = sqlite3.connect(folder / "ledger.db")
+    try:
+        first, last = db.execute(
+            "SELECT MIN(started_at), MAX(finished_at) FROM attempts"
+        ).fetchone()
+        (delivered,) = db.execute(
+            "SELECT COUNT(*) FROM deliveries WHERE state = 'delivered'"
+        ).fetchone()
+    finally:
+        db.close()
+    return Run(delivered, (last - first) if first else 0.0, enqueue_seconds, cpu)
 
 
 async def _pool(
