@@ -911,21 +911,33 @@ def demo(ctx: click.Context, notices: Path | None, keep: Path | None) -> None:
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     help="Also check the rows of this archive file against the chain (repeatable).",
 )
+@click.option(
+    "--anchor-channel",
+    "anchor_channel",
+    is_flag=True,
+    help="If the ledger holds, send its head through the channel audit.anchor names.",
+)
 @click.option("--json", "as_json", is_flag=True, help="The result as JSON.")
 @click.pass_context
 @friendly
 def verify(
-    ctx: click.Context, anchor_file: Path | None, archive_files: tuple[Path, ...], as_json: bool
+    ctx: click.Context,
+    anchor_file: Path | None,
+    archive_files: tuple[Path, ...],
+    anchor_channel: bool,
+    as_json: bool,
 ) -> None:
     """Walk the ledger's hash chain: every notice, delivery and attempt against its link.
 
     Prints `ok` and the head hash, or the first row that was edited,
     inserted or deleted (exit 1). With --anchor, a head anchored earlier that
     the chain no longer matches is refused too, and the file is left as it was.
+    With --anchor-channel, the head is sent (e.g. mailed to the disciplinary
+    office) and what the channel answered is recorded in the chain.
     """
     from .audit.verify import Anchored
 
-    syndicator = _open(ctx, read_only=True)
+    syndicator = _open(ctx, read_only=not anchor_channel)
     archived = [f for path in archive_files for f in syndicator.check_archive(path)]
     result = syndicator.verify(anchor_file)
     verification = result.verification if isinstance(result, Anchored) else result
@@ -936,8 +948,14 @@ def verify(
             result = replace(result, verification=verification)
         else:
             result = verification
+    sent = None
+    if anchor_channel and verification.ok:
+        sent = syndicator.anchor_to_channel(verification.head)
     if as_json:
-        sys.stdout.write(json.dumps(result.as_dict(), ensure_ascii=False, indent=2) + "\n")
+        answer = result.as_dict()
+        if anchor_channel:
+            answer["anchored_through"] = None if sent is None else sent.as_dict()
+        sys.stdout.write(json.dumps(answer, ensure_ascii=False, indent=2) + "\n")
     elif verification.ok:
         head = verification.head
         out.print(f"ok — {verification.rows} chain rows, head {head.seq} {head.hash}")
@@ -948,6 +966,9 @@ def verify(
                 f"anchored in {_escape(result.path)} at {result.appended.at} "
                 f"({result.checked} earlier anchors match)"
             )
+        if sent is not None:
+            where = sent.receipt.url or sent.receipt.remote_id or sent.receipt.status or ""
+            out.print(f"anchored through channel {sent.channel} {_escape(where)}".rstrip())
     else:
         first, *rest = verification.findings
         err.print(f"[red]tampered:[/] {_escape(first.message)}")
@@ -955,6 +976,8 @@ def verify(
             err.print(f"  also: {_escape(finding.message)}")
         if isinstance(result, Anchored):
             err.print(f"{_escape(result.path)} left unchanged")
+        if anchor_channel:
+            err.print("no anchor sent")
     if not verification.ok:
         sys.exit(EXIT_REFUSED)
 

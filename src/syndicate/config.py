@@ -197,6 +197,22 @@ class AlertSettings(_Strict):
     publisher: str = Field(default="syndicate", min_length=1, max_length=200)
 
 
+class AnchorSettings(_Strict):
+    """Where ``verify --anchor-channel`` sends the chain's head: a channel of its own."""
+
+    channel: ChannelName = Field(
+        description="the channel that carries each anchor (e.g. mail to the 纪检 office)"
+    )
+    region_code: RegionCode = Field(description="the region an anchor message is filed under")
+    publisher: str = Field(default="syndicate", min_length=1, max_length=200)
+
+
+class AuditSettings(_Strict):
+    """The audit's own settings."""
+
+    anchor: AnchorSettings | None = None
+
+
 class RouteMatch(_Strict):
     """A route matches a notice when every given key matches (an absent key matches all)."""
 
@@ -247,6 +263,7 @@ class _File(_Strict):
     routes: list[Route] = Field(default_factory=list)
     approvals: list[ApprovalRule] = Field(default_factory=list)
     alerts: AlertSettings | None = None
+    audit: AuditSettings = AuditSettings()
     rules: Any = None  # checked by syndicate.rules.parse_settings
 
 
@@ -280,6 +297,7 @@ class Config:
     rules: dict[str, RuleSetting] = field(default_factory=dict)
     approvals: list[ApprovalRule] = field(default_factory=list)
     alerts: AlertSettings | None = None
+    audit: AuditSettings = field(default_factory=AuditSettings)
 
     def store_url(self) -> str:
         """The store URL with a relative SQLite path made absolute against the config's folder."""
@@ -618,6 +636,18 @@ def parse_config(
                     doc.line_of(("alerts", "channels", j)),
                 )
             )
+    raw_audit = data.get("audit")
+    raw_anchor = raw_audit.get("anchor") if isinstance(raw_audit, dict) else None
+    target = raw_anchor.get("channel") if isinstance(raw_anchor, dict) else None
+    if isinstance(target, str) and target not in raw_channels:
+        problems.append(
+            Problem(
+                "audit.anchor.channel",
+                f"unknown channel {target!r}",
+                source,
+                doc.line_of(("audit", "anchor", "channel")),
+            )
+        )
 
     longest = max(timeouts, default=0.0)
     worker = top.worker if top is not None else _maybe(WorkerSettings, data.get("worker"))
@@ -654,4 +684,5 @@ def parse_config(
         rules=rules,
         approvals=list(top.approvals),
         alerts=top.alerts,
+        audit=top.audit,
     )

@@ -16,16 +16,24 @@ from . import readmodels as rm
 from .adapter import Adapter
 from .approval import Decision, Trail
 from .attachments import AttachmentFiles
+from .audit.anchor_channel import ChannelAnchor, send_anchor
 from .audit.archive import Archived, check_archive
 from .audit.archive import archive as archive_attempts
-from .audit.chain import Finding
+from .audit.chain import Finding, Head
 from .audit.consistency import NoticeAudit, audit_notice
 from .audit.disclosure import Disclosure, disclosure
 from .audit.fetchback import CheckListener, FetchCheck, fetch_back
 from .audit.verify import Anchored, Verification, verify, verify_anchored
 from .config import Channel, Config, load_config
 from .dispatcher import AttemptEvent, Dispatcher, Scheduled
-from .errors import ApprovalRefused, NoticeError, Problem, QueryError
+from .errors import (
+    ApprovalRefused,
+    ConfigError,
+    NoticeError,
+    Problem,
+    QueryError,
+    TransientDeliveryError,
+)
 from .masking import Masker
 from .notice import Notice
 from .readmodels.channels import channel_health
@@ -365,6 +373,47 @@ class Syndicator:
         if anchor is None:
             return verify(self.store)
         return verify_anchored(self.store, anchor)
+
+    def anchor_to_channel(self, head: Head) -> ChannelAnchor:
+        """Send ``head`` (verified by the caller) through the ``audit.anchor`` channel.
+
+        The channel's answer is chained as an ``anchor`` link. ConfigError without
+        an ``audit.anchor`` section; a DeliveryError (nothing recorded) when the
+        channel does not take it.
+        """
+        settings = self.config.audit.anchor
+        if settings is None:
+            raise ConfigError(
+                [
+                    Problem(
+                        "audit.anchor",
+                        "--anchor-channel needs an audit: {anchor: {channel: …, "
+                        "region_code: …}} section",
+                        self.config.source,
+                    )
+                ]
+            )
+        if head.seq == 0:
+            raise ConfigError(
+                [Problem("", "nothing to anchor: the ledger's chain is empty", self.config.source)]
+            )
+        timeout = self.config.channels[settings.channel].settings.timeout
+
+        async def go() -> ChannelAnchor:
+            adapter = self.adapter(settings.channel)
+            try:
+                return await send_anchor(adapter, settings, head, time.time(), timeout)
+            finally:
+                await adapter.aclose()
+
+        try:
+            sent = asyncio.run(go())
+        except TimeoutError:
+            raise TransientDeliveryError(
+                f"channel {settings.channel} did not take the anchor within {timeout:g}s"
+            ) from None
+        self.store.append_to_chain([sent.event()])
+        return sent
 
     def archive(self, before: float, path: Path) -> Archived:
         """Move attempts of ended deliveries finished before ``before`` to the archive ``path``."""

@@ -14,6 +14,7 @@ from typing import Any, Protocol, TypeVar
 
 from . import anchor
 from .anchor import Anchor
+from .anchor_channel import check_recorded
 from .chain import Finding, Head, Link, Row, Walk, canonical
 from .events import (
     approval_body,
@@ -57,10 +58,11 @@ class ChainReader(Protocol):
     def archived_attempts(self, after: int, limit: int) -> list[tuple[int, int]]:
         """(attempt id, archive link seq) of attempts moved to an archive, above ``after``."""
 
-
-class AnchorReader(ChainReader, Protocol):
     def chain_hash_at(self, seq: int) -> str | None:
         """The hash of chain row ``seq``, if there is one."""
+
+
+AnchorReader = ChainReader
 
 
 @dataclass(frozen=True)
@@ -298,6 +300,8 @@ def verify(reader: ChainReader) -> Verification:
         )
     _check_states(reader, check, links_of)
     _check_archives(reader, check)
+    for finding in check_recorded(links_of("anchor"), reader.chain_hash_at):
+        check.add(finding)
     findings = sorted(check.findings, key=Finding.order)
     return Verification(walk.head, recorded, walk.rows, findings)
 
