@@ -477,6 +477,7 @@ class Syndicator:
             every=every if due else None,
             timeout=timeout,
             listeners=self._check_listeners,
+            published=lambda d: not d.notice_id.startswith(alerts.PREFIX),
         )
 
     def audit(self, notice_id: str, version: int | None = None) -> NoticeAudit:

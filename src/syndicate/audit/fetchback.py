@@ -265,16 +265,25 @@ async def fetch_back(
     every: Callable[[str], float | None] | None = None,
     timeout: Callable[[str], float] = lambda _channel: 60.0,
     listeners: Sequence[CheckListener] = (),
+    published: Callable[[DeliveryRow], bool] = lambda _delivery: True,
 ) -> list[FetchCheck]:
     """Check each delivered delivery (of a notice, a channel) that can be read back; record it.
 
-    Each listener is told of every check after the checks are in the chain.
+    ``published`` says which deliveries carry the center's notices (an operator
+    alert does not: it is not checked). Each listener is told of every check after
+    the checks are in the chain.
     """
     checks: list[FetchCheck] = []
 
     def due() -> list[DeliveryRow]:
         delivered = _newest(
-            store.deliveries(notice_id=notice_id, channel=channel, state=DeliveryState.delivered)
+            [
+                d
+                for d in store.deliveries(
+                    notice_id=notice_id, channel=channel, state=DeliveryState.delivered
+                )
+                if published(d)
+            ]
         )
         if every is None:
             return delivered
