@@ -85,6 +85,7 @@ def _ms(values: list[float], q: float) -> float:
 class Enqueue:
     notices: int
     clients: int
+    batch: int  # notices per request (1: one object; more: a JSON array)
     seconds: float
     rate: float  # notices accepted per second
     p50_ms: float
@@ -94,14 +95,18 @@ class Enqueue:
     drained_seconds: float  # until every delivery was delivered
 
 
-def enqueue(folder: Path, base: str, count: int, clients: int, concurrency: int) -> Enqueue:
-    """``count`` notices POSTed by ``clients`` concurrent clients; the worker runs meanwhile."""
+def enqueue(
+    folder: Path, base: str, count: int, clients: int, concurrency: int, batch: int = 1
+) -> Enqueue:
+    """``count`` notices POSTed by ``clients`` concurrent clients; the worker runs meanwhile.
+
+    ``batch`` > 1: the notices go ``batch`` to a request, as a JSON array (one transaction).
+    """
     config = workload.write_config(folder, workload.channel_urls(base), concurrency=concurrency)
     token = _token(config)
-    bodies = [
-        json.dumps(workload.notice(i, f"API{folder.name}"), ensure_ascii=False).encode()
-        for i in range(count)
-    ]
+    notices = [workload.notice(i, f"API{folder.name}") for i in range(count)]
+    groups = [notices[i : i + batch] for i in range(0, count, batch)]
+    bodies = [json.dumps(g if batch > 1 else g[0], ensure_ascii=False).encode() for g in groups]
     latencies: list[float] = []
     with serving(config) as url:
 
@@ -133,6 +138,7 @@ def enqueue(folder: Path, base: str, count: int, clients: int, concurrency: int)
     return Enqueue(
         notices=count,
         clients=clients,
+        batch=batch,
         seconds=seconds,
         rate=count / seconds,
         p50_ms=_ms(latencies, 0.5),

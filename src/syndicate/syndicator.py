@@ -55,6 +55,7 @@ from .rules import check as check_rules
 from .sanitize import sanitize_html
 from .store import open_store
 from .store.base import (
+    AcceptResult,
     AttemptFilter,
     Decided,
     DeliveryFilter,
@@ -102,6 +103,28 @@ class Accepted:
     @property
     def status(self) -> str:
         return "accepted" if self.created else "already accepted"
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A notice ready for the ledger, and what its answer will say."""
+
+    record: NoticeRecord
+    channels: list[str]
+    warnings: list[str]
+    steps: tuple[str, ...]
+
+    def accepted(self, result: AcceptResult) -> Accepted:
+        r = self.record
+        return Accepted(
+            r.id,
+            r.version,
+            r.digest,
+            result.channels,
+            result.created,
+            self.warnings if result.created else [],
+            self.steps if result.awaiting_approval else (),
+        )
 
 
 class Syndicator:
@@ -223,6 +246,39 @@ class Syndicator:
         together. Raises NoticeError (bad notice, conflict, no channel).
         ``by`` names who enqueued it (an API token) in the ledger.
         """
+        prepared = self._prepare(notice)
+        record, channels = prepared.record, prepared.channels
+        result = self.store.accept(record, channels, record.accepted_at, by=by)
+        self._wake_workers()
+        return prepared.accepted(result)
+
+    def enqueue_many(
+        self, notices: Sequence[Notice], *, by: str | None = None
+    ) -> list[Accepted | NoticeError]:
+        """``enqueue`` for each notice, stored in one transaction (one commit for the batch).
+
+        Each notice gets its own result in its place: accepted, or the NoticeError
+        (refused, conflict) that ``enqueue`` would have raised for it.
+        """
+        results: list[Accepted | NoticeError | None] = [None] * len(notices)
+        ready: list[tuple[int, _Prepared]] = []
+        for i, notice in enumerate(notices):
+            try:
+                ready.append((i, self._prepare(notice)))
+            except NoticeError as exc:
+                results[i] = exc
+        if ready:
+            now = time.time()
+            stored = self.store.accept_many([(p.record, p.channels) for _, p in ready], now, by=by)
+            for (i, prepared), result in zip(ready, stored, strict=True):
+                results[i] = (
+                    result if isinstance(result, NoticeError) else prepared.accepted(result)
+                )
+            self._wake_workers()
+        return [r for r in results if r is not None]
+
+    def _prepare(self, notice: Notice | dict[str, Any] | str | bytes) -> _Prepared:
+        """A notice validated, routed and checked, as the ledger will store it."""
         if not isinstance(notice, Notice):
             notice = Notice.parse(notice)
         if notice.id.startswith(alerts.PREFIX):
@@ -237,7 +293,6 @@ class Syndicator:
         check_channels(notice, list(checkers), checkers)
         warnings = check_rules(notice, channels, self.config.rules, self.config.calendar)
         steps = approval_steps(notice, self.config)
-        digest = notice.digest()
         record = NoticeRecord(
             id=notice.id,
             version=notice.version,
@@ -245,7 +300,7 @@ class Syndicator:
             notice_type=notice.notice_type.value,
             region_code=notice.region_code,
             title=notice.title,
-            digest=digest,
+            digest=notice.digest(),
             content=notice.canonical_json(),
             accepted_at=time.time(),
             publish_at=notice.publish_at.timestamp(),
@@ -253,17 +308,7 @@ class Syndicator:
             warnings=tuple(warnings),
             approval_steps=steps,
         )
-        result = self.store.accept(record, channels, record.accepted_at, by=by)
-        self._wake_workers()
-        return Accepted(
-            notice.id,
-            notice.version,
-            digest,
-            result.channels,
-            result.created,
-            [message for _, message in warnings] if result.created else [],
-            steps if result.awaiting_approval else (),
-        )
+        return _Prepared(record, channels, [message for _, message in warnings], steps)
 
     def decide(
         self,

@@ -68,6 +68,24 @@ def test_accept_commits_notice_and_deliveries_together(store: Store) -> None:
     assert len(store.deliveries()) == 2
 
 
+def test_a_batch_is_accepted_in_one_transaction_with_a_result_for_each(store: Store) -> None:
+    store.accept(record("N-1"), ["a"], 100.0)
+    results = store.accept_many(
+        [
+            (record("N-3", publish_at=9e8), ["a", "b"]),
+            (record("N-1", digest="b" * 64), ["a"]),  # conflicts with the accepted N-1
+            (record("N-1"), ["a"]),  # the same again
+            (record("N-2"), ["b"]),
+        ],
+        200.0,
+        by="upstream",
+    )
+    assert isinstance(results[1], NoticeConflict)
+    assert [getattr(r, "created", None) for r in results] == [True, None, False, True]
+    assert sorted(d.notice_id for d in store.deliveries()) == ["N-1", "N-2", "N-3", "N-3"]
+    assert sorted(o.subject for o in store.operations()) == ["N-2.v1", "N-3.v1"]
+
+
 def test_claim_respects_due_time_limit_and_channel(store: Store) -> None:
     store.accept(record("N-1"), ["a", "b"], 100.0)
     store.accept(record("N-2", publish_at=500.0), ["a"], 100.0)

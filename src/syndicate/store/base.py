@@ -14,7 +14,7 @@ from typing import Any
 
 from ..approval import Approval, Decision, Trail
 from ..audit.chain import Event, Head, Link, Row
-from ..errors import LeaseLost
+from ..errors import LeaseLost, NoticeConflict
 
 SCHEMA_VERSION = 11  # the newest migration of every backend
 
@@ -440,6 +440,25 @@ class Store(ABC):
     @abstractmethod
     def approval_figures(self, since: float, until: float) -> ApprovalFigures:
         """Approved notice versions whose publish_at is in [since, until)."""
+
+    def accept_many(
+        self,
+        notices: Sequence[tuple[NoticeRecord, Sequence[str]]],
+        now: float,
+        *,
+        by: str | None = None,
+    ) -> list[AcceptResult | NoticeConflict]:
+        """``accept`` for each (notice, channels), in one transaction: one commit for a batch.
+
+        A conflict is that notice's result, in its place; the others are still accepted.
+        """
+        results: list[AcceptResult | NoticeConflict] = []
+        for notice, channels in notices:
+            try:
+                results.append(self.accept(notice, channels, now, by=by))
+            except NoticeConflict as exc:
+                results.append(exc)
+        return results
 
     @abstractmethod
     def claim_many(

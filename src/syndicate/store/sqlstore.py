@@ -20,7 +20,7 @@ from ..approval import Approval, ApprovalState, Decision, Trail, next_position
 from ..audit import events as E
 from ..audit.chain import Event, Head, Link
 from ..circuit import CircuitState, admit, after_failure, after_success
-from ..errors import ApprovalRefused, Problem, StoreError
+from ..errors import ApprovalRefused, NoticeConflict, Problem, StoreError
 from ..notice import LOCAL_TZ
 from . import chaining
 from . import rows as R
@@ -119,48 +119,86 @@ class SqlStore(Store):
         self, notice: NoticeRecord, channels: Sequence[str], now: float, *, by: str | None = None
     ) -> AcceptResult:
         with self._write() as tx:
-            found = tx.rows("find_notice", {"id": notice.id, "version": notice.version})
-            if found:
-                old = found[0]
-                if old["digest"] != notice.digest:
-                    raise R.conflict(notice, old["digest"])
-                routed = [r["channel"] for r in tx.rows("routed_channels", {"pk": old["pk"]})]
-                # Still awaiting approval (or rejected): the channels it waits for.
-                waiting = tx.rows("approval_request", {"pk": old["pk"]})
-                if waiting and not routed:
-                    return AcceptResult(
-                        False, json.loads(waiting[0]["channels"]), old["accepted_at"], True
-                    )
-                return AcceptResult(False, routed, old["accepted_at"])
-            day = datetime.fromtimestamp(notice.publish_at, LOCAL_TZ).date().isoformat()
-            (stored,) = tx.rows(
-                "insert_notice", {**R.notice_params(notice), "publish_day": day, "accepted_at": now}
-            )
-            events = [E.notice_accepted(stored, now)]
-            for rule, message in notice.warnings:
-                (warning,) = tx.rows(
-                    "insert_warning", {"notice_pk": stored["pk"], "rule": rule, "message": message}
-                )
-                events.append(E.warning_recorded(warning, now))
-            awaiting = bool(notice.approval_steps)
-            if awaiting:
-                # Nothing is delivered, nothing counted, until the last step is approved.
-                (request,) = tx.rows(
-                    "insert_approval_request",
-                    {
-                        "notice_pk": stored["pk"],
-                        "steps": json.dumps(list(notice.approval_steps), ensure_ascii=False),
-                        "step_count": len(notice.approval_steps),
-                        "channels": json.dumps(list(channels), ensure_ascii=False),
-                    },
-                )
-                events.append(E.approval_requested(request, now))
-            else:
-                events += self._create_deliveries(tx, stored, day, channels, now)
-            if by is not None:
-                subject = f"{notice.id}.v{notice.version}"
-                events.append(self._operation(tx, now, by, "enqueue", subject))
+            events: list[Event] = []
+            result = self._accept(tx, notice, channels, now, by, events)
             chaining.append(tx, events)
+        return result
+
+    def accept_many(
+        self,
+        notices: Sequence[tuple[NoticeRecord, Sequence[str]]],
+        now: float,
+        *,
+        by: str | None = None,
+    ) -> list[AcceptResult | NoticeConflict]:
+        results: list[AcceptResult | NoticeConflict | None] = [None] * len(notices)
+        # Tally rows in key order across the whole batch (notices by day and category), and
+        # the chain's head once, last: the same order every writer keeps, so none deadlock.
+        order = sorted(
+            range(len(notices)), key=lambda i: (_day(notices[i][0]), notices[i][0].category)
+        )
+        with self._write() as tx:
+            events: list[Event] = []
+            for i in order:
+                notice, channels = notices[i]
+                try:
+                    results[i] = self._accept(tx, notice, channels, now, by, events)
+                except NoticeConflict as exc:  # found before anything of it was written
+                    results[i] = exc
+            chaining.append(tx, events)
+        return [r for r in results if r is not None]
+
+    def _accept(
+        self,
+        tx: Tx,
+        notice: NoticeRecord,
+        channels: Sequence[str],
+        now: float,
+        by: str | None,
+        events: list[Event],
+    ) -> AcceptResult:
+        """One notice accepted inside ``tx``; the events to chain are added to ``events``."""
+        found = tx.rows("find_notice", {"id": notice.id, "version": notice.version})
+        if found:
+            old = found[0]
+            if old["digest"] != notice.digest:
+                raise R.conflict(notice, old["digest"])
+            routed = [r["channel"] for r in tx.rows("routed_channels", {"pk": old["pk"]})]
+            # Still awaiting approval (or rejected): the channels it waits for.
+            waiting = tx.rows("approval_request", {"pk": old["pk"]})
+            if waiting and not routed:
+                return AcceptResult(
+                    False, json.loads(waiting[0]["channels"]), old["accepted_at"], True
+                )
+            return AcceptResult(False, routed, old["accepted_at"])
+        day = _day(notice)
+        (stored,) = tx.rows(
+            "insert_notice", {**R.notice_params(notice), "publish_day": day, "accepted_at": now}
+        )
+        events.append(E.notice_accepted(stored, now))
+        for rule, message in notice.warnings:
+            (warning,) = tx.rows(
+                "insert_warning", {"notice_pk": stored["pk"], "rule": rule, "message": message}
+            )
+            events.append(E.warning_recorded(warning, now))
+        awaiting = bool(notice.approval_steps)
+        if awaiting:
+            # Nothing is delivered, nothing counted, until the last step is approved.
+            (request,) = tx.rows(
+                "insert_approval_request",
+                {
+                    "notice_pk": stored["pk"],
+                    "steps": json.dumps(list(notice.approval_steps), ensure_ascii=False),
+                    "step_count": len(notice.approval_steps),
+                    "channels": json.dumps(list(channels), ensure_ascii=False),
+                },
+            )
+            events.append(E.approval_requested(request, now))
+        else:
+            events += self._create_deliveries(tx, stored, day, channels, now)
+        if by is not None:
+            subject = f"{notice.id}.v{notice.version}"
+            events.append(self._operation(tx, now, by, "enqueue", subject))
         return AcceptResult(True, list(channels), now, awaiting)
 
     def _create_deliveries(
@@ -888,6 +926,11 @@ class SqlStore(Store):
     def paused(self) -> dict[str, PauseRow]:
         with self._reading() as tx:
             return {r["channel"]: R.pause_row(r) for r in tx.rows("paused")}
+
+
+def _day(notice: NoticeRecord) -> str:
+    """The day a notice is published on, in Beijing: its yearly tallies' key."""
+    return datetime.fromtimestamp(notice.publish_at, LOCAL_TZ).date().isoformat()
 
 
 def _like_escape(text: str) -> str:

@@ -90,16 +90,25 @@ def _validate(items: list[Any]) -> list[Notice]:
     return notices
 
 
-def _enqueue_one(engine: Syndicator, notice: Notice, by: str) -> Enqueued:
-    try:
-        return Enqueued.of(engine.enqueue(notice, by=by))
-    except NoticeError as exc:
+def _enqueue_batch(engine: Syndicator, notices: list[Notice], by: str) -> list[Enqueued]:
+    """Every notice of a valid batch, stored in one transaction; a result for each."""
+    results = []
+    for notice, done in zip(notices, engine.enqueue_many(notices, by=by), strict=True):
+        if not isinstance(done, NoticeError):
+            results.append(Enqueued.of(done))
+            continue
         status: Literal["conflict", "refused"] = (
-            "conflict" if isinstance(exc, NoticeConflict) else "refused"
+            "conflict" if isinstance(done, NoticeConflict) else "refused"
         )
-        return Enqueued(
-            id=notice.id, version=notice.version, status=status, errors=field_problems(exc.problems)
+        results.append(
+            Enqueued(
+                id=notice.id,
+                version=notice.version,
+                status=status,
+                errors=field_problems(done.problems),
+            )
         )
+    return results
 
 
 @router.post(
@@ -135,7 +144,7 @@ async def enqueue(
         if len(data) > limit:
             raise ProblemError(413, f"a batch holds at most {limit} notices ({len(data)} sent)")
         notices = _validate(data)
-        results = [await run_in_threadpool(_enqueue_one, engine, n, token.name) for n in notices]
+        results = await run_in_threadpool(_enqueue_batch, engine, notices, token.name)
         created = any(r.status == "accepted" for r in results)
         response.status_code = 201 if created else 200
         return Batch(results=results)
