@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from .errors import ApprovalRefused, Problem
+from .isotime import iso
 
 
 class Decision(StrEnum):
@@ -27,12 +28,6 @@ class ApprovalState(StrEnum):
     awaiting = "awaiting_approval"
     approved = "approved"
     rejected = "rejected"
-
-
-def _iso(ts: float) -> str:
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -59,7 +54,7 @@ class Approval:
             "digest": self.digest,
             "comment": self.comment,
             "via": self.via,
-            "at": _iso(self.at),
+            "at": iso(self.at),
         }
 
 

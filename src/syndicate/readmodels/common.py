@@ -7,20 +7,13 @@ import binascii
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Generic, Protocol, TypeVar
 
 from ..errors import Problem, QueryError
+from ..isotime import iso as iso  # where the read models have always found it
 
 DEFAULT_PAGE = 50
 MAX_PAGE = 500
-
-
-def iso(ts: float | None) -> str | None:
-    """A ledger time (UTC seconds) as ISO 8601 in UTC, to the millisecond."""
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class _AsDict(Protocol):
