@@ -618,10 +618,11 @@ HAVING SUM(CASE WHEN p.decision = 'approved' THEN 1 ELSE 0 END) = r.step_count
 ORDER BY n.pk
 
 -- name: filter_awaiting_approval
-EXISTS (SELECT 1 FROM approval_requests r WHERE r.notice_pk = n.pk
-        AND (SELECT COUNT(*) FROM approvals a WHERE a.notice_pk = n.pk) < r.step_count
-        AND NOT EXISTS (SELECT 1 FROM approvals a
-                        WHERE a.notice_pk = n.pk AND a.decision = 'rejected'))
+-- Driven from the approval requests (few) rather than from every notice.
+n.pk IN (SELECT r.notice_pk FROM approval_requests r
+         WHERE (SELECT COUNT(*) FROM approvals a WHERE a.notice_pk = r.notice_pk) < r.step_count
+           AND NOT EXISTS (SELECT 1 FROM approvals a
+                           WHERE a.notice_pk = r.notice_pk AND a.decision = 'rejected'))
 
 -- name: filter_rejected
-EXISTS (SELECT 1 FROM approvals a WHERE a.notice_pk = n.pk AND a.decision = 'rejected')
+n.pk IN (SELECT a.notice_pk FROM approvals a WHERE a.decision = 'rejected')
