@@ -30,7 +30,8 @@ def ledger(tmp_path: Path) -> Path:
     store.accept(record("N-1"), ["a", "b"], 100.0)  # links 1-3
     store.accept(record("N-2", digest="b" * 64), ["a"], 100.0)  # links 4-5
     claims = store.claim("w", 100.0, 30, 10)
-    for c in claims:  # links 6-8: attempts 1-3
+    # Recorded in delivery order, whatever order the claim took them in (channel by channel).
+    for c in sorted(claims, key=lambda c: c.delivery_id):  # links 6-8: attempts 1-3
         next_ = (
             Next(DeliveryState.pending, 150.0)
             if c.channel == "b"
