@@ -10,13 +10,19 @@ template and where the receipt is in the answer:
              a slug derived from the idempotency key)?
 ``update``   sent instead of the channel's own request when the channel already
              carries an earlier version of the notice
-``retract``  sent for a termination (and for a withdrawal) of a notice whose
-             earlier version the channel carries
+``retract``  sent for a termination of a notice whose earlier version the
+             channel carries, and for a withdrawal (``syndicate withdraw``); its
+             answer need carry no id unless the request names where it is
+
+A channel with ``expiry: true`` is sent, when a notice's ``valid_until`` has
+come, its ``retract`` request (or, without one, its ``update``, whose template
+sees ``purpose`` == "expiry" and can mark the post expired).
 
 Templates see ``notice``, ``html``, ``key`` (the delivery's idempotency key,
-also as ``idempotency_key``) and ``previous``: the earlier version on this
-channel (``previous.version``, ``previous.remote_id``, ``previous.remote_url``),
-or None.
+also as ``idempotency_key``), ``purpose`` (publish, withdrawal, expiry),
+``withdrawal`` (its ``reason`` and ``at``, for a withdrawal) and ``previous``:
+what the channel carries of the notice (``previous.version``,
+``previous.remote_id``, ``previous.remote_url``), or None.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ from syndicate.adapter import DeliveryContext, Options, Receipt
 from syndicate.errors import PermanentDeliveryError, TransientDeliveryError
 from syndicate.notice import Nature, Notice
 from syndicate.rendering import Template, template_validator
-from syndicate.store.base import DeliveryState
+from syndicate.store.base import DeliveryState, Purpose
 
 from ._http import HttpPushAdapter, lookup, server_message
 
@@ -73,8 +79,20 @@ def choose(
     update: ChannelRequest | None,
     retract: ChannelRequest | None,
 ) -> Action:
-    """Create, or update or retract in place what an earlier version published here."""
+    """Create, or update or retract in place what an earlier version published here.
+
+    A withdrawal retracts; an expiry retracts, or updates where no retract is set.
+    """
     previous = ctx.previous
+    follow_up = ctx.purpose is not Purpose.publish
+    if follow_up and previous is None:
+        raise PermanentDeliveryError(
+            f"nothing of {notice.id} is on this channel: no {ctx.purpose.value} to send"
+        )
+    if ctx.purpose is Purpose.withdrawal and retract is None:
+        raise PermanentDeliveryError("no retract request is configured for a withdrawal")
+    if ctx.purpose is Purpose.expiry and retract is None and update is None:
+        raise PermanentDeliveryError("no retract or update request is configured for an expiry")
     if previous is None or (update is None and retract is None):
         return "create"
     if previous.state is not DeliveryState.delivered:
@@ -87,6 +105,8 @@ def choose(
             f"version {previous.version} of {notice.id} was delivered without a remote id: "
             "there is nothing to update or retract in place"
         )
+    if ctx.purpose is not Purpose.publish and retract is not None:
+        return "retract"
     if notice.nature is Nature.termination and retract is not None:
         return "retract"
     return "update" if update is not None else "create"
@@ -99,6 +119,8 @@ def context(notice: Notice, ctx: DeliveryContext, html: str | None) -> dict[str,
         "key": ctx.idempotency_key,
         "idempotency_key": ctx.idempotency_key,
         "previous": ctx.previous,
+        "purpose": ctx.purpose.value,
+        "withdrawal": ctx.withdrawal,
     }
 
 
@@ -120,10 +142,40 @@ def render_json(template: Template, notice: Notice, extra: dict[str, Any]) -> tu
 
 
 def receipt_paths(
-    request: ChannelRequest, channel_id: str | None, channel_url: str | None
+    request: ChannelRequest,
+    channel_id: str | None,
+    channel_url: str | None,
+    action: Action = "update",
 ) -> tuple[str | None, str | None]:
-    """Where the receipt is in the answer to ``request``: its own paths, else the channel's."""
+    """Where the receipt is in the answer to ``request``: its own paths, else the channel's.
+
+    A retraction's answer is looked into only where its request says: a site
+    that answers a DELETE with 204 and nothing else has taken it down.
+    """
+    if action == "retract":
+        return (request.remote_id, request.remote_url)
     return (request.remote_id or channel_id, request.remote_url or channel_url)
+
+
+def purposes(
+    update: ChannelRequest | None, retract: ChannelRequest | None, expiry: bool
+) -> frozenset[Purpose]:
+    """What a channel with these requests handles: withdrawals with a retract request,
+    expiries where ``expiry`` is set."""
+    found = {Purpose.publish}
+    if retract is not None:
+        found.add(Purpose.withdrawal)
+    if expiry and (retract is not None or update is not None):
+        found.add(Purpose.expiry)
+    return frozenset(found)
+
+
+def check_expiry(
+    update: ChannelRequest | None, retract: ChannelRequest | None, expiry: bool
+) -> None:
+    """``expiry: true`` needs a request to send."""
+    if expiry and update is None and retract is None:
+        raise ValueError("expiry: true needs a retract or an update request to send")
 
 
 async def look_up(

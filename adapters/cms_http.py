@@ -16,23 +16,26 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, Self
 from urllib.parse import urlencode
 
-from pydantic import Field, PlainValidator, field_validator
+from pydantic import Field, PlainValidator, field_validator, model_validator
 
-from syndicate.adapter import DeliveryContext, Payload, Receipt
+from syndicate.adapter import AnyOptions, DeliveryContext, Payload, Receipt
 from syndicate.errors import PermanentDeliveryError
 from syndicate.notice import Notice
 from syndicate.rendering import Template, template_validator
+from syndicate.store.base import Purpose
 
 from ._http import HEADER_NAME, HttpPushAdapter, HttpPushOptions
 from ._requests import (
     ChannelRequest,
     LookupRequest,
+    check_expiry,
     choose,
     context,
     look_up,
+    purposes,
     receipt_paths,
     render_json,
     render_url,
@@ -67,8 +70,18 @@ class CmsHttpOptions(HttpPushOptions):
         default=None, description="replaces what an earlier version of the notice published"
     )
     retract: ChannelRequest | None = Field(
-        default=None, description="takes down what an earlier version published (termination)"
+        default=None,
+        description="takes down what an earlier version published (termination, withdrawal)",
     )
+    expiry: bool = Field(
+        default=False,
+        description="at the notice's valid_until, send retract (or, without one, update)",
+    )
+
+    @model_validator(mode="after")
+    def _expiry(self) -> Self:
+        check_expiry(self.update, self.retract, self.expiry)
+        return self
 
     @field_validator("headers")
     @classmethod
@@ -88,6 +101,11 @@ class CmsHttpAdapter(HttpPushAdapter[CmsHttpOptions]):
 
     kind: ClassVar[str] = "cms_http"
     Options: ClassVar[type[CmsHttpOptions]] = CmsHttpOptions
+
+    @classmethod
+    def purposes_for(cls, options: AnyOptions) -> frozenset[Purpose]:
+        assert isinstance(options, CmsHttpOptions)
+        return purposes(options.update, options.retract, options.expiry)
 
     def __init__(self, channel: str, options: CmsHttpOptions, **setup: Any) -> None:
         super().__init__(channel, options, **setup)
@@ -111,7 +129,7 @@ class CmsHttpAdapter(HttpPushAdapter[CmsHttpOptions]):
         else:
             target = render_url(request, notice, extra)
             method = request.method
-            paths = receipt_paths(request, opts.remote_id, opts.remote_url)
+            paths = receipt_paths(request, opts.remote_id, opts.remote_url, action)
             if request.template is not None or action == "update":
                 body = self._body(notice, request.template or opts.template, html, extra)
             else:

@@ -16,6 +16,7 @@ import re
 import smtplib
 import ssl
 import threading
+from datetime import datetime
 from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage, MIMEPart
@@ -48,7 +49,8 @@ from syndicate.errors import PermanentDeliveryError, TransientDeliveryError
 from syndicate.labels import NATURE_LABELS, category_label
 from syndicate.notice import Notice
 from syndicate.rendering import DISPLAY_TZ, Template, template_validator
-from syndicate.text import html_to_text, notice_text
+from syndicate.store.base import Purpose, idempotency_key
+from syndicate.text import html_to_text, notice_text, withdrawal_text
 
 from ._bounded import Sockets, smtp_class
 
@@ -187,6 +189,8 @@ class EmailInboxAdapter(BlockingAdapter[EmailInboxOptions]):
 
     kind: ClassVar[str] = "email_inbox"
     Options: ClassVar[type[EmailInboxOptions]] = EmailInboxOptions
+    # A withdrawal is mailed as a short 撤回公告 answering the notice's own message.
+    purposes: ClassVar[frozenset[Purpose]] = frozenset({Purpose.publish, Purpose.withdrawal})
 
     def __init__(self, channel: str, options: EmailInboxOptions, **setup: Any) -> None:
         super().__init__(channel, options, **setup)
@@ -215,6 +219,8 @@ class EmailInboxAdapter(BlockingAdapter[EmailInboxOptions]):
     # --- render -----------------------------------------------------------------
 
     def render(self, notice: Notice, ctx: DeliveryContext) -> Payload:
+        if ctx.purpose is Purpose.withdrawal:
+            return self._withdrawal(notice, ctx)
         o = self.options
         extra = {
             "category_label": category_label(notice.category.value),
@@ -258,6 +264,44 @@ class EmailInboxAdapter(BlockingAdapter[EmailInboxOptions]):
         headers = {"Message-ID": message_id, "Subject": subject, "To": msg["To"]}
         if o.cc:
             headers["Cc"] = msg["Cc"]
+        return Payload(
+            media_type="message/rfc822",
+            parts={"message.eml": msg.as_bytes(policy=_POLICY)},
+            headers=headers,
+            target=self.describe(),
+            data={"from": o.from_address, "recipients": recipients, "message_id": message_id},
+        )
+
+    def _withdrawal(self, notice: Notice, ctx: DeliveryContext) -> Payload:
+        """A 撤回公告 in reply to the message that carried the notice."""
+        o = self.options
+        withdrawal = ctx.withdrawal
+        if withdrawal is None or ctx.previous is None:
+            raise PermanentDeliveryError("a withdrawal needs its reason and what it takes back")
+        text = withdrawal_text(notice, withdrawal.reason, withdrawal.at)
+        subject = " ".join(f"撤回公告：{notice.title}".split())
+        message_id = f"<{_dot_atom(ctx.idempotency_key)}@{o.message_id_domain}>"
+        carried = idempotency_key(notice.id, ctx.previous.version, ctx.channel)
+        original = f"<{_dot_atom(carried)}@{o.message_id_domain}>"
+        msg = EmailMessage(policy=_POLICY)
+        msg["Subject"] = subject
+        msg["From"] = Address(display_name=o.from_name or "", addr_spec=o.from_address)
+        msg["To"] = ", ".join(o.to)
+        if o.cc:
+            msg["Cc"] = ", ".join(o.cc)
+        if o.reply_to:
+            msg["Reply-To"] = o.reply_to
+        msg["Date"] = format_datetime(
+            datetime.fromtimestamp(withdrawal.at, DISPLAY_TZ).replace(microsecond=0)
+        )
+        msg["Message-ID"] = message_id
+        msg["In-Reply-To"] = original
+        msg["References"] = original
+        msg["Auto-Submitted"] = "auto-generated"
+        msg["X-Syndicate-Notice"] = f"{notice.id}; version={notice.version}; withdrawn"
+        msg.set_content(text)
+        recipients = [*o.to, *o.cc]
+        headers = {"Message-ID": message_id, "Subject": subject, "To": msg["To"]}
         return Payload(
             media_type="message/rfc822",
             parts={"message.eml": msg.as_bytes(policy=_POLICY)},

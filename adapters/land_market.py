@@ -16,19 +16,24 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
-from syndicate.adapter import DeliveryContext, Payload, Receipt
+from pydantic import model_validator
+
+from syndicate.adapter import AnyOptions, DeliveryContext, Payload, Receipt
 from syndicate.errors import PermanentDeliveryError
 from syndicate.notice import Amount, Category, LandMethod, Notice, NoticeType, Parcel
+from syndicate.store.base import Purpose
 
 from ._http import HttpPushAdapter, HttpPushOptions
 from ._requests import (
     ChannelRequest,
     LookupRequest,
+    check_expiry,
     choose,
     context,
     look_up,
+    purposes,
     receipt_paths,
     render_json,
     render_url,
@@ -49,6 +54,12 @@ class LandMarketOptions(HttpPushOptions):
     lookup: LookupRequest | None = None
     update: ChannelRequest | None = None
     retract: ChannelRequest | None = None
+    expiry: bool = False  # at valid_until, send retract (or, without one, update)
+
+    @model_validator(mode="after")
+    def _expiry(self) -> Self:
+        check_expiry(self.update, self.retract, self.expiry)
+        return self
 
 
 class LandMarketAdapter(HttpPushAdapter[LandMarketOptions]):
@@ -56,6 +67,11 @@ class LandMarketAdapter(HttpPushAdapter[LandMarketOptions]):
 
     kind: ClassVar[str] = "land_market"
     Options: ClassVar[type[LandMarketOptions]] = LandMarketOptions
+
+    @classmethod
+    def purposes_for(cls, options: AnyOptions) -> frozenset[Purpose]:
+        assert isinstance(options, LandMarketOptions)
+        return purposes(options.update, options.retract, options.expiry)
 
     def describe(self) -> str:
         return f"POST {self.options.url} (land market report)"
@@ -116,7 +132,7 @@ class LandMarketAdapter(HttpPushAdapter[LandMarketOptions]):
         if request is not None:
             extra = context(notice, ctx, None)
             target, method = render_url(request, notice, extra), request.method
-            paths = receipt_paths(request, opts.remote_id, opts.remote_url)
+            paths = receipt_paths(request, opts.remote_id, opts.remote_url, action)
             if request.template is not None:
                 body = render_json(request.template, notice, extra)[0].encode("utf-8")
             elif action == "retract":

@@ -9,6 +9,10 @@ and leave the feed once the notice's ``valid_until`` has passed.
 The feed holds a set of items while a delivery carries one notice, so the
 current set lives in a small JSON file next to the feed (``<path>.items.json``),
 changed under a lock and written atomically together with the feed.
+
+A new version replaces the notice's item. A withdrawal, and the expiry the
+worker sends at the notice's ``valid_until``, remove it: the screens stop
+showing it without anyone touching the feed.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ from syndicate.errors import PermanentDeliveryError, TransientDeliveryError
 from syndicate.labels import CATEGORY_SHORT_LABELS
 from syndicate.notice import Notice
 from syndicate.safefile import write_atomic
+from syndicate.store.base import Purpose
 
 from ._sftp import SftpConnection, SftpSettings
 
@@ -360,6 +365,7 @@ class LedFeedAdapter(BlockingAdapter[LedFeedOptions]):
     Options: ClassVar[type[LedFeedOptions]] = LedFeedOptions
     # A screen shows the summary cut to its width, not the notice: no key fact is compared.
     facts_carried: ClassVar[frozenset[str] | None] = frozenset()
+    purposes: ClassVar[frozenset[Purpose]] = frozenset(Purpose)
 
     def __init__(
         self,
@@ -388,6 +394,8 @@ class LedFeedAdapter(BlockingAdapter[LedFeedOptions]):
             self._remote.close()
 
     def render(self, notice: Notice, ctx: DeliveryContext) -> Payload:
+        if ctx.purpose is not Purpose.publish:
+            return self._removal(notice, ctx)
         source = notice.summary if notice.summary and notice.summary.strip() else notice.title
         text = f"【{CATEGORY_SHORT_LABELS[notice.category.value]}】{source}"
         screens: dict[str, list[str]] = {}
@@ -407,6 +415,17 @@ class LedFeedAdapter(BlockingAdapter[LedFeedOptions]):
         target = self.describe().removeprefix("feed → ")
         return Payload("text/plain; charset=utf-8", parts, target=target, data={"item": item})
 
+    def _removal(self, notice: Notice, ctx: DeliveryContext) -> Payload:
+        """Take the notice's item off every screen (a withdrawal, an expiry)."""
+        why = "withdrawn" if ctx.purpose is Purpose.withdrawal else "expired"
+        removal = {"notice_id": notice.id, "version": notice.version, "why": why}
+        parts = {
+            f"{screen.name}.txt": f"remove the item of {notice.id} ({why})\n".encode()
+            for screen in self.options.screens
+        }
+        target = self.describe().removeprefix("feed → ")
+        return Payload("text/plain; charset=utf-8", parts, target=target, data={"remove": removal})
+
     def _encodable_text(self, text: str, screen: Screen) -> str:
         text = normalize_text(text)
         out = []
@@ -423,7 +442,8 @@ class LedFeedAdapter(BlockingAdapter[LedFeedOptions]):
         return "".join(out)
 
     def send_blocking(self, payload: Payload, ctx: DeliveryContext) -> Receipt:
-        item: Mapping[str, Any] = payload.data["item"]
+        item: Mapping[str, Any] = payload.data.get("item") or payload.data["remove"]
+        change = _remove if "remove" in payload.data else _merge
         now = self.now()
         shown: list[str] = []
         detail = []
@@ -432,7 +452,7 @@ class LedFeedAdapter(BlockingAdapter[LedFeedOptions]):
             try:
                 screen.state_path.parent.mkdir(parents=True, exist_ok=True)
                 with _locked(screen.state_path):
-                    items, status, feeds = _write_screen(screen, item, now)
+                    items, status, feeds = _write_screen(screen, item, now, change)
                     # Under the lock, so the server never gets an older feed after a newer one.
                     if self._remote is not None and self.options.sftp is not None:
                         remote = self.options.sftp
@@ -451,7 +471,10 @@ class LedFeedAdapter(BlockingAdapter[LedFeedOptions]):
         status = "written" if "written" in shown else shown[0]
         first = self.options.screens[0].files[0].as_uri()
         return Receipt(
-            remote_id=str(item["id"]), url=first, status=status, detail="; ".join(detail)
+            remote_id=str(item.get("id", ctx.idempotency_key)),
+            url=first,
+            status="removed" if "removed" in shown else status,
+            detail="; ".join(detail),
         )
 
     async def read_back(self, notice: Notice, ctx: DeliveryContext, landed: Landed) -> ReadBack:
@@ -551,11 +574,16 @@ def _find_item(content: bytes, fmt: Format, key: str) -> tuple[list[str] | None,
 STATE_VERSION = 1
 
 
+Change = Callable[
+    [list[dict[str, Any]], Mapping[str, Any], Screen, datetime], tuple[list[dict[str, Any]], str]
+]
+
+
 def _write_screen(
-    screen: Screen, item: Mapping[str, Any], now: datetime
+    screen: Screen, item: Mapping[str, Any], now: datetime, change: Change
 ) -> tuple[list[dict[str, Any]], str, dict[str, bytes]]:
-    """Add ``item`` to the screen's items and rewrite its files; the feeds by file name."""
-    items, status = _merge(_read_state(screen.state_path), item, screen, now)
+    """Change the screen's items by ``item`` and rewrite its files; the feeds by file name."""
+    items, status = change(_read_state(screen.state_path), item, screen, now)
     _write_atomic(screen.state_path, _dump_state(items))
     feeds = {}
     for fmt in screen.format:
@@ -611,6 +639,19 @@ def _merge(
     live = [i for i in items if not _expired(i, now)]
     live.sort(key=lambda i: (datetime.fromisoformat(i["published"]), i["id"]), reverse=True)
     return live[: screen.max_items], status
+
+
+def _remove(
+    items: list[dict[str, Any]], removal: Mapping[str, Any], screen: Screen, now: datetime
+) -> tuple[list[dict[str, Any]], str]:
+    """The screen's items without the notice's (up to the removal's version)."""
+
+    def gone(i: Mapping[str, Any]) -> bool:
+        return bool(i["notice_id"] == removal["notice_id"] and i["version"] <= removal["version"])
+
+    kept = [i for i in items if not gone(i) and not _expired(i, now)]
+    status = "removed" if any(gone(i) for i in items) else "absent"
+    return kept[: screen.max_items], status
 
 
 def _expired(item: Mapping[str, Any], now: datetime) -> bool:

@@ -19,7 +19,7 @@ import json
 import posixpath
 import re
 import zipfile
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any, Literal, Self
 
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
@@ -34,9 +34,17 @@ from syndicate.adapter import (
     Receipt,
 )
 from syndicate.attachments import MAX_ATTACHMENT_BYTES
+from syndicate.errors import PermanentDeliveryError
 from syndicate.notice import Notice
-from syndicate.rendering import Template
-from syndicate.text import html_paragraphs, key_fields, notice_text
+from syndicate.rendering import Template, local_time
+from syndicate.store.base import Purpose
+from syndicate.text import (
+    html_paragraphs,
+    key_fields,
+    notice_text,
+    withdrawal_fields,
+    withdrawal_text,
+)
 
 from ._sftp import SftpConnection, SftpSettings
 
@@ -84,6 +92,8 @@ class SftpInboxAdapter(BlockingAdapter[SftpInboxOptions]):
 
     kind = "sftp_inbox"
     Options = SftpInboxOptions
+    # A withdrawal is dropped as a short 撤回公告 beside the notice's own files.
+    purposes = frozenset({Purpose.publish, Purpose.withdrawal})
 
     def __init__(self, channel: str, options: SftpInboxOptions, **setup: Any) -> None:
         super().__init__(channel, options, **setup)
@@ -102,6 +112,8 @@ class SftpInboxAdapter(BlockingAdapter[SftpInboxOptions]):
         return [*names, f"{base}.manifest.json"]
 
     def render(self, notice: Notice, ctx: DeliveryContext) -> Payload:
+        if ctx.purpose is Purpose.withdrawal:
+            return self._withdrawal(notice, ctx)
         o = self.options
         main, *attached, manifest = self.file_names(notice)
         media_type = _DOCX if o.format == "docx" else f"{_MEDIA[o.format]}; charset={o.encoding}"
@@ -138,6 +150,43 @@ class SftpInboxAdapter(BlockingAdapter[SftpInboxOptions]):
         return Payload(
             media_type=media_type,
             parts=parts,
+            target=self.describe(),
+            data={"main": main, "manifest": manifest},
+        )
+
+    def _withdrawal(self, notice: Notice, ctx: DeliveryContext) -> Payload:
+        """A 撤回公告 and its manifest, named after the notice: the editor sees both."""
+        o = self.options
+        withdrawal = ctx.withdrawal
+        if withdrawal is None or ctx.previous is None:
+            raise PermanentDeliveryError("a withdrawal needs its reason and what it takes back")
+        base = safe_name(f"{notice.id}.withdrawal")
+        fields = withdrawal_fields(notice, withdrawal.reason, withdrawal.at)
+        text = withdrawal_text(notice, withdrawal.reason, withdrawal.at)
+        if o.format == "docx":
+            main, content = f"{base}.docx", withdrawal_docx(notice, fields)
+            media_type = _DOCX
+        else:  # a few lines of plain text: every editor reads them, whatever the format
+            main, content = f"{base}.txt", text.encode(o.encoding, errors="replace")
+            media_type = f"text/plain; charset={o.encoding}"
+        manifest = f"{base}.manifest.json"
+        doc = {
+            "withdrawal": {
+                "id": notice.id,
+                "title": notice.title,
+                "versions_up_to": notice.version,
+                "carried_version": ctx.previous.version,
+                "reason": withdrawal.reason,
+                "at": local_time(datetime.fromtimestamp(withdrawal.at, UTC)),
+            },
+            "channel": ctx.channel,
+            "idempotency_key": ctx.idempotency_key,
+            "files": [_entry(main, content, "withdrawal", media_type)],
+        }
+        body = json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+        return Payload(
+            media_type=media_type,
+            parts={main: content, manifest: body.encode("utf-8")},
             target=self.describe(),
             data={"main": main, "manifest": manifest},
         )
@@ -266,6 +315,12 @@ def docx_bytes(notice: Notice, fields: list[tuple[str, str]], paragraphs: list[s
     buffer = io.BytesIO()
     document.save(buffer)
     return _fixed_zip(buffer.getvalue())
+
+
+def withdrawal_docx(notice: Notice, fields: list[tuple[str, str]]) -> bytes:
+    """The 撤回公告 as a Word document: the notice's heading, then the withdrawal's facts."""
+    titled = notice.model_copy(update={"title": f"撤回公告：{notice.title}", "attachments": []})
+    return docx_bytes(titled, fields, [f"《{notice.title}》现予撤回，此前发布的各版本均不再有效。"])
 
 
 def _fixed_zip(data: bytes) -> bytes:

@@ -17,6 +17,16 @@ receipt found there records the delivery as delivered without sending; None
 sends. The default finds nothing, so a channel that cannot be asked is sent
 to again (and then only a receiver that honours the idempotency key avoids a
 duplicate).
+
+Purposes. Most deliveries publish a notice version (``ctx.purpose`` is
+``publish``). A withdrawal takes a withdrawn notice down, an expiry one whose
+``valid_until`` has come; ``ctx.previous`` then says what the channel carries
+(never None: where nothing was delivered the engine sends nothing), and
+``ctx.withdrawal`` the withdrawal's reason and time. A kind lists the purposes
+it handles in ``purposes`` (or per configuration, ``purposes_for``); a
+delivery of any other purpose ends failed with a clear reason, never reaching
+``render``. An adapter written before purposes existed handles publications
+only and needs no change.
 """
 
 from __future__ import annotations
@@ -46,7 +56,7 @@ from pydantic import (
 from .attachments import AttachmentFiles
 from .masking import secret_values
 from .notice import Notice
-from .store.base import EarlierDelivery
+from .store.base import EarlierDelivery, Purpose, Withdrawal
 
 
 def config_relative(path: Path, info: ValidationInfo) -> Path:
@@ -114,9 +124,11 @@ def _is_secret(annotation: Any) -> bool:
 class DeliveryContext:
     """Who a payload is for: the delivery it belongs to and its stable idempotency key.
 
-    ``previous`` is the newest earlier version of the notice on this channel
-    (its receipt says what to update or retract); ``in_doubt`` says the last
-    attempt's outcome is unknown.
+    ``previous`` is what the channel carries of the notice: for a publication
+    the newest earlier version delivered there, for a withdrawal or an expiry the
+    newest version delivered there (its receipt says what to update or retract);
+    ``in_doubt`` says the last attempt's outcome is unknown. ``purpose`` says
+    what the delivery does; ``withdrawal`` is set for a withdrawal.
     """
 
     channel: str
@@ -126,6 +138,8 @@ class DeliveryContext:
     notice_digest: str = ""
     previous: EarlierDelivery | None = None
     in_doubt: bool = False
+    purpose: Purpose = Purpose.publish
+    withdrawal: Withdrawal | None = None
 
 
 @dataclass(frozen=True)
@@ -216,6 +230,7 @@ class Receipt:
 
 OptionsT = TypeVar("OptionsT", bound=Options)
 T = TypeVar("T")
+AnyOptions = Options  # the base, by a name an adapter's own ``Options`` does not hide
 
 
 class Adapter(ABC, Generic[OptionsT]):
@@ -226,6 +241,13 @@ class Adapter(ABC, Generic[OptionsT]):
     # The key facts (syndicate.audit.facts names) this kind of channel carries;
     # None: all of them. A summary screen carries the title only.
     facts_carried: ClassVar[frozenset[str] | None] = None
+    # What deliveries this kind handles besides publications (see the module's docstring).
+    purposes: ClassVar[frozenset[Purpose]] = frozenset({Purpose.publish})
+
+    @classmethod
+    def purposes_for(cls, options: AnyOptions) -> frozenset[Purpose]:
+        """The purposes a channel of this kind handles with ``options`` (default: ``purposes``)."""
+        return cls.purposes
 
     def __init__(
         self,

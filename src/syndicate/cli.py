@@ -813,6 +813,36 @@ def replay(
         sys.exit(EXIT_REFUSED)
 
 
+# --- withdraw ----------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("notice_id")
+@click.option("--reason", required=True, help="Why: printed in the withdrawal notice.")
+@click.option("--by", "by", help="Who withdraws it, for the ledger.")
+@click.pass_context
+@friendly
+def withdraw(ctx: click.Context, notice_id: str, reason: str, by: str | None) -> None:
+    """Withdraw every version of a notice, on every channel.
+
+    Deliveries not yet sent are cancelled; each channel that carries the
+    notice gets a withdrawal (a retraction, the item removed, a 撤回公告),
+    sent by the worker and retried like any delivery. No version is accepted
+    afterwards. A notice withdrawn already is refused and nothing changes.
+    """
+    done = _open(ctx).withdraw(notice_id, reason, by=by)
+    w = done.withdrawal
+    out.print(
+        f"withdrew {w.notice_id} (up to version {w.version}): "
+        f"{done.cancelled} pending deliveries cancelled",
+        markup=False,
+    )
+    if done.channels:
+        out.print(f"withdrawal sent to: {', '.join(done.channels)}", markup=False)
+    else:
+        out.print("no channel carries it: nothing to take down", markup=False)
+
+
 # --- schema, rules, preview, demo --------------------------------------------------
 
 

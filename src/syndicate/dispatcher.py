@@ -49,6 +49,7 @@ from .store.base import (
     Gate,
     Next,
     Outcome,
+    Purpose,
     Store,
 )
 
@@ -357,6 +358,8 @@ class Dispatcher:
         return notice
 
     async def _attempt(self, lane: _Lane, claim: Claim) -> None:
+        if claim.purpose is not Purpose.publish and await self._settled_unsent(lane, claim):
+            return
         started = self.clock()
         sha: str | None = None
         receipt = None
@@ -396,12 +399,41 @@ class Dispatcher:
             error = exc
         await self._finish(lane, claim, started, sha, receipt, error)
 
+    async def _settled_unsent(self, lane: _Lane, claim: Claim) -> bool:
+        """A withdrawal or an expiry that needs nothing sent, recorded as such; True if so.
+
+        One the channel's adapter does not handle fails for good, saying so; one of a
+        notice the channel does not carry (nothing of it was delivered there) is done.
+        """
+        started = self.clock()
+        kind = type(lane.adapter)
+        if claim.purpose not in kind.purposes_for(lane.adapter.options):
+            error = PermanentDeliveryError(
+                f"channel {lane.name!r} ({kind.kind}) does not handle a {claim.purpose.value}: "
+                f"take the notice down there by hand"
+            )
+            await self._finish(lane, claim, started, None, None, error)
+            return True
+        if self._context(lane, claim).previous is None:
+            receipt = Receipt(
+                status="not carried",
+                detail=f"nothing of the notice was delivered on this channel: no "
+                f"{claim.purpose.value} to send",
+            )
+            await self._finish(lane, claim, started, None, receipt, None)
+            return True
+        return False
+
     def _context(self, lane: _Lane, claim: Claim) -> DeliveryContext:
         previous = None
-        if claim.notice_version > 1:
+        follow_up = claim.purpose is not Purpose.publish
+        if claim.notice_version > 1 or follow_up:
             previous = self.store.earlier_delivery(
-                claim.notice_id, claim.notice_version, claim.channel
+                claim.notice_id, claim.notice_version, claim.channel, including=follow_up
             )
+        withdrawal = None
+        if claim.purpose is Purpose.withdrawal:
+            withdrawal = self.store.withdrawal(claim.notice_id)
         return DeliveryContext(
             channel=lane.name,
             idempotency_key=claim.idempotency_key,
@@ -410,6 +442,8 @@ class Dispatcher:
             notice_digest=claim.notice_digest,
             previous=previous,
             in_doubt=claim.in_doubt,
+            purpose=claim.purpose,
+            withdrawal=withdrawal,
         )
 
     async def _look_up(self, lane: _Lane, notice: Notice, ctx: DeliveryContext) -> Receipt | None:

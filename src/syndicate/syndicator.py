@@ -62,7 +62,9 @@ from .store.base import (
     DeliveryState,
     NoticeFilter,
     NoticeRecord,
+    Purpose,
     Store,
+    Withdrawn,
 )
 from .tokens import Tokens
 
@@ -248,7 +250,9 @@ class Syndicator:
         """
         prepared = self._prepare(notice)
         record, channels = prepared.record, prepared.channels
-        result = self.store.accept(record, channels, record.accepted_at, by=by)
+        result = self.store.accept(
+            record, channels, record.accepted_at, by=by, expiring=self._expiring()
+        )
         self._wake_workers()
         return prepared.accepted(result)
 
@@ -269,7 +273,9 @@ class Syndicator:
                 results[i] = exc
         if ready:
             now = time.time()
-            stored = self.store.accept_many([(p.record, p.channels) for _, p in ready], now, by=by)
+            stored = self.store.accept_many(
+                [(p.record, p.channels) for _, p in ready], now, by=by, expiring=self._expiring()
+            )
             for (i, prepared), result in zip(ready, stored, strict=True):
                 results[i] = (
                     result if isinstance(result, NoticeError) else prepared.accepted(result)
@@ -307,6 +313,7 @@ class Syndicator:
             body_sanitized=sanitize_html(notice.body_html).changed,
             warnings=tuple(warnings),
             approval_steps=steps,
+            valid_until=notice.valid_until.timestamp() if notice.valid_until else None,
         )
         return _Prepared(record, channels, [message for _, message in warnings], steps)
 
@@ -346,6 +353,7 @@ class Syndicator:
             now=time.time(),
             comment=comment.strip() if comment and comment.strip() else None,
             via=via,
+            expiring=self._expiring(),
         )
         if decided.channels:
             self._wake_workers()
@@ -400,6 +408,30 @@ class Syndicator:
     def approval_trails(self, notice_id: str) -> dict[int, Trail]:
         """Each version's approval trail (versions that need none are absent)."""
         return self.store.approval_trails(notice_id)
+
+    def _expiring(self) -> set[str]:
+        """The channels whose adapter takes a notice down (or marks it) when it expires."""
+        return {
+            name
+            for name, ch in self.config.channels.items()
+            if Purpose.expiry in ch.kind.purposes_for(ch.options)
+        }
+
+    def withdraw(self, notice_id: str, reason: str, *, by: str | None = None) -> Withdrawn:
+        """Withdraw every version of a notice: pending deliveries are cancelled, and every
+        channel that carries it is sent a withdrawal (a retraction, a removal, a notice).
+
+        NoticeError, changing nothing, for an unknown notice, one withdrawn already,
+        or an empty reason. ``by`` names who withdrew it, in the ledger.
+        """
+        reason = " ".join(reason.split())
+        if not reason:
+            raise NoticeError([Problem("reason", "a withdrawal needs a reason")])
+        if len(reason) > 500:
+            raise NoticeError([Problem("reason", "at most 500 characters")])
+        result = self.store.withdraw(notice_id, reason, time.time(), by=by)
+        self._wake_workers()
+        return result
 
     def load_notice(self, notice_id: str, version: int) -> Notice:
         record = self.store.notice(notice_id, version)
@@ -670,7 +702,10 @@ class Syndicator:
             raise QueryError([Problem("channel", self._unknown(channel))])
         if isinstance(notice, str):
             notice = self.find_notice(notice)
-        return preview(self.adapter(channel), notice)
+        previous = None
+        if notice.version > 1:  # a correction updates what the channel carries
+            previous = self.store.earlier_delivery(notice.id, notice.version, channel)
+        return preview(self.adapter(channel), notice, previous)
 
     def find_notice(self, text: str) -> Notice:
         """The stored notice ``ID.vN``, or the latest version of ``ID``."""
@@ -787,7 +822,8 @@ class Syndicator:
         try:
             while not task.done():
                 # Nothing pending or in flight: one look at a small index, whatever the size.
-                done = self.store.next_due() is None
+                # Expiries still to come are not work left (they wait for valid_until).
+                done = self.store.next_due(time.time()) is None
                 if done or time.monotonic() > deadline:
                     break
                 await asyncio.sleep(0.05)

@@ -8,6 +8,7 @@ e-mail are therefore made by these functions and no others.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 
 from .labels import NATURE_LABELS, category_label, type_label
@@ -127,4 +128,25 @@ def notice_text(notice: Notice) -> str:
         lines += ["", "附件："]
         for i, a in enumerate(notice.attachments, 1):
             lines.append(f"{i}. {a.name}" + (f"  {a.url}" if a.url else ""))
+    return "\n".join(lines) + "\n"
+
+
+def withdrawal_fields(notice: Notice, reason: str, at: float) -> list[tuple[str, str]]:
+    """The facts of a withdrawal notice (撤回公告): which notice, why, when."""
+    rows = [("公告标识", notice.id), ("原公告标题", notice.title)]
+    if notice.project_code:
+        rows.append(("项目编号", notice.project_code))
+    rows += [
+        ("撤回原因", reason),
+        ("撤回时间", local_time(datetime.fromtimestamp(at, UTC))),
+        ("发布单位", notice.publisher.name),
+    ]
+    return rows
+
+
+def withdrawal_text(notice: Notice, reason: str, at: float) -> str:
+    """A short withdrawal notice (撤回公告) for the channels that printed the notice."""
+    lines = [f"撤回公告：{notice.title}", ""]
+    lines += [f"{label}：{value}" for label, value in withdrawal_fields(notice, reason, at)]
+    lines += ["", f"《{notice.title}》现予撤回，此前发布的各版本均不再有效。"]
     return "\n".join(lines) + "\n"

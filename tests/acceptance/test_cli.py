@@ -390,3 +390,24 @@ def test_read_only_commands_need_no_secrets_and_show_remote_ids(
     refused = syndicate("run", "--once", cwd=site)
     assert refused.returncode == 3
     assert "environment variable CMS_TOKEN is not set" in refused.stderr
+
+
+@pytest.mark.parametrize("ledger_url", ["sqlite"], indirect=True)  # the store tests run both
+def test_withdraw_says_what_it_did_and_refuses_twice(site: Path, make_notice: Any) -> None:
+    path = site / "n.json"
+    path.write_text(notice(make_notice, 7), encoding="utf-8")
+    assert syndicate("enqueue", str(path), cwd=site, env=ENV).returncode == 0
+    first = syndicate(
+        "withdraw", "HYZB-2026-0007", "--reason", "招标人终止", "--by", "值班员", cwd=site, env=ENV
+    )
+    assert first.returncode == 0, first.stderr
+    assert "withdrew HYZB-2026-0007 (up to version 1): " in first.stdout
+    assert "pending deliveries cancelled" in first.stdout
+    assert "no channel carries it: nothing to take down" in first.stdout
+    again = syndicate("withdraw", "HYZB-2026-0007", "--reason", "x", cwd=site, env=ENV)
+    assert again.returncode == 1
+    assert "withdrawn already" in again.stderr + again.stdout
+    no_traceback(again)
+    unknown = syndicate("withdraw", "NOPE", "--reason", "x", cwd=site, env=ENV)
+    assert unknown.returncode == 1
+    assert "no notice NOPE" in unknown.stderr + unknown.stdout

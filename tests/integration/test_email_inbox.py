@@ -18,6 +18,7 @@ from syndicate.config import parse_config
 from syndicate.errors import PermanentDeliveryError, TransientDeliveryError
 from syndicate.notice import Notice
 from syndicate.registry import AdapterRegistry
+from syndicate.store.base import DeliveryState, EarlierDelivery, Purpose, Withdrawal
 from syndicate.syndicator import build_adapter
 from tests.peers.smtp import (
     SMTP_PASSWORD,
@@ -526,3 +527,28 @@ def test_ssl_mode_against_a_plain_server_is_permanent(
     with pytest.raises(PermanentDeliveryError) as caught:
         deliver(adapters(smtp_server, security="ssl", verify=False), notice, ctx_for(notice))
     assert "TLS failed" in caught.value.message
+
+
+def test_a_withdrawal_is_mailed_as_a_reply_to_the_notice(
+    smtp_server: SmtpPeer, adapters: Adapters, tmp_path: Path
+) -> None:
+    notice = make_notice(tmp_path, version=2, nature="correction")
+    key = f"{notice.id}.v2.hywb_mail.withdrawal"
+    ctx = DeliveryContext(
+        channel="hywb_mail",
+        idempotency_key=key,
+        purpose=Purpose.withdrawal,
+        previous=EarlierDelivery(1, DeliveryState.delivered, None, None),
+        withdrawal=Withdrawal(notice.id, 2, "招标人终止招标", 1456793400.0),
+    )
+    deliver(adapters(smtp_server), notice, ctx)
+    [got] = smtp_server.received
+    msg = got.message
+    assert msg["Subject"] == f"撤回公告：{TITLE}"
+    assert msg["Message-ID"] == f"<{key}@syndicate>"
+    assert msg["In-Reply-To"] == "<HYZB-2016-0123.v1.hywb_mail@syndicate>"
+    text = msg.get_body(("plain",))
+    assert text is not None
+    assert "撤回原因：招标人终止招标" in text.get_content()
+    assert "撤回时间：2016-03-01 08:50" in text.get_content()
+    assert list(msg.iter_attachments()) == []

@@ -191,6 +191,7 @@ def test_notice_detail_has_every_version_delivery_and_attempt(
     syndicator: Syndicator, make_notice: Any
 ) -> None:
     syndicator.enqueue(make_notice(id="HYZB-2026-0001"))
+    assert syndicator.drain(timeout=20)  # a pending version 1 would be superseded by 2
     syndicator.enqueue(make_notice(id="HYZB-2026-0001", version=2, nature="correction"))
     assert syndicator.drain(timeout=20)
     detail = syndicator.notice_detail("HYZB-2026-0001")

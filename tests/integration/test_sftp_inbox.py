@@ -25,6 +25,7 @@ from syndicate_adapters.sftp_inbox import SftpInboxAdapter, SftpInboxOptions, sa
 from syndicate.adapter import DeliveryContext, Payload, Receipt
 from syndicate.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
 from syndicate.notice import Notice
+from syndicate.store.base import DeliveryState, EarlierDelivery, Purpose, Withdrawal
 
 if TYPE_CHECKING:
     from tests.peers.sshd import KeyPair, SshServer
@@ -696,3 +697,34 @@ def test_docx_refuses_another_encoding(sshd: SshServer, ssh_client_key: KeyPair)
 def test_describe(sshd: SshServer, ssh_client_key: KeyPair) -> None:
     adapter = SftpInboxAdapter(CHANNEL, options(sshd, ssh_client_key, "incoming/nfrb"))
     assert adapter.describe() == f"sftp://{sshd.user}@127.0.0.1:{sshd.port}/~/incoming/nfrb"
+
+
+def test_a_withdrawal_drops_a_withdrawal_notice_beside_the_notice(
+    sshd: SshServer, ssh_client_key: KeyPair, inbox: Path
+) -> None:
+    adapter = SftpInboxAdapter(CHANNEL, options(sshd, ssh_client_key, inbox))
+    notice = make_notice()
+    ctx = DeliveryContext(
+        channel=CHANNEL,
+        idempotency_key=f"{notice.key}.{CHANNEL}.withdrawal",
+        purpose=Purpose.withdrawal,
+        previous=EarlierDelivery(1, DeliveryState.delivered, None, None),
+        withdrawal=Withdrawal(notice.id, 1, "项目取消", 1456793400.0),
+    )
+
+    async def run() -> Receipt:
+        try:
+            return await adapter.send(adapter.render(notice, ctx), ctx)
+        finally:
+            await adapter.aclose()
+
+    asyncio.run(run())
+    assert listing(inbox) == [
+        "HY-GC-2016-001.withdrawal.manifest.json",
+        "HY-GC-2016-001.withdrawal.txt",
+    ]
+    text = (inbox / "HY-GC-2016-001.withdrawal.txt").read_text("utf-8")
+    assert text.startswith("撤回公告：河源市东江大桥维修加固工程施工招标公告")
+    assert "撤回原因：项目取消" in text
+    manifest = json.loads((inbox / "HY-GC-2016-001.withdrawal.manifest.json").read_text("utf-8"))
+    assert manifest["withdrawal"]["reason"] == "项目取消"

@@ -9,10 +9,18 @@ from pathlib import Path
 
 import pytest
 
+from syndicate.audit.verify import verify
 from syndicate.errors import LedgerVersionError
 from syndicate.store import migrate
-from syndicate.store.base import SCHEMA_VERSION, AttemptFilter, DeliveryState, Next, NoticeFilter
-from syndicate.store.sqlite import SqliteStore, _statements
+from syndicate.store.base import (
+    SCHEMA_VERSION,
+    AttemptFilter,
+    DeliveryState,
+    Next,
+    NoticeFilter,
+    NoticeRecord,
+)
+from syndicate.store.sqlite import SqliteStore, _statements, _Tx
 
 from .test_store import ok
 
@@ -121,3 +129,55 @@ def test_two_processes_opening_a_new_ledger_migrate_it_once(tmp_path: Path) -> N
     store = SqliteStore(path)
     assert store.schema_found == SCHEMA_VERSION
     store.close()
+
+
+def v11_ledger_with_data(path: Path) -> None:
+    """A ledger as version 11 left it, chained, with a delivery done and one pending."""
+    v1_ledger_with_data(path)
+    db = sqlite3.connect(path, isolation_level=None)
+    db.row_factory = sqlite3.Row
+    db.execute("BEGIN")
+    for m in migrate.migrations("sqlite")[1:11]:
+        for statement in _statements(m.sql):
+            db.execute(statement)
+        migrate.then(m.version, _Tx(db), 200.0)
+    db.execute("UPDATE meta SET value = '11' WHERE key = 'schema_version'")
+    db.execute("COMMIT")
+    db.close()
+
+
+def test_a_version_11_ledger_gets_delivery_purposes_with_its_data_and_indexes(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "v11.db"
+    v11_ledger_with_data(path)
+    store = SqliteStore(path)
+    try:
+        assert (store.schema_found, store.schema_version) == (11, SCHEMA_VERSION)
+        rows = [(d.id, d.channel, d.state, d.purpose.value) for d in store.deliveries()]
+        assert rows == [
+            (1, "a", DeliveryState.delivered, "publish"),
+            (2, "b", DeliveryState.pending, "publish"),
+        ]
+        assert [a.delivery_id for a in store.attempts(AttemptFilter())] == [1]
+        assert verify(store).ok  # the chain recorded these rows before they had a purpose
+        db = sqlite3.connect(path)
+        indexes = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+        assert {
+            "deliveries_due",
+            "deliveries_channel_state",
+            "deliveries_state",
+            "deliveries_next",
+            "deliveries_follow_up",
+        } <= indexes
+        assert db.execute("PRAGMA foreign_key_check").fetchall() == []
+        db.close()
+        # The new constraints hold: a second version supersedes the pending delivery.
+        v2 = NoticeRecord("N-1", 2, "construction", "tender", "441600", "T", "d2", "{}", 300, 0)
+        store.accept(v2, ["a"], 300.0)
+        states = {(d.notice_version, d.channel): d.state for d in store.deliveries()}
+        assert states[(1, "b")] is DeliveryState.superseded
+        assert store.withdraw("N-1", "撤回", 310.0).channels == ["a"]
+        assert verify(store).ok
+    finally:
+        store.close()

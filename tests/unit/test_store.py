@@ -195,7 +195,9 @@ def test_a_claim_is_in_doubt_after_a_dead_owner_or_a_lost_answer(store: Store) -
     assert not fourth.in_doubt
 
 
-def test_earlier_delivery_is_the_newest_lower_version_on_the_channel(store: Store) -> None:
+def test_earlier_delivery_is_the_newest_lower_version_delivered_on_the_channel(
+    store: Store,
+) -> None:
     def version(v: int) -> NoticeRecord:
         return NoticeRecord(**{**record("N-1").__dict__, "version": v, "digest": str(v) * 64})
 
@@ -205,12 +207,14 @@ def test_earlier_delivery_is_the_newest_lower_version_on_the_channel(store: Stor
         store.record(claim, "w", ok(100.0), Next(DeliveryState.delivered))
     store.accept(version(2), ["a", "b"], 110.0)
     store.accept(version(3), ["a"], 120.0)
+    # Version 2 never went out on a (version 3 superseded it): a carries version 1.
     on_a = store.earlier_delivery("N-1", 3, "a")
     assert on_a is not None
-    assert (on_a.version, on_a.state) == (2, DeliveryState.pending)
-    v1 = store.earlier_delivery("N-1", 2, "a")
-    assert v1 is not None
-    assert (v1.version, v1.state, v1.remote_id) == (1, DeliveryState.delivered, "r")
+    assert (on_a.version, on_a.state, on_a.remote_id) == (1, DeliveryState.delivered, "r")
+    assert store.earlier_delivery("N-1", 3, "b") is None  # nothing delivered there
+    including = store.earlier_delivery("N-1", 1, "a", including=True)
+    assert including is not None
+    assert including.version == 1
     assert store.earlier_delivery("N-1", 3, "c") is None
 
 

@@ -18,7 +18,15 @@ from ..adapter import Adapter, DeliveryContext
 from ..approval import Trail
 from ..errors import DeliveryError
 from ..notice import Notice
-from ..store.base import AttemptFilter, AttemptRow, DeliveryRow, NoticeRecord, Outcome, Store
+from ..store.base import (
+    AttemptFilter,
+    AttemptRow,
+    DeliveryRow,
+    NoticeRecord,
+    Outcome,
+    Purpose,
+    Store,
+)
 from .facts import Fact, Rendering, canonical_facts, payload_text
 
 
@@ -210,7 +218,9 @@ def audit_notice(
     digest_matches = hashlib.sha256(record.content.encode("utf-8")).hexdigest() == record.digest
     facts = canonical_facts(notice)
     deliveries = [
-        d for d in store.deliveries(notice_id=record.id) if d.notice_version == record.version
+        d
+        for d in store.deliveries(notice_id=record.id)
+        if d.notice_version == record.version and d.purpose is Purpose.publish
     ]
     by_delivery: dict[int, list[AttemptRow]] = {}
     for a in store.attempts(AttemptFilter(notice_id=record.id)):

@@ -47,7 +47,7 @@ class Disclosure:
     media: list[Medium]
     approvals: int | None  # None: the ledger records no approvals
     approval_to_publication_hours: float | None  # the mean; None where no data exists
-    withdrawals: int | None  # None: the ledger records no withdrawals
+    withdrawals: int | None  # notices withdrawn in the year (Asia/Shanghai)
 
     def total(self, nature: str | None = None) -> int:
         return sum(
@@ -224,7 +224,7 @@ def disclosure(
         for ch in year_report.channels
     ]
     approvals, hours = _approval_figures(store, year)
-    return Disclosure(year, head, by_category, media, approvals, hours, None)
+    return Disclosure(year, head, by_category, media, approvals, hours, _withdrawals(store, year))
 
 
 def _ledger_rows(store: Store, table: str, key: str) -> Iterator[Any]:
@@ -265,6 +265,19 @@ def _approval_figures(store: Store, year: int) -> tuple[int | None, float | None
     waits = [done - approved for approved, done in figures.approved if done is not None]
     mean = round(sum(waits) / len(waits) / 3600, 6) if waits else None
     return len(figures.approved), mean
+
+
+def _withdrawals(store: Store, year: int) -> int:
+    """Notices withdrawn in ``year``: by when they were withdrawn, whatever their versions."""
+    count, after = 0, 0
+    while True:
+        rows = store.ledger_rows("withdrawals", after, PAGE)
+        count += sum(
+            1 for r in rows if datetime.fromtimestamp(float(r["at"]), LOCAL_TZ).year == year
+        )
+        if len(rows) < PAGE:
+            return count
+        after = int(rows[-1]["id"])
 
 
 __all__: Sequence[str] = ("Disclosure", "Medium", "disclosure")

@@ -63,6 +63,7 @@ APPROVAL_COLUMNS = (
     "via",
     "at",
 )
+WITHDRAWAL_COLUMNS = ("id", "notice_id", "version", "reason", "at", "by")
 _FLOATS = {"publish_at", "accepted_at", "started_at", "finished_at", "at"}
 
 
@@ -87,7 +88,19 @@ def notice_body(r: Row) -> dict[str, Any]:
 
 
 def delivery_body(r: Row) -> dict[str, Any]:
-    return {c: r[c] for c in DELIVERY_COLUMNS}
+    body = {c: r[c] for c in DELIVERY_COLUMNS}
+    # Publications were chained before deliveries had a purpose: theirs stays implied.
+    purpose = _purpose(r)
+    if purpose != "publish":
+        body["purpose"] = purpose
+    return body
+
+
+def _purpose(r: Row) -> Any:
+    try:
+        return r["purpose"]
+    except (KeyError, IndexError):  # a ledger chained before deliveries had a purpose
+        return "publish"
 
 
 def attempt_body(r: Row) -> dict[str, Any]:
@@ -118,6 +131,19 @@ def attempt_recorded(attempt: Row, delivery: Row | None, at: float) -> Event:
 
 def delivery_replayed(r: Row, at: float) -> Event:
     return Event("replay", int(r["id"]), {"delivery": delivery_body(r)}, at, int(r["id"]))
+
+
+def delivery_set_aside(r: Row, at: float) -> Event:
+    """A delivery ended without being sent: superseded by a newer version, or cancelled."""
+    return Event(str(r["state"]), int(r["id"]), {"delivery": delivery_body(r)}, at, int(r["id"]))
+
+
+def withdrawal_body(r: Row) -> dict[str, Any]:
+    return {c: _value(c, r[c]) for c in WITHDRAWAL_COLUMNS}
+
+
+def notice_withdrawn(r: Row, at: float) -> Event:
+    return Event("withdrawal", int(r["id"]), {"withdrawal": withdrawal_body(r)}, at)
 
 
 def delivery_adopted(r: Row, at: float) -> Event:

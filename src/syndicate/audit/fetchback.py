@@ -38,7 +38,7 @@ from typing import Any
 from ..adapter import Adapter, DeliveryContext, HeldPart, Landed, Payload, TakenDown
 from ..errors import DeliveryError
 from ..notice import Notice
-from ..store.base import AttemptFilter, AttemptRow, DeliveryRow, DeliveryState, Store
+from ..store.base import AttemptFilter, AttemptRow, DeliveryRow, DeliveryState, Purpose, Store
 from .chain import Event
 from .consistency import delivery_context, sent_attempt
 from .facts import Rendering, canonical_facts
@@ -282,7 +282,7 @@ async def fetch_back(
                 for d in store.deliveries(
                     notice_id=notice_id, channel=channel, state=DeliveryState.delivered
                 )
-                if published(d)
+                if published(d) and d.purpose is Purpose.publish  # a withdrawal: nothing to read
             ]
         )
         if every is None:

@@ -26,6 +26,7 @@ from .events import (
     pause_body,
     token_body,
     warning_body,
+    withdrawal_body,
 )
 
 PAGE = 1000
@@ -50,7 +51,7 @@ class ChainReader(Protocol):
 
     def ledger_rows(self, table: str, after: int, limit: int) -> list[Row]:
         """Rows of a ledger table (notices by pk, approval requests by notice_pk, the others
-        by id) above ``after``."""
+        by id: deliveries, attempts, approvals, withdrawals) above ``after``."""
 
     def ledger_state(self, table: str) -> list[Row]:
         """Every row of tokens or pauses."""
@@ -284,6 +285,15 @@ def verify(reader: ChainReader) -> Verification:
         "id",
         lambda link: link.ref,
         lambda r, link: _differences(approval_body(r), _recorded(link, "approval")),
+    )
+    check.table(
+        "withdrawal",
+        "withdrawals",
+        rows("withdrawals", "id"),
+        links_of("withdrawal"),
+        "id",
+        lambda link: link.ref,
+        lambda r, link: _differences(withdrawal_body(r), _recorded(link, "withdrawal")),
     )
     for noun, table, kind, body in (
         ("notice warning", "notice_warnings", "warning", warning_body),

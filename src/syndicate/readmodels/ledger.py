@@ -18,7 +18,9 @@ from ..store.base import (
     NoticeRow,
     NoticeState,
     Outcome,
+    Purpose,
     Store,
+    Withdrawal,
 )
 from .common import Page, iso, paginate
 
@@ -102,6 +104,7 @@ class DeliveryEntry:
     updated_at: float
     title: str
     category: str
+    purpose: Purpose = Purpose.publish
 
     @classmethod
     def from_row(cls, r: DeliveryRow) -> DeliveryEntry:
@@ -120,6 +123,7 @@ class DeliveryEntry:
             r.updated_at,
             r.title,
             r.category,
+            r.purpose,
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -128,6 +132,7 @@ class DeliveryEntry:
             "notice": self.notice_id,
             "version": self.version,
             "channel": self.channel,
+            "purpose": self.purpose.value,
             "state": self.state.value,
             "attempts": self.attempts,
             "next_attempt_at": iso(self.next_attempt_at),
@@ -308,15 +313,26 @@ class NoticeVersion:
     deliveries: tuple[DeliveryDetail, ...]
     warnings: tuple[str, ...] = ()  # statutory rules in warn mode it broke when accepted
     approval: Trail | None = None  # its approval steps and decisions; None: none needed
+    withdrawn: bool = False  # the notice was withdrawn
 
     @property
     def state(self) -> NoticeState:
+        """From the version's approvals, then its publications (a withdrawal or an expiry is
+        not one)."""
+        if self.withdrawn:
+            return NoticeState.withdrawn
         if self.approval is not None and self.approval.state is not ApprovalState.approved:
             return NoticeState(self.approval.state.value)
-        states = [d.delivery.state for d in self.deliveries]
+        states = [
+            d.delivery.state for d in self.deliveries if d.delivery.purpose is Purpose.publish
+        ]
         if any(not s.terminal for s in states):
             return NoticeState.publishing
-        if all(s is DeliveryState.delivered for s in states):
+        if any(s.set_aside for s in states) and not any(
+            s is DeliveryState.delivered for s in states
+        ):
+            return NoticeState.superseded
+        if all(s is DeliveryState.delivered or s.set_aside for s in states):
             return NoticeState.published
         return NoticeState.partly_published
 
@@ -345,9 +361,18 @@ class NoticeDetail:
 
     id: str
     versions: tuple[NoticeVersion, ...]
+    withdrawal: Withdrawal | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "versions": [v.as_dict() for v in self.versions]}
+        w = self.withdrawal
+        withdrawn = None
+        if w is not None:
+            withdrawn = {"version": w.version, "reason": w.reason, "at": iso(w.at), "by": w.by}
+        return {
+            "id": self.id,
+            "versions": [v.as_dict() for v in self.versions],
+            "withdrawal": withdrawn,
+        }
 
 
 def notice_detail(store: Store, notice_id: str) -> NoticeDetail | None:
@@ -355,6 +380,7 @@ def notice_detail(store: Store, notice_id: str) -> NoticeDetail | None:
     if not records:
         return None
     deliveries = store.deliveries(notice_id=notice_id)
+    withdrawal = store.withdrawal(notice_id)
     attempts: dict[int, list[AttemptEntry]] = {}
     for a in store.attempts(AttemptFilter(notice_id=notice_id)):
         attempts.setdefault(a.delivery_id, []).append(AttemptEntry.from_row(a))
@@ -364,8 +390,15 @@ def notice_detail(store: Store, notice_id: str) -> NoticeDetail | None:
         stored = store.notice(r.id, r.version)
         warnings = tuple(m for _, m in stored.warnings) if stored is not None else ()
         version = _version(r, deliveries, attempts)
-        versions.append(replace(version, warnings=warnings, approval=trails.get(r.version)))
-    return NoticeDetail(notice_id, tuple(versions))
+        versions.append(
+            replace(
+                version,
+                warnings=warnings,
+                approval=trails.get(r.version),
+                withdrawn=withdrawal is not None,
+            )
+        )
+    return NoticeDetail(notice_id, tuple(versions), withdrawal)
 
 
 def _version(

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..store.base import NoticeFilter, Store
+from ..store.base import NoticeFilter, Purpose, Store
 from .ledger import NoticeSummary, notice_list
 from .status import MatrixCell
 
@@ -57,7 +57,8 @@ def matrix_page(
                 d.state, d.attempts, d.next_attempt_at, d.remote_id, d.remote_url, d.last_error
             )
             for d in store.deliveries(notice_id=n.id)
-            if d.notice_version == n.version
+            # a cell is the version's publication; its withdrawal or expiry is in the detail
+            if d.notice_version == n.version and d.purpose is Purpose.publish
         }
         seen.update(cells)
         lines.append(MatrixLine(n, cells))

@@ -11,7 +11,7 @@ from ..adapter import Adapter, DeliveryContext
 from ..errors import NoticeError, Problem
 from ..notice import Notice
 from ..sanitize import sanitized_notice
-from ..store.base import idempotency_key
+from ..store.base import EarlierDelivery, idempotency_key
 
 
 @dataclass(frozen=True)
@@ -58,8 +58,14 @@ class Preview:
         }
 
 
-def preview(adapter: Adapter[Any], notice: Notice) -> Preview:
-    """Render ``notice`` for the adapter's channel; NoticeError if the channel cannot take it."""
+def preview(
+    adapter: Adapter[Any], notice: Notice, previous: EarlierDelivery | None = None
+) -> Preview:
+    """Render ``notice`` for the adapter's channel; NoticeError if the channel cannot take it.
+
+    ``previous`` is what the channel carries of an earlier version (a correction
+    renders as the update or retraction of it, as the worker would send it).
+    """
     channel = adapter.channel
     problems = adapter.check(notice)
     if problems:
@@ -67,9 +73,10 @@ def preview(adapter: Adapter[Any], notice: Notice) -> Preview:
     digest = notice.digest()
     key = idempotency_key(notice.id, notice.version, channel)
     channel_notice, _ = sanitized_notice(notice)  # as the worker renders it
-    payload = adapter.render(
-        channel_notice, DeliveryContext(channel=channel, idempotency_key=key, notice_digest=digest)
+    ctx = DeliveryContext(
+        channel=channel, idempotency_key=key, notice_digest=digest, previous=previous
     )
+    payload = adapter.render(channel_notice, ctx)
     return Preview(
         notice.id,
         notice.version,

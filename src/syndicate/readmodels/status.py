@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..store.base import CircuitRow, DeliveryState, NoticeFilter, Store
+from ..store.base import CircuitRow, DeliveryState, NoticeFilter, Purpose, Store
 from .common import NoticeRef, iso
 
 
@@ -148,7 +148,8 @@ def status_matrix(
                 d.state, d.attempts, d.next_attempt_at, d.remote_id, d.remote_url, d.last_error
             )
             for d in store.deliveries(notice_id=n.id, channel=channel)
-            if d.notice_version == n.version
+            # a cell is the version's publication; its withdrawal or expiry is in the detail
+            if d.notice_version == n.version and d.purpose is Purpose.publish
         }
         rows.append(MatrixRow(n.id, n.version, n.title, n.category, cells))
     counts: dict[str, dict[DeliveryState, int]] = {}

@@ -7,16 +7,16 @@ try of a delivery, append-only). Times are UTC seconds since the epoch.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from ..approval import Approval, Decision, Trail
 from ..audit.chain import Event, Head, Link, Row
-from ..errors import LeaseLost, NoticeConflict
+from ..errors import LeaseLost, NoticeError
 
-SCHEMA_VERSION = 11  # the newest migration of every backend
+SCHEMA_VERSION = 12  # the newest migration of every backend
 
 
 class DeliveryState(StrEnum):
@@ -25,10 +25,25 @@ class DeliveryState(StrEnum):
     delivered = "delivered"
     failed = "failed"  # a permanent error: trying again cannot help
     dead = "dead"  # retries exhausted
+    superseded = "superseded"  # a newer version reached the channel's queue first: not sent
+    cancelled = "cancelled"  # the notice was withdrawn before this was sent
 
     @property
     def terminal(self) -> bool:
-        return self in {DeliveryState.delivered, DeliveryState.failed, DeliveryState.dead}
+        return self not in {DeliveryState.pending, DeliveryState.in_flight}
+
+    @property
+    def set_aside(self) -> bool:
+        """Ended without being tried to the end: neither a success nor a failure."""
+        return self in {DeliveryState.superseded, DeliveryState.cancelled}
+
+
+class Purpose(StrEnum):
+    """What a delivery does on its channel."""
+
+    publish = "publish"  # put the notice version there (or update what an earlier one put)
+    withdrawal = "withdrawal"  # take the withdrawn notice down, or say it is withdrawn
+    expiry = "expiry"  # the notice's valid_until has come: take it down or mark it expired
 
 
 class Outcome(StrEnum):
@@ -52,6 +67,9 @@ class NoticeRecord:
     accepted_at: float
     publish_at: float  # deliveries are not attempted before this (embargo)
     body_sanitized: bool = False  # sanitising body_html for the channels removed something
+    # When the notice stops being valid (its valid_until): expiries are due then. Read from
+    # the content, not a column of its own.
+    valid_until: float | None = None
     # Statutory rules in warn mode the notice breaks: (rule id, message), kept with it.
     warnings: tuple[tuple[str, str], ...] = ()
     # Approval steps, in order, that must pass before any delivery is created (none: at once).
@@ -124,6 +142,7 @@ class Claim:
     in_doubt: bool = False
     accepted_at: float = 0.0  # when the notice was enqueued: latency is measured from here
     kind: str = "notice"  # the notice's kind: a failed "alert" delivery raises no alert
+    purpose: Purpose = Purpose.publish
 
 
 @dataclass(frozen=True)
@@ -179,6 +198,7 @@ class DeliveryRow:
     updated_at: float
     title: str = ""
     category: str = ""
+    purpose: Purpose = Purpose.publish
 
 
 @dataclass(frozen=True)
@@ -300,6 +320,8 @@ class NoticeState(StrEnum):
     publishing = "publishing"  # some delivery pending or in flight
     published = "published"  # every delivery delivered
     partly_published = "partly_published"  # nothing pending; some failed or dead
+    superseded = "superseded"  # a newer version went out instead, on every channel
+    withdrawn = "withdrawn"  # the notice was withdrawn
 
 
 @dataclass(frozen=True)
@@ -337,15 +359,21 @@ class NoticeRow:
     unfinished: int  # pending or in flight
     ended_badly: int  # failed or dead
     approval: str | None = None  # awaiting_approval | approved | rejected; None: not needed
+    set_aside: int = 0  # superseded or cancelled
+    withdrawn: bool = False
 
     @property
     def state(self) -> NoticeState:
+        if self.withdrawn:
+            return NoticeState.withdrawn
         if self.approval in (NoticeState.awaiting_approval, NoticeState.rejected):
             return NoticeState(self.approval)
         if self.unfinished:
             return NoticeState.publishing
         if self.ended_badly:
             return NoticeState.partly_published
+        if self.set_aside and not self.delivered:
+            return NoticeState.superseded
         return NoticeState.published
 
 
@@ -379,9 +407,36 @@ class PauseRow:
     paused_by: str | None
 
 
-def idempotency_key(notice_id: str, version: int, channel: str) -> str:
-    """One key per delivery, the same on every attempt (header, Message-ID, file name, item id)."""
-    return f"{notice_id}.v{version}.{channel}"
+def idempotency_key(
+    notice_id: str, version: int, channel: str, purpose: Purpose = Purpose.publish
+) -> str:
+    """One key per delivery, the same on every attempt (header, Message-ID, file name, item id).
+
+    A publication's key is ``<id>.v<version>.<channel>``; a withdrawal's or an
+    expiry's adds ``.withdrawal`` / ``.expiry``.
+    """
+    key = f"{notice_id}.v{version}.{channel}"
+    return key if purpose is Purpose.publish else f"{key}.{purpose.value}"
+
+
+@dataclass(frozen=True)
+class Withdrawal:
+    """A notice taken back: every version, on every channel."""
+
+    notice_id: str
+    version: int  # the newest version when it was withdrawn
+    reason: str
+    at: float
+    by: str | None = None
+
+
+@dataclass(frozen=True)
+class Withdrawn:
+    """What ``withdraw`` did: deliveries cancelled, and the channels asked to take it down."""
+
+    withdrawal: Withdrawal
+    cancelled: int
+    channels: list[str]
 
 
 class Store(ABC):
@@ -398,13 +453,24 @@ class Store(ABC):
 
     @abstractmethod
     def accept(
-        self, notice: NoticeRecord, channels: Sequence[str], now: float, *, by: str | None = None
+        self,
+        notice: NoticeRecord,
+        channels: Sequence[str],
+        now: float,
+        *,
+        by: str | None = None,
+        expiring: Collection[str] = (),
     ) -> AcceptResult:
         """Store a notice and one pending delivery per channel in one transaction.
 
         Idempotent on (id, version): the same digest again returns
-        ``created=False``; a different digest raises NoticeConflict. ``by``
-        (a token's name) is recorded as an operation in the same transaction.
+        ``created=False``; a different digest raises NoticeConflict. A new
+        version also goes to every channel an earlier version went to, and
+        supersedes what of them is still pending there; a version below the
+        newest, or any version of a withdrawn notice, is refused (NoticeError).
+        ``expiring`` are the channels whose adapter handles an expiry: those the
+        notice goes to get one, due at its ``valid_until``. ``by`` (a token's
+        name) is recorded as an operation in the same transaction.
         """
 
     @abstractmethod
@@ -420,13 +486,15 @@ class Store(ABC):
         now: float,
         comment: str | None = None,
         via: str | None = None,
+        expiring: Collection[str] = (),
     ) -> Decided:
         """Record a decision on the version's pending step, in one transaction.
 
         ApprovalRefused, nothing written, for a notice or version not in the
         ledger, one that needs no approval, another digest, a step not next
         (or decided already), a rejected notice. The last step approved
-        creates the version's deliveries in the same transaction.
+        creates the version's deliveries in the same transaction (following
+        the original and superseding as ``accept`` does; ``expiring`` as there).
         """
 
     @abstractmethod
@@ -447,18 +515,35 @@ class Store(ABC):
         now: float,
         *,
         by: str | None = None,
-    ) -> list[AcceptResult | NoticeConflict]:
+        expiring: Collection[str] = (),
+    ) -> list[AcceptResult | NoticeError]:
         """``accept`` for each (notice, channels), in one transaction: one commit for a batch.
 
-        A conflict is that notice's result, in its place; the others are still accepted.
+        A refusal (a conflict, a withdrawn notice, a version lower than the newest) is
+        that notice's result, in its place; the others are still accepted.
         """
-        results: list[AcceptResult | NoticeConflict] = []
+        results: list[AcceptResult | NoticeError] = []
         for notice, channels in notices:
             try:
-                results.append(self.accept(notice, channels, now, by=by))
-            except NoticeConflict as exc:
+                results.append(self.accept(notice, channels, now, by=by, expiring=expiring))
+            except NoticeError as exc:
                 results.append(exc)
         return results
+
+    @abstractmethod
+    def withdraw(
+        self, notice_id: str, reason: str, now: float, *, by: str | None = None
+    ) -> Withdrawn:
+        """Withdraw every version of a notice, in one transaction.
+
+        Pending deliveries are cancelled; every channel that carries a version
+        (or is being sent one) gets a pending withdrawal delivery. NoticeError if
+        the notice is unknown or withdrawn already (nothing changes).
+        """
+
+    @abstractmethod
+    def withdrawal(self, notice_id: str) -> Withdrawal | None:
+        """The notice's withdrawal, if it was withdrawn."""
 
     @abstractmethod
     def claim_many(
@@ -564,11 +649,13 @@ class Store(ABC):
 
     @abstractmethod
     def earlier_delivery(
-        self, notice_id: str, version: int, channel: str
+        self, notice_id: str, version: int, channel: str, *, including: bool = False
     ) -> EarlierDelivery | None:
-        """The newest version below ``version`` of the notice routed to ``channel``, if any.
+        """What ``channel`` carries of the notice: its newest version below ``version``
+        (up to it, ``including``) delivered there, if any.
 
-        Failed and dead deliveries are passed over: they published nothing.
+        Only delivered publications count: one superseded, cancelled, failed or
+        dead published nothing.
         """
 
     @abstractmethod
@@ -593,8 +680,12 @@ class Store(ABC):
         """What the notices published in ``year`` (Asia/Shanghai) came to."""
 
     @abstractmethod
-    def next_due(self) -> float | None:
-        """When the earliest pending or leased delivery becomes claimable, if any."""
+    def next_due(self, now: float | None = None) -> float | None:
+        """When the earliest pending or leased delivery becomes claimable, if any.
+
+        With ``now``: expiries scheduled after ``now`` are left out (they are not
+        work left to do, only a notice's valid_until still to come).
+        """
 
     @abstractmethod
     def changed(self) -> bool:

@@ -39,6 +39,7 @@ LEDGER_TABLES = {
     "approvals": "ledger_approvals",
     "notice_warnings": "ledger_warnings",
     "operations": "ledger_operations",
+    "withdrawals": "ledger_withdrawals",
 }
 STATE_TABLES = {"tokens": "ledger_tokens", "pauses": "ledger_pauses"}
 
@@ -136,15 +137,15 @@ def adopt(tx: Tx, at: float, page: int = 1000) -> int:
     is the state the chain holds). Runs once, in the migration's transaction.
     """
     makers: list[tuple[str, str, Callable[[Row], Event]]] = [
-        ("notices", "pk", lambda r: notice_accepted(r, at)),
-        ("attempts", "id", lambda r: attempt_recorded(r, None, at)),
-        ("deliveries", "id", lambda r: delivery_created(r, at)),
+        ("ledger_notices", "pk", lambda r: notice_accepted(r, at)),
+        ("ledger_attempts", "id", lambda r: attempt_recorded(r, None, at)),
+        ("adopt_deliveries", "id", lambda r: delivery_created(r, at)),
     ]
     events: list[Event] = []
-    for table, key, make in makers:
+    for query, key, make in makers:
         after = 0
         while True:
-            found = ledger_rows(tx, table, after, page)
+            found = tx.rows(query, {"after": after, "limit": page})
             events += [make(r) for r in found]
             if len(found) < page:
                 break

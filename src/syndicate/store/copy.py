@@ -34,7 +34,7 @@ TABLES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         (
             "id", "notice_pk", "channel", "idempotency_key", "state", "attempts", "tries",
             "cycle_started_at", "next_attempt_at", "lease_owner", "fence", "remote_id",
-            "remote_url", "last_error", "updated_at",
+            "remote_url", "last_error", "updated_at", "purpose",
         ),
     ),
     (
@@ -77,6 +77,7 @@ TABLES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
             "via", "at",
         ),
     ),
+    ("withdrawals", "id", ("id", "notice_id", "version", "reason", "at", "by")),
 )  # fmt: skip
 
 # Tables a new ledger already has a row in (the chain's head): that row is replaced.

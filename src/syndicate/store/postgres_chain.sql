@@ -41,8 +41,18 @@ FROM notices WHERE pk > %(after)s ORDER BY pk LIMIT %(limit)s
 
 -- name: ledger_deliveries
 SELECT id, notice_pk, channel, idempotency_key, state, attempts, remote_id, remote_url,
+       last_error, purpose
+FROM deliveries WHERE id > %(after)s ORDER BY id LIMIT %(limit)s
+
+-- name: adopt_deliveries
+-- Deliveries as a ledger had them when chaining began (version 4): no purpose yet.
+SELECT id, notice_pk, channel, idempotency_key, state, attempts, remote_id, remote_url,
        last_error
 FROM deliveries WHERE id > %(after)s ORDER BY id LIMIT %(limit)s
+
+-- name: ledger_withdrawals
+SELECT id, notice_id, version, reason, at, by
+FROM withdrawals WHERE id > %(after)s ORDER BY id LIMIT %(limit)s
 
 -- name: ledger_attempts
 SELECT id, delivery_id, number, worker, fence, started_at, finished_at, outcome,
@@ -65,7 +75,8 @@ ORDER BY attempt_id LIMIT %(limit)s
 SELECT a.id, a.delivery_id, a.number, a.worker, a.fence, a.started_at, a.finished_at, a.outcome,
        a.error_class, a.error_message, a.status, a.remote_id, a.remote_url, a.payload_sha256
 FROM attempts a JOIN deliveries d ON d.id = a.delivery_id
-WHERE a.finished_at < %(before)s AND d.state IN ('delivered', 'failed', 'dead')
+WHERE a.finished_at < %(before)s
+  AND d.state IN ('delivered', 'failed', 'dead', 'superseded', 'cancelled')
   AND a.id > %(after)s
 ORDER BY a.id LIMIT %(limit)s
 

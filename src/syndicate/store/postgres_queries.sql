@@ -20,7 +20,7 @@ ON CONFLICT (key) DO UPDATE SET value = excluded.value
 SELECT pk, digest, accepted_at FROM notices WHERE id = %(id)s AND version = %(version)s
 
 -- name: routed_channels
-SELECT channel FROM deliveries WHERE notice_pk = %(pk)s ORDER BY id
+SELECT channel FROM deliveries WHERE notice_pk = %(pk)s AND purpose = 'publish' ORDER BY id
 
 -- name: insert_notice
 INSERT INTO notices (id, version, category, notice_type, region_code, title,
@@ -36,10 +36,12 @@ INSERT INTO tallies (day, category, channel, routed) VALUES (%(day)s, %(category
 ON CONFLICT (day, category, channel) DO UPDATE SET routed = tallies.routed + 1
 
 -- name: insert_delivery
-INSERT INTO deliveries (notice_pk, channel, idempotency_key, state, next_attempt_at, updated_at)
-VALUES (%(notice_pk)s, %(channel)s, %(idempotency_key)s, 'pending', %(due)s, %(now)s)
+INSERT INTO deliveries (notice_pk, channel, idempotency_key, state, next_attempt_at, updated_at,
+                        purpose)
+VALUES (%(notice_pk)s, %(channel)s, %(idempotency_key)s, 'pending', %(due)s, %(now)s,
+        %(purpose)s)
 RETURNING id, notice_pk, channel, idempotency_key, state, attempts, remote_id, remote_url,
-          last_error
+          last_error, purpose
 
 -- name: notify_due
 SELECT pg_notify('syndicate_due', '')
@@ -60,6 +62,14 @@ WITH due AS (
     SELECT id, state = 'in_flight' AS leased FROM deliveries
     WHERE channel = %(channel)s AND state IN ('pending', 'in_flight')
       AND next_attempt_at <= %(now)s
+      -- On a channel a notice's deliveries go out one at a time, in the order they were
+      -- made: a newer version never overtakes an older one there, nor a withdrawal or an
+      -- expiry the publication it takes down.
+      AND NOT EXISTS (
+          SELECT 1 FROM notices mine JOIN notices en ON en.id = mine.id
+          JOIN deliveries e ON e.notice_pk = en.pk
+          WHERE mine.pk = deliveries.notice_pk AND e.channel = deliveries.channel
+            AND e.id < deliveries.id AND e.state IN ('pending', 'in_flight'))
     ORDER BY next_attempt_at
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
@@ -74,12 +84,20 @@ RETURNING d.id AS delivery_id, n.id AS notice_id, n.version AS notice_version, d
           due.leased OR EXISTS (
               SELECT 1 FROM attempts a WHERE a.delivery_id = d.id AND a.number = d.attempts
               AND a.error_class = 'InDoubtDeliveryError') AS in_doubt,
-          n.accepted_at, n.kind
+          n.accepted_at, n.kind, d.purpose
 
 -- name: claim
 WITH due AS (
     SELECT id, state = 'in_flight' AS leased FROM deliveries
     WHERE state IN ('pending', 'in_flight') AND next_attempt_at <= %(now)s
+      -- On a channel a notice's deliveries go out one at a time, in the order they were
+      -- made: a newer version never overtakes an older one there, nor a withdrawal or an
+      -- expiry the publication it takes down.
+      AND NOT EXISTS (
+          SELECT 1 FROM notices mine JOIN notices en ON en.id = mine.id
+          JOIN deliveries e ON e.notice_pk = en.pk
+          WHERE mine.pk = deliveries.notice_pk AND e.channel = deliveries.channel
+            AND e.id < deliveries.id AND e.state IN ('pending', 'in_flight'))
     ORDER BY next_attempt_at
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
@@ -94,7 +112,7 @@ RETURNING d.id AS delivery_id, n.id AS notice_id, n.version AS notice_version, d
           due.leased OR EXISTS (
               SELECT 1 FROM attempts a WHERE a.delivery_id = d.id AND a.number = d.attempts
               AND a.error_class = 'InDoubtDeliveryError') AS in_doubt,
-          n.accepted_at, n.kind
+          n.accepted_at, n.kind, d.purpose
 
 -- name: finish_delivery
 -- Only the current lease holder (its fence) may move the delivery on.
@@ -107,7 +125,7 @@ SET state = %(state)s, next_attempt_at = %(next_at)s, lease_owner = NULL,
     last_error = %(last_error)s, updated_at = %(finished_at)s
 WHERE id = %(delivery_id)s AND fence = %(fence)s AND state = 'in_flight'
 RETURNING id, notice_pk, channel, idempotency_key, state, attempts, remote_id, remote_url,
-          last_error
+          last_error, purpose
 
 -- name: notice_day
 SELECT publish_day, category, kind FROM notices WHERE pk = %(pk)s
@@ -130,7 +148,7 @@ UPDATE deliveries SET state = 'pending', next_attempt_at = %(now)s, tries = 0,
        cycle_started_at = NULL, updated_at = %(now)s
 WHERE {where}
 RETURNING id, notice_pk, channel, idempotency_key, state, attempts, remote_id, remote_url,
-          last_error
+          last_error, purpose
 
 -- name: filter_states
 state = ANY(%(states)s)
@@ -149,19 +167,95 @@ FROM notices WHERE id = %(id)s AND version = %(version)s
 -- name: deliveries
 SELECT d.id, n.id AS notice_id, n.version AS notice_version, d.channel, d.state, d.attempts,
        d.next_attempt_at, d.idempotency_key, d.remote_id, d.remote_url, d.last_error,
-       d.updated_at, n.title, n.category
+       d.updated_at, n.title, n.category, d.purpose
 FROM deliveries d JOIN notices n ON n.pk = d.notice_pk
 WHERE {where}
 ORDER BY d.id
 LIMIT %(limit)s
 
 -- name: earlier_delivery
+-- What the channel carries of the notice: the newest version delivered there (one
+-- superseded, cancelled, failed or dead published nothing).
 SELECT n.version, d.state, d.remote_id, d.remote_url
 FROM deliveries d JOIN notices n ON n.pk = d.notice_pk
-WHERE n.id = %(notice_id)s AND n.version < %(version)s AND d.channel = %(channel)s
-  AND d.state NOT IN ('failed', 'dead')
+WHERE n.id = %(notice_id)s AND n.version < %(below)s AND d.channel = %(channel)s
+  AND d.purpose = 'publish' AND d.state = 'delivered'
 ORDER BY n.version DESC
 LIMIT 1
+
+-- name: latest_version
+SELECT MAX(version) AS version FROM notices WHERE id = %(id)s
+
+-- name: withdrawal
+SELECT id, notice_id, version, reason, at, by FROM withdrawals WHERE notice_id = %(notice_id)s
+
+-- name: lock_notice_id
+-- Versions of one notice and its withdrawal are decided one at a time, whatever the worker.
+SELECT pg_advisory_xact_lock(hashtextextended(%(id)s, 12))
+
+-- name: insert_withdrawal
+INSERT INTO withdrawals (notice_id, version, reason, at, by)
+VALUES (%(notice_id)s, %(version)s, %(reason)s, %(at)s, %(by)s)
+RETURNING id, notice_id, version, reason, at, by
+
+-- name: earlier_channels
+-- Every channel that has (or had) a publication of an earlier version: a new version follows.
+SELECT d.channel, MIN(d.id) AS first_id
+FROM deliveries d JOIN notices n ON n.pk = d.notice_pk
+WHERE n.id = %(id)s AND n.version < %(version)s AND d.purpose = 'publish'
+GROUP BY d.channel
+ORDER BY first_id
+
+-- name: supersede_earlier
+-- Pending deliveries of earlier versions on the channels the new one goes to are not sent.
+UPDATE deliveries SET state = 'superseded', updated_at = %(now)s,
+       last_error = 'superseded by version ' || %(version)s
+WHERE state = 'pending' AND channel = ANY(%(channel_list)s)
+  AND notice_pk IN (SELECT pk FROM notices WHERE id = %(id)s AND version < %(version)s)
+RETURNING id, notice_pk, channel, idempotency_key, state, attempts, remote_id, remote_url,
+          last_error, purpose
+
+-- name: set_aside_if_overtaken
+-- A delivery back to pending after an attempt, overtaken meanwhile: by a newer version on
+-- its channel (superseded), or by a withdrawal of its notice (cancelled).
+WITH overtaken AS (
+    SELECT d.id,
+           d.purpose <> 'withdrawal' AND EXISTS (
+               SELECT 1 FROM withdrawals w JOIN notices wn ON wn.id = w.notice_id
+               WHERE wn.pk = d.notice_pk) AS withdrawn,
+           EXISTS (
+               SELECT 1 FROM deliveries e JOIN notices en ON en.pk = e.notice_pk
+               JOIN notices mine ON mine.id = en.id
+               WHERE mine.pk = d.notice_pk AND en.version > mine.version
+                 AND e.channel = d.channel AND e.purpose = 'publish') AS newer
+    FROM deliveries d WHERE d.id = %(delivery_id)s AND d.state = 'pending'
+)
+UPDATE deliveries SET
+    state = CASE WHEN o.withdrawn THEN 'cancelled' ELSE 'superseded' END,
+    last_error = CASE WHEN o.withdrawn THEN 'cancelled: the notice was withdrawn'
+                      ELSE 'superseded by a newer version' END
+FROM overtaken o
+WHERE deliveries.id = o.id AND (o.withdrawn OR o.newer)
+RETURNING deliveries.id, notice_pk, channel, idempotency_key, state, attempts, remote_id,
+          remote_url, last_error, purpose
+
+-- name: cancel_pending
+-- A withdrawal: what has not gone out yet of any version does not go out.
+UPDATE deliveries SET state = 'cancelled', updated_at = %(now)s,
+       last_error = 'cancelled: the notice was withdrawn'
+WHERE state = 'pending' AND purpose <> 'withdrawal'
+  AND notice_pk IN (SELECT pk FROM notices WHERE id = %(id)s)
+RETURNING id, notice_pk, channel, idempotency_key, state, attempts, remote_id, remote_url,
+          last_error, purpose
+
+-- name: carrying_channels
+-- Channels where some version is published, or may be (an attempt under way): each is
+-- asked to take the notice down.
+SELECT d.channel, MIN(d.id) AS first_id
+FROM deliveries d JOIN notices n ON n.pk = d.notice_pk
+WHERE n.id = %(id)s AND d.purpose = 'publish' AND d.state IN ('delivered', 'in_flight')
+GROUP BY d.channel
+ORDER BY first_id
 
 -- name: filter_notice
 n.id = %(notice_id)s
@@ -196,15 +290,23 @@ LIMIT %(limit)s
 -- name: counts
 -- Delivered is nearly every row of a big ledger: its count comes from the running tallies;
 -- the other states are few, found by index.
-SELECT channel, state, COUNT(*) AS n FROM deliveries
-WHERE state IN ('pending', 'in_flight', 'failed', 'dead')
-  AND notice_pk NOT IN (SELECT pk FROM notices WHERE kind = 'alert')
+SELECT channel, state, SUM(n)::bigint AS n FROM (
+    SELECT channel, state, COUNT(*) AS n FROM deliveries
+    WHERE state IN ('pending', 'in_flight', 'failed', 'dead', 'superseded', 'cancelled')
+      AND notice_pk NOT IN (SELECT pk FROM notices WHERE kind = 'alert')
+    GROUP BY channel, state
+    UNION ALL
+    SELECT channel, 'delivered', SUM(delivered) FROM tallies
+    WHERE channel <> ''
+    GROUP BY channel
+    HAVING SUM(delivered) > 0
+    UNION ALL
+    -- withdrawals and expiries that went out: not publications, so not in the tallies
+    SELECT channel, 'delivered', COUNT(*) FROM deliveries
+    WHERE purpose <> 'publish' AND state = 'delivered'
+    GROUP BY channel
+) counted
 GROUP BY channel, state
-UNION ALL
-SELECT channel, 'delivered', SUM(delivered) FROM tallies
-WHERE channel <> ''
-GROUP BY channel
-HAVING SUM(delivered) > 0
 
 -- name: year_counts
 SELECT category, channel, SUM(routed) AS routed, SUM(delivered) AS delivered
@@ -214,6 +316,14 @@ GROUP BY category, channel
 -- name: next_due
 SELECT next_attempt_at FROM deliveries
 WHERE state IN ('pending', 'in_flight') ORDER BY next_attempt_at LIMIT 1
+
+-- name: next_due_work
+-- The same, leaving out expiries scheduled after :now: waiting for a notice's valid_until
+-- is not work left to do.
+SELECT next_attempt_at FROM deliveries
+WHERE state IN ('pending', 'in_flight')
+  AND NOT (purpose = 'expiry' AND state = 'pending' AND next_attempt_at > %(now)s)
+ORDER BY next_attempt_at LIMIT 1
 
 -- name: set_circuit
 INSERT INTO circuits (channel, state, failures, reopens_at, worker, updated_at, probe_until,
@@ -262,6 +372,9 @@ FROM attempts
 UNION ALL
 SELECT setval(pg_get_serial_sequence('operations', 'id'), COALESCE(MAX(id), 0) + 1, false)
 FROM operations
+UNION ALL
+SELECT setval(pg_get_serial_sequence('withdrawals', 'id'), COALESCE(MAX(id), 0) + 1, false)
+FROM withdrawals
 UNION ALL
 SELECT setval(pg_get_serial_sequence('notice_warnings', 'id'), COALESCE(MAX(id), 0) + 1, false)
 FROM notice_warnings
@@ -342,24 +455,33 @@ SELECT n.pk, n.id, n.version, n.category, n.notice_type, n.region_code, n.title,
         FROM approval_requests r WHERE r.notice_pk = n.pk) AS approval,
        COUNT(d.id) FILTER (WHERE d.state = 'delivered') AS delivered,
        COUNT(d.id) FILTER (WHERE d.state IN ('pending', 'in_flight')) AS unfinished,
-       COUNT(d.id) FILTER (WHERE d.state IN ('failed', 'dead')) AS ended_badly
-FROM notices n LEFT JOIN deliveries d ON d.notice_pk = n.pk
+       COUNT(d.id) FILTER (WHERE d.state IN ('failed', 'dead')) AS ended_badly,
+       COUNT(d.id) FILTER (WHERE d.state IN ('superseded', 'cancelled')) AS set_aside,
+       EXISTS (SELECT 1 FROM withdrawals w WHERE w.notice_id = n.id) AS withdrawn
+FROM notices n LEFT JOIN deliveries d ON d.notice_pk = n.pk AND d.purpose = 'publish'
 WHERE {where}
 GROUP BY n.pk {having}
 ORDER BY n.pk DESC
 LIMIT %(limit)s
 
 -- name: having_publishing
-HAVING COUNT(d.id) FILTER (WHERE d.state IN ('pending', 'in_flight')) > 0
+HAVING NOT EXISTS (SELECT 1 FROM withdrawals w WHERE w.notice_id = n.id) AND COUNT(d.id) FILTER (WHERE d.state IN ('pending', 'in_flight')) > 0
 
 -- name: having_published
-HAVING COUNT(d.id) FILTER (WHERE d.state IN ('pending', 'in_flight')) = 0
+HAVING NOT EXISTS (SELECT 1 FROM withdrawals w WHERE w.notice_id = n.id)
+   AND COUNT(d.id) FILTER (WHERE d.state IN ('pending', 'in_flight')) = 0
    AND COUNT(d.id) FILTER (WHERE d.state IN ('failed', 'dead')) = 0
-   AND COUNT(d.id) > 0
+   AND COUNT(d.id) FILTER (WHERE d.state = 'delivered') > 0
 
 -- name: having_partly_published
-HAVING COUNT(d.id) FILTER (WHERE d.state IN ('pending', 'in_flight')) = 0
-   AND COUNT(d.id) FILTER (WHERE d.state IN ('failed', 'dead')) > 0
+HAVING NOT EXISTS (SELECT 1 FROM withdrawals w WHERE w.notice_id = n.id) AND COUNT(d.id) FILTER (WHERE d.state IN ('pending', 'in_flight')) = 0 AND COUNT(d.id) FILTER (WHERE d.state IN ('failed', 'dead')) > 0
+
+-- name: having_superseded
+HAVING NOT EXISTS (SELECT 1 FROM withdrawals w WHERE w.notice_id = n.id) AND COUNT(d.id) FILTER (WHERE d.state IN ('pending', 'in_flight')) = 0 AND COUNT(d.id) FILTER (WHERE d.state IN ('failed', 'dead')) = 0
+   AND COUNT(d.id) FILTER (WHERE d.state = 'delivered') = 0 AND COUNT(d.id) FILTER (WHERE d.state IN ('superseded', 'cancelled')) > 0
+
+-- name: having_withdrawn
+HAVING NOT NOT EXISTS (SELECT 1 FROM withdrawals w WHERE w.notice_id = n.id)
 
 -- name: filter_notices_only
 -- Operator alerts are deliveries of their own, not notices the center published.
@@ -403,7 +525,7 @@ FROM notices WHERE id = %(id)s ORDER BY version
 -- name: delivery_page
 SELECT d.id, n.id AS notice_id, n.version AS notice_version, d.channel, d.state, d.attempts,
        d.next_attempt_at, d.idempotency_key, d.remote_id, d.remote_url, d.last_error,
-       d.updated_at, n.title, n.category
+       d.updated_at, n.title, n.category, d.purpose
 FROM deliveries d JOIN notices n ON n.pk = d.notice_pk
 WHERE {where}
 ORDER BY d.id DESC
@@ -428,6 +550,7 @@ SELECT d.channel, COUNT(*) AS pending,
            AS oldest_due_at
 FROM deliveries d JOIN notices n ON n.pk = d.notice_pk
 WHERE d.state IN ('pending', 'in_flight')
+  AND NOT (d.purpose = 'expiry' AND d.state = 'pending' AND d.next_attempt_at > %(now)s)
 GROUP BY d.channel
 
 -- name: attempt_outcomes
@@ -528,7 +651,7 @@ SELECT notice_pk, steps, step_count, channels FROM approval_requests WHERE notic
 FOR UPDATE
 
 -- name: notice_to_decide
-SELECT pk, id, version, category, publish_at, publish_day, digest
+SELECT pk, id, version, category, publish_at, publish_day, digest, content
 FROM notices WHERE id = %(id)s AND version = %(version)s
 
 -- name: approvals_of

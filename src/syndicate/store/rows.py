@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from ..approval import Approval, Decision
-from ..errors import NoticeConflict, Problem
+from ..errors import NoticeConflict, NoticeError, Problem
 from .base import (
     AttemptRecord,
     AttemptRow,
@@ -20,7 +20,9 @@ from .base import (
     OperationRow,
     Outcome,
     PauseRow,
+    Purpose,
     TokenRecord,
+    Withdrawal,
     YearCounts,
 )
 
@@ -84,6 +86,7 @@ def claim(r: Row, expires: float) -> Claim:
         in_doubt=bool(r["in_doubt"]),
         accepted_at=r["accepted_at"],
         kind=r["kind"],
+        purpose=Purpose(r["purpose"]),
     )
 
 
@@ -138,6 +141,7 @@ def delivery_row(r: Row) -> DeliveryRow:
         updated_at=r["updated_at"],
         title=r["title"],
         category=r["category"],
+        purpose=Purpose(r["purpose"]),
     )
 
 
@@ -226,7 +230,42 @@ def operation_row(r: Row) -> OperationRow:
 
 
 def notice_row(r: Row) -> NoticeRow:
-    return NoticeRow(**{k: r[k] for k in NoticeRow.__dataclass_fields__})
+    fields = {k: r[k] for k in NoticeRow.__dataclass_fields__}
+    return NoticeRow(**{**fields, "withdrawn": bool(r["withdrawn"])})
+
+
+def withdrawn(notice: NoticeRecord, w: Row) -> NoticeError:
+    return NoticeError(
+        [
+            Problem(
+                "",
+                f"notice {notice.id} was withdrawn (version {w['version']}): "
+                "no further version is accepted",
+            )
+        ]
+    )
+
+
+def stale_version(notice: NoticeRecord, latest: int) -> NoticeError:
+    return NoticeError(
+        [
+            Problem(
+                "version",
+                f"notice {notice.id} is at version {latest}; version {notice.version} is "
+                f"older — a new version must be {latest + 1} or higher",
+            )
+        ]
+    )
+
+
+def withdrawal(r: Row) -> Withdrawal:
+    return Withdrawal(
+        notice_id=r["notice_id"],
+        version=r["version"],
+        reason=r["reason"],
+        at=r["at"],
+        by=r["by"],
+    )
 
 
 def pause_row(r: Row) -> PauseRow:

@@ -123,20 +123,39 @@ class SqliteStore(SqlStore):
         """Bring the ledger to this code's schema version, one transaction per version."""
         db = self._db
         self.schema_found = self._schema_version()
-        for migration in migrate.pending("sqlite", self.schema_found, self.path):
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                # Another process may have migrated while we waited for the lock.
-                if self._schema_version() < migration.version:
-                    for statement in _statements(migration.sql):
-                        db.execute(statement)
-                    migrate.then(migration.version, _Tx(db), time.time())
-                    db.execute(Q["set_schema_version"], {"version": str(migration.version)})
-                db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
+        pending = migrate.pending("sqlite", self.schema_found, self.path)
+        if not pending:
+            return
+        # A migration may build a table anew that others refer to (SQLite's way to change a
+        # constraint): references are checked once, before it commits, not row by row.
+        db.execute("PRAGMA foreign_keys=OFF")
+        try:
+            for migration in pending:
+                self._apply(migration)
+        finally:
+            db.execute("PRAGMA foreign_keys=ON")
+
+    def _apply(self, migration: migrate.Migration) -> None:
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            # Another process may have migrated while we waited for the lock.
+            if self._schema_version() < migration.version:
+                for statement in _statements(migration.sql):
+                    db.execute(statement)
+                migrate.then(migration.version, _Tx(db), time.time())
+                broken = db.execute(Q["foreign_key_check"]).fetchone()
+                if broken is not None:
+                    raise StoreError(
+                        f"migration {migration.version} would leave a {broken[0]} row "
+                        f"referring to a missing {broken[2]} row; the ledger is left as it was"
+                    )
+                db.execute(Q["set_schema_version"], {"version": str(migration.version)})
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
 
     def _schema_version(self) -> int:
         if not self._db.execute(Q["has_meta"]).fetchone():
@@ -182,6 +201,12 @@ class SqliteStore(SqlStore):
 
     def _lock_channel(self, tx: Tx, channel: str) -> None:
         pass  # BEGIN IMMEDIATE already holds the only write lock
+
+    def _lock_notice(self, tx: Tx, notice_id: str) -> None:
+        pass  # BEGIN IMMEDIATE already holds the only write lock
+
+    def _channels_param(self, channels: Sequence[str]) -> dict[str, Any]:
+        return {"channel_list": json.dumps(list(channels))}
 
     def _take(self, tx: Tx, channel: str | None, params: Mapping[str, Any]) -> list[Row]:
         # SQLite's RETURNING cannot join the notice: choose, then lease, under the write lock.

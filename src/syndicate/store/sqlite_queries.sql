@@ -16,7 +16,7 @@ SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'
 SELECT pk, digest, accepted_at FROM notices WHERE id = :id AND version = :version
 
 -- name: routed_channels
-SELECT channel FROM deliveries WHERE notice_pk = :pk ORDER BY id
+SELECT channel FROM deliveries WHERE notice_pk = :pk AND purpose = 'publish' ORDER BY id
 
 -- name: insert_notice
 INSERT INTO notices (id, version, category, notice_type, region_code, title,
@@ -35,10 +35,11 @@ INSERT INTO tallies (day, category, channel, routed) VALUES (:day, :category, :c
 ON CONFLICT (day, category, channel) DO UPDATE SET routed = tallies.routed + 1
 
 -- name: insert_delivery
-INSERT INTO deliveries (notice_pk, channel, idempotency_key, state, next_attempt_at, updated_at)
-VALUES (:notice_pk, :channel, :idempotency_key, 'pending', :due, :now)
+INSERT INTO deliveries (notice_pk, channel, idempotency_key, state, next_attempt_at, updated_at,
+                        purpose)
+VALUES (:notice_pk, :channel, :idempotency_key, 'pending', :due, :now, :purpose)
 RETURNING id, notice_pk, channel, idempotency_key, state, attempts, remote_id, remote_url,
-          last_error
+          last_error, purpose
 
 -- name: due_deliveries
 -- Pending and due, or in flight with the lease run out: a dead worker's
@@ -49,10 +50,17 @@ SELECT d.id AS delivery_id, n.id AS notice_id, n.version AS notice_version, d.ch
        d.state = 'in_flight' OR EXISTS (
            SELECT 1 FROM attempts a WHERE a.delivery_id = d.id AND a.number = d.attempts
            AND a.error_class = 'InDoubtDeliveryError') AS in_doubt,
-       n.accepted_at, n.kind
+       n.accepted_at, n.kind, d.purpose
 FROM deliveries d JOIN notices n ON n.pk = d.notice_pk
 WHERE d.state IN ('pending', 'in_flight') AND d.next_attempt_at <= :now
-ORDER BY d.next_attempt_at
+  -- On a channel a notice's deliveries go out one at a time, in the order they were made:
+  -- a newer version never overtakes an older one there, nor a withdrawal or an expiry
+  -- the publication it takes down.
+  AND NOT EXISTS (
+      SELECT 1 FROM deliveries e JOIN notices en ON en.pk = e.notice_pk
+      WHERE en.id = n.id AND e.channel = d.channel AND e.id < d.id
+        AND e.state IN ('pending', 'in_flight'))
+ORDER BY d.next_attempt_at, d.id
 LIMIT :limit
 
 -- name: due_deliveries_of_channel
@@ -61,10 +69,17 @@ SELECT d.id AS delivery_id, n.id AS notice_id, n.version AS notice_version, d.ch
        d.state = 'in_flight' OR EXISTS (
            SELECT 1 FROM attempts a WHERE a.delivery_id = d.id AND a.number = d.attempts
            AND a.error_class = 'InDoubtDeliveryError') AS in_doubt,
-       n.accepted_at, n.kind
+       n.accepted_at, n.kind, d.purpose
 FROM deliveries d JOIN notices n ON n.pk = d.notice_pk
 WHERE d.channel = :channel AND d.state IN ('pending', 'in_flight') AND d.next_attempt_at <= :now
-ORDER BY d.next_attempt_at
+  -- On a channel a notice's deliveries go out one at a time, in the order they were made:
+  -- a newer version never overtakes an older one there, nor a withdrawal or an expiry
+  -- the publication it takes down.
+  AND NOT EXISTS (
+      SELECT 1 FROM deliveries e JOIN notices en ON en.pk = e.notice_pk
+      WHERE en.id = n.id AND e.channel = d.channel AND e.id < d.id
+        AND e.state IN ('pending', 'in_flight'))
+ORDER BY d.next_attempt_at, d.id
 LIMIT :limit
 
 -- name: take_lease
@@ -82,7 +97,7 @@ SET state = :state, next_attempt_at = :next_at, lease_owner = NULL,
     last_error = :last_error, updated_at = :finished_at
 WHERE id = :delivery_id AND fence = :fence AND state = 'in_flight'
 RETURNING id, notice_pk, channel, idempotency_key, state, attempts, remote_id, remote_url,
-          last_error
+          last_error, purpose
 
 -- name: notice_day
 SELECT publish_day, category, kind FROM notices WHERE pk = :pk
@@ -104,7 +119,7 @@ UPDATE deliveries SET state = 'pending', next_attempt_at = :now, tries = 0,
        cycle_started_at = NULL, updated_at = :now
 WHERE {where}
 RETURNING id, notice_pk, channel, idempotency_key, state, attempts, remote_id, remote_url,
-          last_error
+          last_error, purpose
 
 -- name: filter_replay_error_class
 last_error LIKE :error_prefix ESCAPE '\'
@@ -147,7 +162,7 @@ ORDER BY w.id
 -- name: deliveries
 SELECT d.id, n.id AS notice_id, n.version AS notice_version, d.channel, d.state, d.attempts,
        d.next_attempt_at, d.idempotency_key, d.remote_id, d.remote_url, d.last_error,
-       d.updated_at, n.title, n.category
+       d.updated_at, n.title, n.category, d.purpose
 FROM deliveries d JOIN notices n ON n.pk = d.notice_pk
 WHERE {where}
 ORDER BY d.id
@@ -163,12 +178,85 @@ UPDATE deliveries SET next_attempt_at = :now
 WHERE state = 'in_flight' AND lease_owner = :owner AND next_attempt_at > :now
 
 -- name: earlier_delivery
+-- What the channel carries of the notice: the newest version delivered there (one
+-- superseded, cancelled, failed or dead published nothing).
 SELECT n.version, d.state, d.remote_id, d.remote_url
 FROM deliveries d JOIN notices n ON n.pk = d.notice_pk
-WHERE n.id = :notice_id AND n.version < :version AND d.channel = :channel
-  AND d.state NOT IN ('failed', 'dead')
+WHERE n.id = :notice_id AND n.version < :below AND d.channel = :channel
+  AND d.purpose = 'publish' AND d.state = 'delivered'
 ORDER BY n.version DESC
 LIMIT 1
+
+-- name: latest_version
+SELECT MAX(version) AS version FROM notices WHERE id = :id
+
+-- name: withdrawal
+SELECT id, notice_id, version, reason, at, by FROM withdrawals WHERE notice_id = :notice_id
+
+-- name: insert_withdrawal
+INSERT INTO withdrawals (notice_id, version, reason, at, by)
+VALUES (:notice_id, :version, :reason, :at, :by)
+RETURNING id, notice_id, version, reason, at, by
+
+-- name: earlier_channels
+-- Every channel that has (or had) a publication of an earlier version: a new version follows.
+SELECT d.channel, MIN(d.id) AS first_id
+FROM deliveries d JOIN notices n ON n.pk = d.notice_pk
+WHERE n.id = :id AND n.version < :version AND d.purpose = 'publish'
+GROUP BY d.channel
+ORDER BY first_id
+
+-- name: supersede_earlier
+-- Pending deliveries of earlier versions on the channels the new one goes to are not sent.
+UPDATE deliveries SET state = 'superseded', updated_at = :now,
+       last_error = 'superseded by version ' || :version
+WHERE state = 'pending' AND channel IN (SELECT value FROM json_each(:channel_list))
+  AND notice_pk IN (SELECT pk FROM notices WHERE id = :id AND version < :version)
+RETURNING id, notice_pk, channel, idempotency_key, state, attempts, remote_id, remote_url,
+          last_error, purpose
+
+-- name: set_aside_if_overtaken
+-- A delivery back to pending after an attempt, overtaken meanwhile: by a newer version on
+-- its channel (superseded), or by a withdrawal of its notice (cancelled).
+UPDATE deliveries SET
+    state = CASE WHEN purpose <> 'withdrawal' AND EXISTS (
+                     SELECT 1 FROM withdrawals w JOIN notices wn ON wn.id = w.notice_id
+                     WHERE wn.pk = deliveries.notice_pk)
+                 THEN 'cancelled' ELSE 'superseded' END,
+    last_error = CASE WHEN purpose <> 'withdrawal' AND EXISTS (
+                     SELECT 1 FROM withdrawals w JOIN notices wn ON wn.id = w.notice_id
+                     WHERE wn.pk = deliveries.notice_pk)
+                 THEN 'cancelled: the notice was withdrawn'
+                 ELSE 'superseded by a newer version' END
+WHERE id = :delivery_id AND state = 'pending' AND (
+    (purpose <> 'withdrawal' AND EXISTS (
+        SELECT 1 FROM withdrawals w JOIN notices wn ON wn.id = w.notice_id
+        WHERE wn.pk = deliveries.notice_pk))
+    OR EXISTS (
+        SELECT 1 FROM deliveries e JOIN notices en ON en.pk = e.notice_pk
+        JOIN notices mine ON mine.id = en.id
+        WHERE mine.pk = deliveries.notice_pk AND en.version > mine.version
+          AND e.channel = deliveries.channel AND e.purpose = 'publish'))
+RETURNING id, notice_pk, channel, idempotency_key, state, attempts, remote_id, remote_url,
+          last_error, purpose
+
+-- name: cancel_pending
+-- A withdrawal: what has not gone out yet of any version does not go out.
+UPDATE deliveries SET state = 'cancelled', updated_at = :now,
+       last_error = 'cancelled: the notice was withdrawn'
+WHERE state = 'pending' AND purpose <> 'withdrawal'
+  AND notice_pk IN (SELECT pk FROM notices WHERE id = :id)
+RETURNING id, notice_pk, channel, idempotency_key, state, attempts, remote_id, remote_url,
+          last_error, purpose
+
+-- name: carrying_channels
+-- Channels where some version is published, or may be (an attempt under way): each is
+-- asked to take the notice down.
+SELECT d.channel, MIN(d.id) AS first_id
+FROM deliveries d JOIN notices n ON n.pk = d.notice_pk
+WHERE n.id = :id AND d.purpose = 'publish' AND d.state IN ('delivered', 'in_flight')
+GROUP BY d.channel
+ORDER BY first_id
 
 -- name: filter_notice
 n.id = :notice_id
@@ -204,15 +292,23 @@ LIMIT :limit
 -- name: counts
 -- Delivered is nearly every row of a big ledger: its count comes from the running tallies
 -- (one increment per delivery that ends delivered); the other states are few, found by index.
-SELECT channel, state, COUNT(*) AS n FROM deliveries INDEXED BY deliveries_state
-WHERE state IN ('pending', 'in_flight', 'failed', 'dead')
-  AND notice_pk NOT IN (SELECT pk FROM notices WHERE kind = 'alert')
+SELECT channel, state, SUM(n) AS n FROM (
+    SELECT channel, state, COUNT(*) AS n FROM deliveries INDEXED BY deliveries_state
+    WHERE state IN ('pending', 'in_flight', 'failed', 'dead', 'superseded', 'cancelled')
+      AND notice_pk NOT IN (SELECT pk FROM notices WHERE kind = 'alert')
+    GROUP BY channel, state
+    UNION ALL
+    SELECT channel, 'delivered', SUM(delivered) FROM tallies
+    WHERE channel != ''
+    GROUP BY channel
+    HAVING SUM(delivered) > 0
+    UNION ALL
+    -- withdrawals and expiries that went out: not publications, so not in the tallies
+    SELECT channel, 'delivered', COUNT(*) FROM deliveries INDEXED BY deliveries_follow_up
+    WHERE purpose <> 'publish' AND state = 'delivered'
+    GROUP BY channel
+)
 GROUP BY channel, state
-UNION ALL
-SELECT channel, 'delivered', SUM(delivered) FROM tallies
-WHERE channel != ''
-GROUP BY channel
-HAVING SUM(delivered) > 0
 
 -- name: year_counts
 SELECT category, channel, SUM(routed) AS routed, SUM(delivered) AS delivered
@@ -222,6 +318,14 @@ GROUP BY category, channel
 -- name: next_due
 SELECT next_attempt_at FROM deliveries INDEXED BY deliveries_next
 WHERE state IN ('pending', 'in_flight') ORDER BY next_attempt_at LIMIT 1
+
+-- name: next_due_work
+-- The same, leaving out expiries scheduled after :now: waiting for a notice's valid_until
+-- is not work left to do.
+SELECT next_attempt_at FROM deliveries INDEXED BY deliveries_next
+WHERE state IN ('pending', 'in_flight')
+  AND NOT (purpose = 'expiry' AND state = 'pending' AND next_attempt_at > :now)
+ORDER BY next_attempt_at LIMIT 1
 
 -- name: data_version
 PRAGMA data_version
@@ -272,6 +376,9 @@ FROM (SELECT 1) AS one LEFT JOIN circuits c ON c.channel = :channel
 
 -- name: integrity_check
 PRAGMA integrity_check
+
+-- name: foreign_key_check
+PRAGMA foreign_key_check
 
 -- name: live_token_named
 SELECT 1 FROM tokens WHERE name = :name AND revoked_at IS NULL
@@ -340,8 +447,18 @@ FROM notices WHERE pk > :after ORDER BY pk LIMIT :limit
 
 -- name: ledger_deliveries
 SELECT id, notice_pk, channel, idempotency_key, state, attempts, remote_id, remote_url,
+       last_error, purpose
+FROM deliveries WHERE id > :after ORDER BY id LIMIT :limit
+
+-- name: adopt_deliveries
+-- Deliveries as a ledger had them when chaining began (version 4): no purpose yet.
+SELECT id, notice_pk, channel, idempotency_key, state, attempts, remote_id, remote_url,
        last_error
 FROM deliveries WHERE id > :after ORDER BY id LIMIT :limit
+
+-- name: ledger_withdrawals
+SELECT id, notice_id, version, reason, at, by
+FROM withdrawals WHERE id > :after ORDER BY id LIMIT :limit
 
 -- name: ledger_attempts
 SELECT id, delivery_id, number, worker, fence, started_at, finished_at, outcome,
@@ -382,21 +499,29 @@ SELECT n.pk, n.id, n.version, n.category, n.notice_type, n.region_code, n.title,
         FROM approval_requests r WHERE r.notice_pk = n.pk) AS approval,
        COALESCE(SUM(d.state = 'delivered'), 0) AS delivered,
        COALESCE(SUM(d.state IN ('pending', 'in_flight')), 0) AS unfinished,
-       COALESCE(SUM(d.state IN ('failed', 'dead')), 0) AS ended_badly
-FROM notices n LEFT JOIN deliveries d ON d.notice_pk = n.pk
+       COALESCE(SUM(d.state IN ('failed', 'dead')), 0) AS ended_badly,
+       COALESCE(SUM(d.state IN ('superseded', 'cancelled')), 0) AS set_aside,
+       EXISTS (SELECT 1 FROM withdrawals w WHERE w.notice_id = n.id) AS withdrawn
+FROM notices n LEFT JOIN deliveries d ON d.notice_pk = n.pk AND d.purpose = 'publish'
 WHERE {where}
 GROUP BY n.pk {having}
 ORDER BY n.pk DESC
 LIMIT :limit
 
 -- name: having_publishing
-HAVING unfinished > 0
+HAVING NOT withdrawn AND unfinished > 0
 
 -- name: having_published
-HAVING unfinished = 0 AND ended_badly = 0 AND COUNT(d.id) > 0
+HAVING NOT withdrawn AND unfinished = 0 AND ended_badly = 0 AND delivered > 0
 
 -- name: having_partly_published
-HAVING unfinished = 0 AND ended_badly > 0
+HAVING NOT withdrawn AND unfinished = 0 AND ended_badly > 0
+
+-- name: having_superseded
+HAVING NOT withdrawn AND unfinished = 0 AND ended_badly = 0 AND delivered = 0 AND set_aside > 0
+
+-- name: having_withdrawn
+HAVING withdrawn
 
 -- name: filter_notices_only
 -- Operator alerts are deliveries of their own, not notices the center published.
@@ -440,7 +565,7 @@ FROM notices WHERE id = :id ORDER BY version
 -- name: delivery_page
 SELECT d.id, n.id AS notice_id, n.version AS notice_version, d.channel, d.state, d.attempts,
        d.next_attempt_at, d.idempotency_key, d.remote_id, d.remote_url, d.last_error,
-       d.updated_at, n.title, n.category
+       d.updated_at, n.title, n.category, d.purpose
 FROM deliveries d JOIN notices n ON n.pk = d.notice_pk
 WHERE {where}
 ORDER BY d.id DESC
@@ -464,6 +589,7 @@ SELECT d.channel, COUNT(*) AS pending,
        MIN(CASE WHEN n.publish_at <= :now THEN MAX(n.accepted_at, n.publish_at) END) AS oldest_due_at
 FROM deliveries d JOIN notices n ON n.pk = d.notice_pk
 WHERE d.state IN ('pending', 'in_flight')
+  AND NOT (d.purpose = 'expiry' AND d.state = 'pending' AND d.next_attempt_at > :now)
 GROUP BY d.channel
 
 -- name: attempt_outcomes
@@ -507,7 +633,8 @@ SELECT channel, paused_at, paused_by FROM pauses
 SELECT a.id, a.delivery_id, a.number, a.worker, a.fence, a.started_at, a.finished_at, a.outcome,
        a.error_class, a.error_message, a.status, a.remote_id, a.remote_url, a.payload_sha256
 FROM attempts a JOIN deliveries d ON d.id = a.delivery_id
-WHERE a.finished_at < :before AND d.state IN ('delivered', 'failed', 'dead') AND a.id > :after
+WHERE a.finished_at < :before
+  AND d.state IN ('delivered', 'failed', 'dead', 'superseded', 'cancelled') AND a.id > :after
 ORDER BY a.id LIMIT :limit
 
 -- name: archive_count
@@ -570,7 +697,7 @@ SELECT notice_pk, steps, step_count, channels FROM approval_requests WHERE notic
 SELECT notice_pk, steps, step_count, channels FROM approval_requests WHERE notice_pk = :pk
 
 -- name: notice_to_decide
-SELECT pk, id, version, category, publish_at, publish_day, digest
+SELECT pk, id, version, category, publish_at, publish_day, digest, content
 FROM notices WHERE id = :id AND version = :version
 
 -- name: approvals_of

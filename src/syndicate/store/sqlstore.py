@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 from abc import abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -20,7 +20,7 @@ from ..approval import Approval, ApprovalState, Decision, Trail, next_position
 from ..audit import events as E
 from ..audit.chain import Event, Head, Link
 from ..circuit import CircuitState, admit, after_failure, after_success
-from ..errors import ApprovalRefused, NoticeConflict, Problem, StoreError
+from ..errors import ApprovalRefused, NoticeError, Problem, StoreError
 from ..notice import LOCAL_TZ
 from . import chaining
 from . import rows as R
@@ -49,9 +49,12 @@ from .base import (
     OperationRow,
     Outcome,
     PauseRow,
+    Purpose,
     Recorded,
     Store,
     TokenRecord,
+    Withdrawal,
+    Withdrawn,
     YearCounts,
     idempotency_key,
 )
@@ -115,12 +118,22 @@ class SqlStore(Store):
 
     # --- writes --------------------------------------------------------------
 
+    def _lock_notice(self, tx: Tx, notice_id: str) -> None:
+        """Decide one notice's versions and withdrawal one at a time until the transaction ends."""
+        tx.run("lock_notice_id", {"id": notice_id})
+
     def accept(
-        self, notice: NoticeRecord, channels: Sequence[str], now: float, *, by: str | None = None
+        self,
+        notice: NoticeRecord,
+        channels: Sequence[str],
+        now: float,
+        *,
+        by: str | None = None,
+        expiring: Collection[str] = (),
     ) -> AcceptResult:
         with self._write() as tx:
             events: list[Event] = []
-            result = self._accept(tx, notice, channels, now, by, events)
+            result = self._accept(tx, notice, channels, now, by, events, expiring)
             chaining.append(tx, events)
         return result
 
@@ -130,8 +143,9 @@ class SqlStore(Store):
         now: float,
         *,
         by: str | None = None,
-    ) -> list[AcceptResult | NoticeConflict]:
-        results: list[AcceptResult | NoticeConflict | None] = [None] * len(notices)
+        expiring: Collection[str] = (),
+    ) -> list[AcceptResult | NoticeError]:
+        results: list[AcceptResult | NoticeError | None] = [None] * len(notices)
         # Tally rows in key order across the whole batch (notices by day and category), and
         # the chain's head once, last: the same order every writer keeps, so none deadlock.
         order = sorted(
@@ -139,11 +153,13 @@ class SqlStore(Store):
         )
         with self._write() as tx:
             events: list[Event] = []
+            for notice_id in sorted({n.id for n, _ in notices}):  # one order: no deadlock
+                self._lock_notice(tx, notice_id)
             for i in order:
                 notice, channels = notices[i]
                 try:
-                    results[i] = self._accept(tx, notice, channels, now, by, events)
-                except NoticeConflict as exc:  # found before anything of it was written
+                    results[i] = self._accept(tx, notice, channels, now, by, events, expiring)
+                except NoticeError as exc:  # found before anything of it was written
                     results[i] = exc
             chaining.append(tx, events)
         return [r for r in results if r is not None]
@@ -156,8 +172,10 @@ class SqlStore(Store):
         now: float,
         by: str | None,
         events: list[Event],
+        expiring: Collection[str] = (),
     ) -> AcceptResult:
         """One notice accepted inside ``tx``; the events to chain are added to ``events``."""
+        self._lock_notice(tx, notice.id)
         found = tx.rows("find_notice", {"id": notice.id, "version": notice.version})
         if found:
             old = found[0]
@@ -171,6 +189,7 @@ class SqlStore(Store):
                     False, json.loads(waiting[0]["channels"]), old["accepted_at"], True
                 )
             return AcceptResult(False, routed, old["accepted_at"])
+        self._refuse_out_of_turn(tx, notice)
         day = _day(notice)
         (stored,) = tx.rows(
             "insert_notice", {**R.notice_params(notice), "publish_day": day, "accepted_at": now}
@@ -183,7 +202,7 @@ class SqlStore(Store):
             events.append(E.warning_recorded(warning, now))
         awaiting = bool(notice.approval_steps)
         if awaiting:
-            # Nothing is delivered, nothing counted, until the last step is approved.
+            # Nothing is delivered, counted or superseded until the last step is approved.
             (request,) = tx.rows(
                 "insert_approval_request",
                 {
@@ -195,20 +214,35 @@ class SqlStore(Store):
             )
             events.append(E.approval_requested(request, now))
         else:
-            events += self._create_deliveries(tx, stored, day, channels, now)
+            planned = self._create_deliveries(
+                tx, stored, day, channels, now, notice.valid_until, expiring
+            )
+            channels = planned.channels
+            events += planned.events
         if by is not None:
             subject = f"{notice.id}.v{notice.version}"
             events.append(self._operation(tx, now, by, "enqueue", subject))
         return AcceptResult(True, list(channels), now, awaiting)
 
     def _create_deliveries(
-        self, tx: Tx, notice: R.Row, day: str, channels: Sequence[str], now: float
-    ) -> list[Event]:
+        self,
+        tx: Tx,
+        notice: R.Row,
+        day: str,
+        channels: Sequence[str],
+        now: float,
+        valid_until: float | None,
+        expiring: Collection[str],
+    ) -> _Planned:
         """A notice version's deliveries, counted in the yearly tallies; the events to chain.
 
         The one way deliveries come to be: at enqueue, or when the last approval step
         passes. ``notice`` is its stored row (pk, id, version, category, publish_at).
+        The version goes to ``channels`` and to every channel an earlier version went
+        to; what earlier versions still have pending there is superseded. A channel in
+        ``expiring`` also gets an expiry, due at ``valid_until``.
         """
+        channels = self._followed(tx, notice["id"], notice["version"], channels)
         if R.kind_of(notice) == "notice":  # an operator alert is no published notice
             tx.many(
                 "tally_routed",
@@ -218,22 +252,36 @@ class SqlStore(Store):
                 ],
             )
         due = max(now, float(notice["publish_at"]))
-        events = []
-        for ch in channels:
+        planned = [(ch, Purpose.publish, due) for ch in channels]
+        if valid_until is not None:
+            planned += [(ch, Purpose.expiry, valid_until) for ch in channels if ch in expiring]
+        superseded = tx.rows(
+            "supersede_earlier",
+            {
+                "id": notice["id"],
+                "version": notice["version"],
+                "now": now,
+                **self._channels_param(channels),
+            },
+        )
+        events = [E.delivery_set_aside(r, now) for r in superseded]
+        for ch, purpose, at in planned:
+            key = idempotency_key(notice["id"], notice["version"], ch, purpose)
             (created,) = tx.rows(
                 "insert_delivery",
                 {
                     "notice_pk": notice["pk"],
                     "channel": ch,
-                    "idempotency_key": idempotency_key(notice["id"], notice["version"], ch),
-                    "due": due,
+                    "idempotency_key": key,
+                    "due": at,
                     "now": now,
+                    "purpose": purpose.value,
                 },
             )
             events.append(E.delivery_created(created, now))
         if channels and due <= now:
             self._notify(tx)
-        return events
+        return _Planned(channels, events)
 
     def decide(
         self,
@@ -247,13 +295,20 @@ class SqlStore(Store):
         now: float,
         comment: str | None = None,
         via: str | None = None,
+        expiring: Collection[str] = (),
     ) -> Decided:
         what = f"{notice_id}.v{version}"
         with self._write() as tx:
+            self._lock_notice(tx, notice_id)
             found = tx.rows("notice_to_decide", {"id": notice_id, "version": version})
             if not found:
                 raise ApprovalRefused([Problem("", f"no notice {what} in the ledger")], status=404)
             notice = found[0]
+            if tx.rows("withdrawal", {"notice_id": notice_id}):
+                raise ApprovalRefused(
+                    [Problem("", f"notice {notice_id} was withdrawn: nothing is left to approve")],
+                    status=409,
+                )
             request = tx.rows("approval_request_locked", {"pk": notice["pk"]})
             if not request:
                 raise ApprovalRefused(
@@ -283,12 +338,99 @@ class SqlStore(Store):
             trail = Trail(steps, (*before.decisions, R.approval(row)))
             channels: list[str] = []
             if trail.state is ApprovalState.approved:
-                channels = json.loads(request[0]["channels"])
-                events += self._create_deliveries(tx, notice, notice["publish_day"], channels, now)
+                planned = self._create_deliveries(
+                    tx,
+                    notice,
+                    notice["publish_day"],
+                    json.loads(request[0]["channels"]),
+                    now,
+                    _valid_until(notice["content"]),
+                    expiring,
+                )
+                channels, events = planned.channels, [*events, *planned.events]
             if via is not None:
                 events.append(self._operation(tx, now, via, decision.value, f"{what} {step}"))
             chaining.append(tx, events)
         return Decided(R.approval(row), trail, channels)
+
+    def _refuse_out_of_turn(self, tx: Tx, notice: NoticeRecord) -> None:
+        """A withdrawn notice takes no version; a new version is newer than every stored one."""
+        withdrawn = tx.rows("withdrawal", {"notice_id": notice.id})
+        if withdrawn:
+            raise R.withdrawn(notice, withdrawn[0])
+        (latest,) = tx.rows("latest_version", {"id": notice.id})
+        if latest["version"] is not None and notice.version < int(latest["version"]):
+            raise R.stale_version(notice, int(latest["version"]))
+
+    def _followed(self, tx: Tx, notice_id: str, version: int, channels: Sequence[str]) -> list[str]:
+        """``channels``, and after them every channel an earlier version went to."""
+        earlier = tx.rows("earlier_channels", {"id": notice_id, "version": version})
+        return [*channels, *(r["channel"] for r in earlier if r["channel"] not in channels)]
+
+    def _channels_param(self, channels: Sequence[str]) -> dict[str, Any]:
+        return {"channel_list": list(channels)}
+
+    def withdraw(
+        self, notice_id: str, reason: str, now: float, *, by: str | None = None
+    ) -> Withdrawn:
+        with self._write() as tx:
+            self._lock_notice(tx, notice_id)
+            versions = tx.rows("notice_versions", {"id": notice_id})
+            if not versions:
+                raise NoticeError([Problem("", f"no notice {notice_id} in the ledger")])
+            before = tx.rows("withdrawal", {"notice_id": notice_id})
+            if before:
+                w = R.withdrawal(before[0])
+                raise NoticeError(
+                    [
+                        Problem(
+                            "",
+                            f"notice {notice_id} was withdrawn already (version {w.version}, "
+                            f"reason: {w.reason}); nothing changed",
+                        )
+                    ]
+                )
+            latest = versions[-1]
+            (row,) = tx.rows(
+                "insert_withdrawal",
+                {
+                    "notice_id": notice_id,
+                    "version": latest["version"],
+                    "reason": reason,
+                    "at": now,
+                    "by": by,
+                },
+            )
+            events = [E.notice_withdrawn(row, now)]
+            cancelled = tx.rows("cancel_pending", {"id": notice_id, "now": now})
+            events += [E.delivery_set_aside(r, now) for r in cancelled]
+            carrying = [r["channel"] for r in tx.rows("carrying_channels", {"id": notice_id})]
+            (pk,) = tx.rows("find_notice", {"id": notice_id, "version": latest["version"]})
+            for ch in carrying:
+                key = idempotency_key(notice_id, latest["version"], ch, Purpose.withdrawal)
+                (created,) = tx.rows(
+                    "insert_delivery",
+                    {
+                        "notice_pk": pk["pk"],
+                        "channel": ch,
+                        "idempotency_key": key,
+                        "due": now,
+                        "now": now,
+                        "purpose": Purpose.withdrawal.value,
+                    },
+                )
+                events.append(E.delivery_created(created, now))
+            if by is not None:
+                events.append(self._operation(tx, now, by, "withdraw", notice_id))
+            chaining.append(tx, events)
+            if carrying:
+                self._notify(tx)
+        return Withdrawn(R.withdrawal(row), len(cancelled), carrying)
+
+    def withdrawal(self, notice_id: str) -> Withdrawal | None:
+        with self._reading() as tx:
+            found = tx.rows("withdrawal", {"notice_id": notice_id})
+        return R.withdrawal(found[0]) if found else None
 
     def claim_many(
         self,
@@ -365,7 +507,8 @@ class SqlStore(Store):
                     continue
                 row = found[0]
                 if next_.state is DeliveryState.delivered:
-                    tallied.append((row["notice_pk"], row["channel"]))
+                    if row["purpose"] == Purpose.publish:  # the tallies count publications
+                        tallied.append((row["notice_pk"], row["channel"]))
                     delivered[claim.channel] = a.finished_at
                 (attempt,) = tx.rows(
                     "insert_attempt", R.attempt_params(claim, worker, a, row["attempts"])
@@ -375,6 +518,10 @@ class SqlStore(Store):
                 if a.outcome is not Outcome.delivered:
                     failed[claim.channel] = max(failed.get(claim.channel, 0), int(attempt["id"]))
                 events.append(E.attempt_recorded(attempt, row, a.finished_at))
+                if next_.state is DeliveryState.pending:
+                    # Overtaken while its attempt ran: a retry would send what is outdated.
+                    aside = tx.rows("set_aside_if_overtaken", {"delivery_id": claim.delivery_id})
+                    events += [E.delivery_set_aside(r, a.finished_at) for r in aside]
                 recorded.append(True)
             self._tally_delivered(tx, tallied)
             # Channel health reads these, never the attempt log: rows in key order, as always.
@@ -597,11 +744,12 @@ class SqlStore(Store):
             return [r["lease_owner"] for r in tx.rows("lease_owners")]
 
     def earlier_delivery(
-        self, notice_id: str, version: int, channel: str
+        self, notice_id: str, version: int, channel: str, *, including: bool = False
     ) -> EarlierDelivery | None:
+        below = version + 1 if including else version
         with self._reading() as tx:
             found = tx.rows(
-                "earlier_delivery", {"notice_id": notice_id, "version": version, "channel": channel}
+                "earlier_delivery", {"notice_id": notice_id, "below": below, "channel": channel}
             )
         if not found:
             return None
@@ -695,9 +843,9 @@ class SqlStore(Store):
             )
         return R.year_counts(found)
 
-    def next_due(self) -> float | None:
+    def next_due(self, now: float | None = None) -> float | None:
         with self._reading() as tx:
-            found = tx.rows("next_due")
+            found = tx.rows("next_due") if now is None else tx.rows("next_due_work", {"now": now})
         return float(found[0]["next_attempt_at"]) if found else None
 
     def circuits(self) -> dict[str, CircuitRow]:
@@ -931,6 +1079,20 @@ class SqlStore(Store):
 def _day(notice: NoticeRecord) -> str:
     """The day a notice is published on, in Beijing: its yearly tallies' key."""
     return datetime.fromtimestamp(notice.publish_at, LOCAL_TZ).date().isoformat()
+
+
+@dataclass(frozen=True)
+class _Planned:
+    """The deliveries a version got: its channels (those of earlier versions too), the events."""
+
+    channels: list[str]
+    events: list[Event]
+
+
+def _valid_until(content: str) -> float | None:
+    """The stored notice's valid_until (canonical JSON), as UTC seconds."""
+    value = json.loads(content).get("valid_until")
+    return datetime.fromisoformat(value).timestamp() if value else None
 
 
 def _like_escape(text: str) -> str:

@@ -31,6 +31,7 @@ from . import (
     notices,
     replays,
     report,
+    withdrawals,
 )
 from .limits import BodyLimits
 from .peertext import PeerText
@@ -86,6 +87,7 @@ def create_app(syndicator: Syndicator, *, worker: bool = False) -> FastAPI:
         channels,
         replays,
         approvals,
+        withdrawals,
         report,
         metrics,
     ):

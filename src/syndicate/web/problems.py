@@ -139,7 +139,8 @@ _DESCRIPTIONS = {
     401: "No bearer token, or one that is unknown or revoked",
     403: "The token lacks the scope this operation needs",
     404: "Not found",
-    409: "Conflict: the same id and version were accepted with other content",
+    409: "Conflict: the same id and version were accepted with other content; a notice "
+    "withdrawn already",
     413: "The body is larger than the configured limit",
     415: "The body is not application/json",
     422: "Fields missing or wrong; each is named",
