@@ -218,3 +218,19 @@ def test_a_version_9_ledger_has_its_facts_chained_as_they_stand(tmp_path: Path) 
     assert ("tokens", "edited") in [
         (f.table, f.change) for f in check(f"sqlite:///{path}").findings
     ]
+
+
+def test_the_last_check_of_each_delivery_is_read_in_one_query(store_url: str) -> None:
+    from syndicate.audit.chain import Event
+
+    store = open_store(store_url)
+    try:
+        assert store.chain_last_at("check") == {}
+        store.append_to_chain(
+            [Event("check", ref, {"check": {"n": n}}, at) for n, (ref, at) in
+             enumerate([(1, 10.0), (2, 11.0), (1, 12.5), (2, 11.5), (7, 3.0)])]
+        )  # fmt: skip
+        assert store.chain_last_at("check") == {1: 12.5, 2: 11.5, 7: 3.0}
+        assert store.chain_last_at("anchor") == {}
+    finally:
+        store.close()

@@ -220,19 +220,6 @@ def _part_by_part(expected: Payload, held: Sequence[HeldPart]) -> tuple[CheckRes
     )
 
 
-def _last_checked(store: Store) -> dict[int, float]:
-    """When each delivery was last read back, from the chain's check links."""
-    last: dict[int, float] = {}
-    after = 0
-    while True:
-        page = store.chain_links_of("check", after, 1000)
-        for link in page:
-            last[link.ref] = max(last.get(link.ref, 0.0), link.at)
-        if len(page) < 1000:
-            return last
-        after = page[-1].ref
-
-
 def _due(delivery: DeliveryRow, interval: float | None, last: dict[int, float], now: float) -> bool:
     """A channel with a fetch-back interval, and this delivery not read back within it."""
     if interval is None:
@@ -287,7 +274,7 @@ async def fetch_back(
         )
         if every is None:
             return delivered
-        last = _last_checked(store)
+        last = store.chain_last_at("check")
         return [d for d in delivered if _due(d, every(d.channel), last, now)]
 
     deliveries = await asyncio.to_thread(due)

@@ -723,6 +723,11 @@ class Store(ABC):
         """Links of ``kind`` with ref > ``after``, in ref order."""
 
     @abstractmethod
+    def chain_last_at(self, kind: str) -> dict[int, float]:
+        """For each ref with links of ``kind``: the time of its newest (when each delivery
+        was last read back)."""
+
+    @abstractmethod
     def chain_last_states(self, after: int, limit: int) -> list[Link]:
         """The newest link of each delivery above ``after``, in delivery order."""
 

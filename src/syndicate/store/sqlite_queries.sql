@@ -640,6 +640,9 @@ ORDER BY a.id LIMIT :limit
 -- name: archive_count
 SELECT COUNT(*) AS n FROM chain WHERE kind = 'archive'
 
+-- name: chain_last_at
+SELECT ref, MAX(at) AS at FROM chain WHERE kind = :kind GROUP BY ref
+
 -- name: chain_last_ref
 SELECT COALESCE(MAX(ref), 0) AS n FROM chain WHERE kind = :kind
 

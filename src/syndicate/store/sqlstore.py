@@ -867,6 +867,11 @@ class SqlStore(Store):
         with self._reading() as tx:
             return chaining.links_of(tx, kind, after, limit)
 
+    def chain_last_at(self, kind: str) -> dict[int, float]:
+        with self._reading() as tx:
+            found = tx.rows("chain_last_at", {"kind": kind})
+        return {int(r["ref"]): float(r["at"]) for r in found}
+
     def chain_last_states(self, after: int, limit: int) -> list[Link]:
         with self._reading() as tx:
             return chaining.last_states(tx, after, limit)
