@@ -113,7 +113,9 @@ def enqueue(
         async def go() -> float:
             headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
             limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-            async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits) as client:
+            async with httpx.AsyncClient(
+                base_url=url, headers=headers, limits=limits, timeout=60
+            ) as client:
                 queue = iter(bodies)
 
                 async def one_client() -> None:
