@@ -96,9 +96,7 @@ class Trail:
         }
 
 
-def next_position(
-    what: str, digest: str, trail: Trail, step: str, seen_digest: str, withdrawn: bool = False
-) -> int:
+def next_position(what: str, digest: str, trail: Trail, step: str, seen_digest: str) -> int:
     """Where a decision on ``step`` goes in ``trail``; ApprovalRefused (a conflict) if nowhere.
 
     ``what`` names the notice version (``ID.vN``) in messages; ``digest`` is its own.
@@ -107,8 +105,6 @@ def next_position(
     def refuse(field: str, message: str) -> ApprovalRefused:
         return ApprovalRefused([Problem(field, f"{what}: {message}")], status=409)
 
-    if withdrawn:
-        raise refuse("", "the notice was withdrawn; it takes no decision")
     state = trail.state
     if state is ApprovalState.rejected:
         rejected = next(d for d in trail.decisions if d.decision is Decision.rejected)
