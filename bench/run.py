@@ -153,8 +153,8 @@ class Bench:
                     "before: syndicate through httpx over aiohttp": lambda: tp.syndicate(
                         self.folder("tpx"), sink.url, n, c, adapter="cms_http_httpx_aiohttp"
                     ),
-                    "attribution: syndicate on asyncio's loop, not uvloop": lambda: tp.syndicate(
-                        self.folder("tpa"), sink.url, n, c, loop="asyncio"
+                    "what-if: syndicate on uvloop": lambda: tp.syndicate(
+                        self.folder("tpu"), sink.url, n, c, loop="uvloop"
                     ),
                     "what-if: syndicate on httpx's own transport": lambda: tp.syndicate(
                         self.folder("tph"), sink.url, n, c, adapter="cms_http_httpx"

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from syndicate import eventloop
 from syndicate.dispatcher import AttemptEvent, Dispatcher
 from syndicate.store.base import DeliveryState, Outcome
 from syndicate.store.sqlite import SqliteStore
@@ -62,15 +61,15 @@ def syndicate(
     hole: str | None = None,
     profile: Path | None = None,
     fsync: bool = True,
-    loop: str = "uvloop",
+    loop: str = "asyncio",
 ) -> Run:
     """Enqueue ``count`` notices × 5 channels, then time the worker until they are delivered.
 
     With ``hole`` the last channel is black-holed and the clock stops when
     the four healthy channels have every delivery; ``delivered`` counts only those.
     ``fsync=False`` is for attribution only (how much of the time the durable
-    commits take): the ledger is then not safe against a power cut. ``loop="asyncio"``
-    runs the worker on asyncio's own loop instead of the one ``syndicate run`` uses.
+    commits take): the ledger is then not safe against a power cut. ``loop="uvloop"``
+    runs the worker on uvloop (a what-if row).
     """
     config = workload.write_config(
         folder,
@@ -136,9 +135,12 @@ def syndicate(
 
 
 def _run(main: Coroutine[Any, Any, float], loop: str) -> float:
-    if loop == "asyncio":
-        return asyncio.run(main)
-    return eventloop.run(main)
+    if loop == "uvloop":
+        import uvloop
+
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            return runner.run(main)
+    return asyncio.run(main)
 
 
 WORKER = [sys.executable, "-m", "syndicate"]

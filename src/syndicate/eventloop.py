@@ -1,9 +1,10 @@
-"""The worker's event loop: uvloop where it is installed, asyncio's own otherwise.
+"""The worker's event loop: asyncio's own, or uvloop when asked for and installed.
 
-uvloop (the ``uvloop`` extra) runs the same coroutines with less CPU per
-callback and per socket read; nothing in the engine depends on which loop
-runs it. ``SYNDICATE_EVENT_LOOP=asyncio`` keeps asyncio's loop even where
-uvloop is installed.
+``SYNDICATE_EVENT_LOOP=uvloop`` (with the ``uvloop`` extra installed) runs the
+worker on uvloop; nothing in the engine depends on which loop runs it. It is
+not the default: measured on the benchmark's workload it saved no CPU per
+delivery that the measurement could tell apart (bench/RESULTS.md), so it is
+not worth a second loop implementation under every deployment.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ T = TypeVar("T")
 
 
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop's loop factory if it is installed and not turned off; None: asyncio's."""
-    if os.environ.get("SYNDICATE_EVENT_LOOP", "").strip().lower() == "asyncio":
+    """uvloop's loop factory if it is asked for and installed; None: asyncio's."""
+    if os.environ.get("SYNDICATE_EVENT_LOOP", "").strip().lower() != "uvloop":
         return None
     try:
         import uvloop
