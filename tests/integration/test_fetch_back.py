@@ -108,3 +108,24 @@ def test_a_changed_or_vanished_page_is_one_alert_each(
     assert all("trading-website" in t for t in told)
     body = str(smtp_server.received[0].message.get_body(("plain", "html")).get_content())
     assert "最高投标限价" in body
+
+
+def test_a_withdrawn_notice_is_not_read_back_where_it_was_taken_down(
+    sink: HttpSink, write_config: Callable[[str], Path], make_notice: Callable[..., dict[str, Any]]
+) -> None:
+    from tests.integration.test_lifecycle import led_config
+
+    with Syndicator.from_config(write_config(led_config(sink.url))) as s:
+        s.enqueue(make_notice())
+        assert s.drain(timeout=20)
+        checked = {c.channel: c.result for c in s.fetch_back()}
+        assert checked == {
+            "trading-website": CheckResult.verified,
+            "city-portal": CheckResult.verified,
+            "led-screens": CheckResult.verified,
+        }
+        s.withdraw("HYZB-2026-0001", "招标人终止招标", by="值班员")
+        assert s.drain(timeout=20)
+        # Taken down on purpose on the website and the screens: nothing there to miss. The
+        # portal (no retraction configured) still shows it, and is still checked.
+        assert [c.channel for c in s.fetch_back()] == ["city-portal"]

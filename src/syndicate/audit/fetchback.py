@@ -263,13 +263,20 @@ async def fetch_back(
     checks: list[FetchCheck] = []
 
     def due() -> list[DeliveryRow]:
+        found = [
+            d
+            for d in store.deliveries(
+                notice_id=notice_id, channel=channel, state=DeliveryState.delivered
+            )
+            if published(d)
+        ]
+        # A notice withdrawn or expired on a channel was taken down there on purpose.
+        taken_down = {(d.notice_id, d.channel) for d in found if d.purpose is not Purpose.publish}
         delivered = _newest(
             [
                 d
-                for d in store.deliveries(
-                    notice_id=notice_id, channel=channel, state=DeliveryState.delivered
-                )
-                if published(d) and d.purpose is Purpose.publish  # a withdrawal: nothing to read
+                for d in found
+                if d.purpose is Purpose.publish and (d.notice_id, d.channel) not in taken_down
             ]
         )
         if every is None:
