@@ -160,6 +160,15 @@ def test_a_rejected_version_is_never_delivered_and_odd_decisions_are_refused(
         assert [n.id for n in s.notices(NoticeFilter(state=NoticeState.rejected)).items] == [nid]
         assert s.notices(NoticeFilter(state=NoticeState.awaiting_approval)).items == ()
 
+        # A withdrawn notice awaiting approval takes no decision, and stays undelivered.
+        pending = s.enqueue(make_notice(id="HYZB-2026-0009")).digest
+        s.withdraw("HYZB-2026-0009", "项目取消")
+        gone = refused(
+            lambda: s.approve("HYZB-2026-0009", 1, STEPS[0], by="李科长", digest=pending)
+        )
+        assert "was withdrawn" in str(gone)
+        assert s.approval_trails("HYZB-2026-0009")[1].decisions == ()
+
         # Work news needs no approval: delivered at once, and a decision on it is refused.
         news = make_notice(
             id="HY-NEWS-1", category="work_news", notice_type="news", project_code=None
