@@ -321,3 +321,14 @@ def test_yearly_report_table_chart_and_csv(operator: httpx.Client) -> None:
     assert operator.get("/report?year=1999").status_code == 400
     empty = operator.get("/report.csv?year=2025").text
     assert empty.splitlines()[-1].startswith("合计,0")
+
+
+def test_a_withdrawn_notice_says_so_on_its_page_and_in_the_list(
+    operator: httpx.Client, engine: Syndicator
+) -> None:
+    engine.withdraw(DEAD, "项目终止", by="值班员")
+    page = operator.get(f"/notices/{DEAD}").text
+    assert "本公告已撤回 · 项目终止" in page
+    assert "已撤回" in page  # the version's state
+    listed = operator.get("/notices", params={"state": "withdrawn"}).text
+    assert DEAD in listed
