@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -244,7 +245,16 @@ def test_the_openapi_document_is_served_and_names_v1(api: ApiServer, engine: Syn
     assert "/v1/notices" in schema["paths"]
     assert "Notice" in schema["components"]["schemas"]
     assert json.dumps(schema).count("HTTPValidationError") == 0
-    assert httpx.get(f"{api.url}/docs", headers=reader).status_code == 200
+    page = httpx.get(f"{api.url}/docs", headers=reader)
+    assert page.status_code == 200
+    # Everything the page loads comes from this server: an intranet has no CDN.
+    loaded = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert loaded
+    assert [url for url in loaded if not url.startswith("/static/")] == []
+    assert '"validatorUrl": null' in page.text
+    for url in loaded:
+        assert httpx.get(f"{api.url}{url}").status_code == 200
+    assert "SwaggerUIBundle" in httpx.get(f"{api.url}/static/swagger-ui-bundle.js").text
 
 
 def test_the_openapi_document_needs_a_read_token(api: ApiServer, engine: Syndicator) -> None:

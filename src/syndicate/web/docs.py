@@ -4,6 +4,8 @@ The schema names every filter and field of the ledger, so it is read like the
 ledger: a bearer token with the ``read`` scope, or a dashboard session of one
 (the browser that opens ``/docs`` after signing in). ``api.open_docs: true``
 serves both to anyone, for a deployment that publishes its API description.
+The page's Swagger UI is vendored under ``static/`` like htmx: an intranet
+without a way out still gets it, and no browser fetches code from a CDN.
 """
 
 from __future__ import annotations
@@ -49,6 +51,14 @@ def install(app: FastAPI) -> None:
 
     @router.get("/docs")
     async def docs() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url=OPENAPI, title=f"{app.title} — API")
+        return get_swagger_ui_html(
+            openapi_url=OPENAPI,
+            title=f"{app.title} — API",
+            swagger_js_url="/static/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger-ui.css",
+            swagger_favicon_url="/static/swagger-ui-favicon.png",
+            # Swagger UI would otherwise send the schema to validator.swagger.io.
+            swagger_ui_parameters={"validatorUrl": None},
+        )
 
     app.include_router(router)
