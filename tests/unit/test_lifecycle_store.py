@@ -14,7 +14,7 @@ import pytest
 
 from syndicate.approval import Decision
 from syndicate.audit.verify import verify
-from syndicate.errors import NoticeError
+from syndicate.errors import ApprovalRefused, NoticeError
 from syndicate.store import open_store
 from syndicate.store.base import (
     AttemptRecord,
@@ -217,3 +217,22 @@ def test_a_version_awaiting_approval_supersedes_nothing_until_approved(store: St
         (2, "c", "publish"): DeliveryState.pending,
     }
     assert verify(store).ok
+
+
+def test_a_version_overtaken_while_awaiting_approval_is_not_approved(store: Store) -> None:
+    awaiting = replace(version(1), approval_steps=("分管领导",))
+    store.accept(awaiting, ["a"], 100.0)
+    store.accept(version(2), ["a"], 110.0)  # needs no approval: it goes out
+    head = store.chain_head()
+    with pytest.raises(ApprovalRefused, match="version 2 of N-1 was accepted since"):
+        store.decide(
+            "N-1",
+            1,
+            "分管领导",
+            Decision.approved,
+            approver="王",
+            digest=awaiting.digest,
+            now=120.0,
+        )
+    assert store.chain_head() == head
+    assert states(store) == {(2, "a", "publish"): DeliveryState.pending}

@@ -309,6 +309,19 @@ class SqlStore(Store):
                     [Problem("", f"notice {notice_id} was withdrawn: nothing is left to approve")],
                     status=409,
                 )
+            (latest,) = tx.rows("latest_version", {"id": notice_id})
+            if int(latest["version"]) > version:
+                # Its deliveries would follow the newer version's and overwrite it.
+                raise ApprovalRefused(
+                    [
+                        Problem(
+                            "version",
+                            f"version {latest['version']} of {notice_id} was accepted since: "
+                            f"version {version} is out of date and is not published",
+                        )
+                    ],
+                    status=409,
+                )
             request = tx.rows("approval_request_locked", {"pk": notice["pk"]})
             if not request:
                 raise ApprovalRefused(
