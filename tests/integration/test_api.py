@@ -305,4 +305,6 @@ def test_the_audit_and_verify_read_models_over_http(
     r = httpx.get(f"{api.url}/v1/ledger/verify", headers=reader)
     assert r.status_code == 200
     assert r.json()["ok"] is True
-    assert r.json()["head"]["seq"] == 3  # the notice, its delivery, the attempt
+    # the notice, the two rule warnings it was accepted with, its delivery, the
+    # attempt, and the auditor's token
+    assert r.json()["head"]["seq"] == 6
