@@ -21,7 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from syndicate.notice import Notice
-from syndicate.store.base import AttemptFilter, DeliveryState, Outcome, idempotency_key
+from syndicate.store.base import (
+    AttemptFilter,
+    DeliveryFilter,
+    DeliveryState,
+    Outcome,
+    Store,
+    idempotency_key,
+)
 from syndicate.store.sqlite import SqliteStore
 from syndicate.syndicator import Syndicator
 
@@ -259,44 +266,62 @@ def reads(folder: Path, attempts: int, repeat: int = 5) -> tuple[int, list[Query
     fill_history(path, attempts)
     store = SqliteStore(path)
     try:
-        total = store._read("SELECT COUNT(*) FROM attempts")[0][0]
-        n_notices = store._read("SELECT COUNT(*) FROM notices")[0][0]
-        middle = f"HIST-{n_notices // 2:07d}"
-        queries = [
-            _time(
-                "one notice's deliveries",
-                lambda: len(store.deliveries(notice_id=middle)),
-                repeat,
-            ),
-            _time(
-                "a channel's failed deliveries",
-                lambda: len(store.deliveries(channel="ch2", state=DeliveryState.failed)),
-                repeat,
-            ),
-            _time(
-                "a channel's delivered, first 100",
-                lambda: len(
-                    store.deliveries(channel="ch2", state=DeliveryState.delivered, limit=100)
-                ),
-                repeat,
-            ),
-            _time(
-                "the last 100 failures",
-                lambda: len(
-                    list(
-                        store.attempts(
-                            AttemptFilter(outcome=Outcome.permanent, newest_first=True, limit=100)
-                        )
-                    )
-                ),
-                repeat,
-            ),
-            _time(
-                "counts by category × channel, a year",
-                lambda: len(store.year_counts(2025).delivered),
-                repeat,
-            ),
-        ]
+        return dashboard_queries(store, repeat)
     finally:
         store.close()
-    return total, queries
+
+
+PAGE = 50  # what the dashboard and GET /v1/deliveries show at a time
+
+
+def dashboard_queries(store: Store, repeat: int = 5) -> tuple[int, list[Query]]:
+    """The attempts in ``store`` (a filled history) and the dashboard's queries timed on it.
+
+    The same store methods on both backends: what SQLite and PostgreSQL answer is
+    measured alike.
+    """
+    total = int(store.raw_rows("SELECT COUNT(*) AS n FROM attempts")[0]["n"])
+    n_notices = int(store.raw_rows("SELECT COUNT(*) AS n FROM notices")[0]["n"])
+    middle = f"HIST-{n_notices // 2:07d}"
+    failures = AttemptFilter(outcome=Outcome.permanent, newest_first=True, limit=100)
+    return total, [
+        _time("one notice's deliveries", lambda: len(store.deliveries(notice_id=middle)), repeat),
+        *_every_page(store, DeliveryFilter(channel="ch2", state=DeliveryState.failed)),
+        _time(
+            "a channel's delivered, first 100",
+            lambda: len(store.deliveries(channel="ch2", state=DeliveryState.delivered, limit=100)),
+            repeat,
+        ),
+        _time("the last 100 failures", lambda: len(list(store.attempts(failures))), repeat),
+        _time(
+            "counts by category × channel, a year",
+            lambda: len(store.year_counts(2025).delivered),
+            repeat,
+        ),
+    ]
+
+
+def _every_page(store: Store, filter: DeliveryFilter) -> list[Query]:
+    """A channel's failed deliveries as the dashboard reads them: page after page by cursor.
+
+    Two rows: the first page, and every page to the last (rows: all of them).
+    """
+    times: list[float] = []
+    rows, before = 0, None
+    while True:
+        started = time.perf_counter()
+        page = store.delivery_page(filter, before, PAGE)
+        times.append((time.perf_counter() - started) * 1000)
+        rows += len(page)
+        if len(page) < PAGE:
+            break
+        before = page[-1].id
+    name = "a channel's failed deliveries"
+    first = Query(f"{name}, first page of {PAGE}", min(rows, PAGE), times[0], times[0])
+    every = Query(
+        f"{name}, each of {len(times)} pages of {PAGE}",
+        rows,
+        statistics.median(times),
+        max(times),
+    )
+    return [first, every]

@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -38,6 +38,7 @@ from syndicate.store.postgres import PostgresStore
 from syndicate.syndicator import Syndicator
 
 from . import workload
+from .ledger import Query, dashboard_queries
 from .sink import SinkProcess
 
 CONCURRENCY = 32  # per channel, all workers together: high enough not to be what limits
@@ -284,23 +285,6 @@ def fill_history(url: str, attempts: int, year: int = 2025) -> None:
             conn.execute(sql)  # type: ignore[arg-type]
 
 
-@dataclass(frozen=True)
-class Query:
-    name: str
-    rows: int
-    median_ms: float
-    max_ms: float
-
-
-def _time(name: str, fn: Callable[[], int], repeat: int) -> Query:
-    times, rows = [], 0
-    for _ in range(repeat):
-        started = time.perf_counter()
-        rows = fn()
-        times.append((time.perf_counter() - started) * 1000)
-    return Query(name, rows, statistics.median(times), max(times))
-
-
 def dashboard(admin: str, attempts: int, repeat: int = 5) -> tuple[int, float, list[Query]]:
     with database(admin) as url:
         PostgresStore(url).close()  # the schema
@@ -309,35 +293,7 @@ def dashboard(admin: str, attempts: int, repeat: int = 5) -> tuple[int, float, l
         fill_seconds = time.perf_counter() - started
         store = PostgresStore(url, notify=False)
         try:
-            total = int(store.raw_rows("SELECT COUNT(*) AS n FROM attempts")[0]["n"])
-            n_notices = int(store.raw_rows("SELECT COUNT(*) AS n FROM notices")[0]["n"])
-            middle = f"HIST-{n_notices // 2:07d}"
-            failures = AttemptFilter(outcome=Outcome.permanent, newest_first=True, limit=100)
-            queries = [
-                _time(
-                    "one notice's deliveries",
-                    lambda: len(store.deliveries(notice_id=middle)),
-                    repeat,
-                ),
-                _time(
-                    "a channel's failed deliveries",
-                    lambda: len(store.deliveries(channel="ch2", state=DeliveryState.failed)),
-                    repeat,
-                ),
-                _time(
-                    "a channel's delivered, first 100",
-                    lambda: len(
-                        store.deliveries(channel="ch2", state=DeliveryState.delivered, limit=100)
-                    ),
-                    repeat,
-                ),
-                _time("the last 100 failures", lambda: len(list(store.attempts(failures))), repeat),
-                _time(
-                    "counts by category × channel, a year",
-                    lambda: len(store.year_counts(2025).delivered),
-                    repeat,
-                ),
-            ]
+            total, queries = dashboard_queries(store, repeat)
         finally:
             store.close()
     return total, fill_seconds, queries
