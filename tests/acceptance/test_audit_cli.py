@@ -141,7 +141,9 @@ def test_the_disclosure_report_is_the_same_file_on_every_run(site: Path, make_no
     assert rows["corrections"] == "1"
     assert rows["terminations"] == "1"
     assert rows["approvals"] == ""  # not recorded, never a made-up zero
-    assert rows["trading-website.delivered"] == "4"
+    # Each original was still pending when its correction or termination came in the
+    # same batch: superseded, never sent, so each channel published two versions.
+    assert rows["trading-website.delivered"] == "2"
     assert rows["city-portal.routed"] == "4"
 
     from docx import Document
