@@ -52,44 +52,16 @@ SELECT pg_notify('syndicate_due', '')
 INSERT INTO channel_pace (channel, next_start) VALUES (%(channel)s, 0)
 ON CONFLICT (channel) DO UPDATE SET next_start = channel_pace.next_start
 
--- name: claim_of_channel
+-- name: claim
 -- Pending and due, or in flight with the lease run out: a dead worker's
 -- deliveries come back in this same query, with no sweeper. SKIP LOCKED: rows
 -- another transaction is writing are left to it, never waited for. A delivery
 -- taken from a dead worker is in doubt (it may have been sent), and so is one
 -- whose last attempt lost the channel's answer.
+-- Its where slot: filter_due_channel for one channel's deliveries, or TRUE for any.
 WITH due AS (
     SELECT id, state = 'in_flight' AS leased FROM deliveries
-    WHERE channel = %(channel)s AND state IN ('pending', 'in_flight')
-      AND next_attempt_at <= %(now)s
-      -- On a channel a notice's deliveries go out one at a time, in the order they were
-      -- made: a newer version never overtakes an older one there, nor a withdrawal or an
-      -- expiry the publication it takes down.
-      AND NOT EXISTS (
-          SELECT 1 FROM notices mine JOIN notices en ON en.id = mine.id
-          JOIN deliveries e ON e.notice_pk = en.pk
-          WHERE mine.pk = deliveries.notice_pk AND e.channel = deliveries.channel
-            AND e.id < deliveries.id AND e.state IN ('pending', 'in_flight'))
-    ORDER BY next_attempt_at
-    LIMIT %(limit)s
-    FOR UPDATE SKIP LOCKED
-)
-UPDATE deliveries d
-SET state = 'in_flight', lease_owner = %(worker)s, fence = d.fence + 1,
-    next_attempt_at = %(expires)s, updated_at = %(now)s
-FROM due, notices n
-WHERE d.id = due.id AND n.pk = d.notice_pk
-RETURNING d.id AS delivery_id, n.id AS notice_id, n.version AS notice_version, d.channel,
-          d.idempotency_key, d.fence, d.attempts, d.tries, d.cycle_started_at, n.digest,
-          due.leased OR EXISTS (
-              SELECT 1 FROM attempts a WHERE a.delivery_id = d.id AND a.number = d.attempts
-              AND a.error_class = 'InDoubtDeliveryError') AS in_doubt,
-          n.accepted_at, n.kind, d.purpose
-
--- name: claim
-WITH due AS (
-    SELECT id, state = 'in_flight' AS leased FROM deliveries
-    WHERE state IN ('pending', 'in_flight') AND next_attempt_at <= %(now)s
+    WHERE {where} AND state IN ('pending', 'in_flight') AND next_attempt_at <= %(now)s
       -- On a channel a notice's deliveries go out one at a time, in the order they were
       -- made: a newer version never overtakes an older one there, nor a withdrawal or an
       -- expiry the publication it takes down.
@@ -155,6 +127,9 @@ state = ANY(%(states)s)
 
 -- name: filter_replay_notice
 notice_pk IN (SELECT pk FROM notices WHERE id = %(notice_id)s)
+
+-- name: filter_due_channel
+channel = %(channel)s
 
 -- name: filter_replay_channel
 channel = %(channel)s

@@ -210,8 +210,8 @@ class SqliteStore(SqlStore):
 
     def _take(self, tx: Tx, channel: str | None, params: Mapping[str, Any]) -> list[Row]:
         # SQLite's RETURNING cannot join the notice: choose, then lease, under the write lock.
-        query = "due_deliveries" if channel is None else "due_deliveries_of_channel"
-        taken = tx.rows(query, params)
+        where = self._where([] if channel is None else ["filter_channel"])
+        taken = tx.rows("due_deliveries", params, where=where)
         tx.many("take_lease", [{**params, "delivery_id": r["delivery_id"]} for r in taken])
         return taken
 

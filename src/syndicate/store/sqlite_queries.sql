@@ -45,6 +45,7 @@ RETURNING id, notice_pk, channel, idempotency_key, state, attempts, remote_id, r
 -- Pending and due, or in flight with the lease run out: a dead worker's
 -- deliveries come back with no sweeper. Such a one is in doubt (the dead worker
 -- may have sent it), and so is one whose last attempt lost the channel's answer.
+-- Its where slot: filter_channel for one channel's deliveries, or 1 = 1 for any.
 SELECT d.id AS delivery_id, n.id AS notice_id, n.version AS notice_version, d.channel,
        d.idempotency_key, d.fence + 1 AS fence, d.attempts, d.tries, d.cycle_started_at, n.digest,
        d.state = 'in_flight' OR EXISTS (
@@ -52,26 +53,7 @@ SELECT d.id AS delivery_id, n.id AS notice_id, n.version AS notice_version, d.ch
            AND a.error_class = 'InDoubtDeliveryError') AS in_doubt,
        n.accepted_at, n.kind, d.purpose
 FROM deliveries d JOIN notices n ON n.pk = d.notice_pk
-WHERE d.state IN ('pending', 'in_flight') AND d.next_attempt_at <= :now
-  -- On a channel a notice's deliveries go out one at a time, in the order they were made:
-  -- a newer version never overtakes an older one there, nor a withdrawal or an expiry
-  -- the publication it takes down.
-  AND NOT EXISTS (
-      SELECT 1 FROM deliveries e JOIN notices en ON en.pk = e.notice_pk
-      WHERE en.id = n.id AND e.channel = d.channel AND e.id < d.id
-        AND e.state IN ('pending', 'in_flight'))
-ORDER BY d.next_attempt_at, d.id
-LIMIT :limit
-
--- name: due_deliveries_of_channel
-SELECT d.id AS delivery_id, n.id AS notice_id, n.version AS notice_version, d.channel,
-       d.idempotency_key, d.fence + 1 AS fence, d.attempts, d.tries, d.cycle_started_at, n.digest,
-       d.state = 'in_flight' OR EXISTS (
-           SELECT 1 FROM attempts a WHERE a.delivery_id = d.id AND a.number = d.attempts
-           AND a.error_class = 'InDoubtDeliveryError') AS in_doubt,
-       n.accepted_at, n.kind, d.purpose
-FROM deliveries d JOIN notices n ON n.pk = d.notice_pk
-WHERE d.channel = :channel AND d.state IN ('pending', 'in_flight') AND d.next_attempt_at <= :now
+WHERE {where} AND d.state IN ('pending', 'in_flight') AND d.next_attempt_at <= :now
   -- On a channel a notice's deliveries go out one at a time, in the order they were made:
   -- a newer version never overtakes an older one there, nor a withdrawal or an expiry
   -- the publication it takes down.

@@ -475,7 +475,8 @@ class SqlStore(Store):
 
     def _take(self, tx: Tx, channel: str | None, params: Mapping[str, Any]) -> list[R.Row]:
         """Lease up to ``params['limit']`` due deliveries (of ``channel``, or of any)."""
-        return tx.rows("claim" if channel is None else "claim_of_channel", params)
+        where = self._where([] if channel is None else ["filter_due_channel"])
+        return tx.rows("claim", params, where=where)
 
     def _gate(
         self, tx: Tx, channel: str, gate: Gate, want: int, worker: str, now: float, lease: float
