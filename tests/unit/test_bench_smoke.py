@@ -35,7 +35,6 @@ def test_bench_tiny_produces_every_table(tmp_path: Path) -> None:
         "| 32 |",
         "| syndicate | fixed 100/s |",
         "| syndicate | 80% of capacity |",
-        "| syndicate run --processes 2 (SQLite ledger) |",
         "(c) CPU per delivery ≤ 0.35 ms",
         "| ch4 black-holed |",
         "| one notice's deliveries |",
