@@ -254,6 +254,33 @@ def _notice_sources(paths: tuple[str, ...]) -> Iterator[Source]:
         yield from file_sources(path)
 
 
+def _in_version_order(sources: list[Source]) -> list[tuple[str, Notice | NoticeError]]:
+    """Each source parsed, a notice's versions in ascending order, notices as they came.
+
+    A folder's files sort ``…-correction.json`` before the notice it corrects;
+    the ledger refuses a version older than one it holds, so versions go in order.
+    """
+    parsed: list[tuple[str, Notice | NoticeError]] = []
+    for name, data in sources:
+        if isinstance(data, NoticeError):
+            parsed.append((name, data))
+            continue
+        try:
+            parsed.append((name, Notice.parse(data, source=name)))
+        except NoticeError as exc:
+            parsed.append((name, exc))
+    first: dict[str, int] = {}
+    for i, (_, item) in enumerate(parsed):
+        if isinstance(item, Notice):
+            first.setdefault(item.id, i)
+
+    def key(pair: tuple[int, tuple[str, Notice | NoticeError]]) -> tuple[int, int]:
+        i, (_, item) = pair
+        return (first[item.id], item.version) if isinstance(item, Notice) else (i, 0)
+
+    return [item for _, item in sorted(enumerate(parsed), key=key)]
+
+
 @main.command()
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON line per notice.")
@@ -263,6 +290,7 @@ def enqueue(ctx: click.Context, paths: tuple[str, ...], as_json: bool) -> None:
     """Accept notices from FILEs, DIRectories (*.json inside) or - (standard input).
 
     Each notice is validated, routed and stored with one delivery per channel;
+    versions of one notice given together are taken in version order;
     sending the same id and version again is reported as already accepted.
     Exits 1 if any notice was refused; the others are accepted all the same.
     """
@@ -280,12 +308,11 @@ def enqueue(ctx: click.Context, paths: tuple[str, ...], as_json: bool) -> None:
     )
     with progress:
         task = progress.add_task("enqueue", total=len(sources))
-        for name, data in sources:
+        for name, parsed in _in_version_order(sources):
             try:
-                if isinstance(data, NoticeError):
-                    raise data
-                notice = Notice.parse(data, source=name)
-                accepted = syndicator.enqueue(notice)
+                if isinstance(parsed, NoticeError):
+                    raise parsed
+                accepted = syndicator.enqueue(parsed)
             except NoticeError as exc:
                 refused += 1
                 if as_json:

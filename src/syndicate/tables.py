@@ -21,6 +21,8 @@ CELL = {
     DeliveryState.in_flight: "[cyan]in flight[/]",
     DeliveryState.failed: "[red]failed[/]",
     DeliveryState.dead: "[bold red]dead[/]",
+    DeliveryState.superseded: "[dim]superseded[/]",
+    DeliveryState.cancelled: "[dim]cancelled[/]",
 }
 SYMBOL = {
     DeliveryState.delivered: "[green]✔[/]",
@@ -28,8 +30,13 @@ SYMBOL = {
     DeliveryState.in_flight: "[cyan]→[/]",
     DeliveryState.failed: "[red]✘[/]",
     DeliveryState.dead: "[bold red]☠[/]",
+    DeliveryState.superseded: "[dim]↷[/]",
+    DeliveryState.cancelled: "[dim]⊘[/]",
 }
-LEGEND = "✔ delivered  … pending  → in flight  ✘ failed  ☠ dead  (n) attempts  — not routed"
+LEGEND = (
+    "✔ delivered  … pending  → in flight  ✘ failed  ☠ dead  ↷ superseded  ⊘ cancelled"
+    "  (n) attempts  — not routed"
+)
 
 FULL_CELL = 13  # "delivered (9)", "in flight (2)"
 COMPACT_CELL = 6  # "… (12)"
@@ -75,7 +82,12 @@ def matrix(status: StatusMatrix, width: int) -> Table:
                 shown.append("[dim]—[/]")
                 continue
             text = (SYMBOL if compact else CELL)[cell.state]
-            if cell.state is not DeliveryState.delivered and cell.attempts:
+            # A set-aside delivery's attempts say nothing now; "superseded (2)" would not fit.
+            if (
+                cell.state is not DeliveryState.delivered
+                and not cell.state.set_aside
+                and cell.attempts
+            ):
                 text += f" ({cell.attempts})"
             shown.append(text)
         first = [escape(ref), escape(row.title)] if show_title else [escape(ref)]

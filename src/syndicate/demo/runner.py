@@ -109,9 +109,16 @@ def _run(
         console.print(f"  LED   feed files in {escape(str(workdir / 'led'))}")
         console.print(f"ledger: {escape(str(workdir / 'ledger.db'))}\n")
         with Syndicator(config, registry) as syndicator:
-            refused = _enqueue(syndicator, notices_dir, console)
+            notices, refused = _read(notices_dir, console)
             started = time.monotonic()
+            # Originals first, then, once they are out, what corrects them: a correction
+            # then updates the published page in place, as it would on a real day.
+            refused += _enqueue(syndicator, [n for n in notices if n[1].version == 1], console)
             ended = syndicator.drain(timeout=DEADLINE)
+            later = [n for n in notices if n[1].version > 1]
+            if later:
+                refused += _enqueue(syndicator, later, console)
+                ended = syndicator.drain(timeout=DEADLINE) and ended
             elapsed = time.monotonic() - started
             status = syndicator.status_matrix(limit=MAX_PAGE)
             rows = list(reversed(syndicator.deliveries(limit=MAX_PAGE).items))
@@ -231,20 +238,39 @@ def _artefacts(config: Config, peers: _Peers, workdir: Path) -> Table:
     return table
 
 
-def _enqueue(syndicator: Syndicator, folder: Path, console: Console) -> int:
+def _refuse(console: Console, path: Path, exc: NoticeError | UnicodeDecodeError) -> None:
+    problems = exc.problems if isinstance(exc, NoticeError) else [f"not UTF-8: {exc}"]
+    for problem in problems:
+        console.print(f"[red]refused:[/] {escape(path.name)}: {escape(str(problem))}")
+
+
+def _read(folder: Path, console: Console) -> tuple[list[tuple[Path, Notice]], int]:
+    """The folder's notices in the order upstream sends them, and how many were refused."""
     refused = 0
     paths = sorted(folder.glob("*.json"))
     if not paths:
         console.print(f"[red]error:[/] no notices (*.json) in {escape(str(folder))}")
+    parsed: list[tuple[Path, Notice]] = []
     for path in paths:
         try:
             data = loads_notice_json(path.read_text(encoding="utf-8"), source=path.name)
-            accepted = syndicator.enqueue(Notice.parse(data, source=path.name))
+            parsed.append((path, Notice.parse(data, source=path.name)))
         except (NoticeError, UnicodeDecodeError) as exc:
             refused += 1
-            problems = exc.problems if isinstance(exc, NoticeError) else [f"not UTF-8: {exc}"]
-            for problem in problems:
-                console.print(f"[red]refused:[/] {escape(path.name)}: {escape(str(problem))}")
+            _refuse(console, path, exc)
+    # File names sort a correction (…-correction.json) before the notice it corrects.
+    parsed.sort(key=lambda item: (item[1].id, item[1].version, item[0].name))
+    return parsed, refused
+
+
+def _enqueue(syndicator: Syndicator, notices: list[tuple[Path, Notice]], console: Console) -> int:
+    refused = 0
+    for path, notice in notices:
+        try:
+            accepted = syndicator.enqueue(notice)
+        except NoticeError as exc:
+            refused += 1
+            _refuse(console, path, exc)
             continue
         console.print(
             f"{accepted.status} {escape(accepted.notice_id)}.v{accepted.version} → "
