@@ -37,7 +37,7 @@ import re
 import ssl
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal, TypeVar
@@ -218,7 +218,19 @@ class HttpPushAdapter(Adapter[OptionsT]):
         response, answer = await self._exchange(
             method, payload.target, payload.parts["body"], payload.headers
         )
-        return self._classify(response, answer, payload.data.get("receipt"))
+        receipt = self._classify(response, answer, payload.data.get("receipt"))
+        previous = ctx.previous
+        if (
+            payload.data.get("action") in ("update", "retract")
+            and previous is not None
+            and receipt.remote_id is None
+        ):
+            # An answer that names nothing (a 204 to a DELETE) acted on what the channel
+            # carries: the ledger keeps pointing at that page, not at nothing.
+            receipt = replace(
+                receipt, remote_id=previous.remote_id, url=receipt.url or previous.remote_url
+            )
+        return receipt
 
     async def _exchange(
         self, method: str, url: str, body: bytes, headers: Mapping[str, str]

@@ -17,10 +17,10 @@ import pytest
 pytestmark = pytest.mark.integration
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
-NOTICES = 300
+NOTICES = 200
 WORKERS = 4
 APIS = 2
-KILLS = 6
+KILLS = 4
 
 
 def _load() -> ModuleType:
