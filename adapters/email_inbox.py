@@ -231,14 +231,7 @@ class EmailInboxAdapter(BlockingAdapter[EmailInboxOptions]):
         subject = " ".join((o.subject or _DEFAULTS["subject"]).render(notice, **extra).split())
         message_id = f"<{_dot_atom(ctx.idempotency_key)}@{o.message_id_domain}>"
 
-        msg = EmailMessage(policy=_POLICY)
-        msg["Subject"] = subject
-        msg["From"] = Address(display_name=o.from_name or "", addr_spec=o.from_address)
-        msg["To"] = ", ".join(o.to)
-        if o.cc:
-            msg["Cc"] = ", ".join(o.cc)
-        if o.reply_to:
-            msg["Reply-To"] = o.reply_to
+        msg = _addressed(o, subject)
         msg["Date"] = format_datetime(notice.publish_at.astimezone(DISPLAY_TZ))
         msg["Message-ID"] = message_id
         msg["Auto-Submitted"] = "auto-generated"
@@ -283,14 +276,7 @@ class EmailInboxAdapter(BlockingAdapter[EmailInboxOptions]):
         message_id = f"<{_dot_atom(ctx.idempotency_key)}@{o.message_id_domain}>"
         carried = idempotency_key(notice.id, ctx.previous.version, ctx.channel)
         original = f"<{_dot_atom(carried)}@{o.message_id_domain}>"
-        msg = EmailMessage(policy=_POLICY)
-        msg["Subject"] = subject
-        msg["From"] = Address(display_name=o.from_name or "", addr_spec=o.from_address)
-        msg["To"] = ", ".join(o.to)
-        if o.cc:
-            msg["Cc"] = ", ".join(o.cc)
-        if o.reply_to:
-            msg["Reply-To"] = o.reply_to
+        msg = _addressed(o, subject)
         msg["Date"] = format_datetime(
             datetime.fromtimestamp(withdrawal.at, DISPLAY_TZ).replace(microsecond=0)
         )
@@ -599,3 +585,16 @@ def _dot_atom(key: str) -> str:
     if all(atoms):
         return key
     return re.sub(r"(?:^\.)|(?:\.$)|(?<=\.)\.", "%2E", key)
+
+
+def _addressed(o: EmailInboxOptions, subject: str) -> EmailMessage:
+    """A message with the channel's addresses and ``subject``: every mail it sends starts so."""
+    msg = EmailMessage(policy=_POLICY)
+    msg["Subject"] = subject
+    msg["From"] = Address(display_name=o.from_name or "", addr_spec=o.from_address)
+    msg["To"] = ", ".join(o.to)
+    if o.cc:
+        msg["Cc"] = ", ".join(o.cc)
+    if o.reply_to:
+        msg["Reply-To"] = o.reply_to
+    return msg
