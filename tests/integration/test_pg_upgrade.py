@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+import time
+import uuid
+
 import psycopg
 import pytest
 
-from syndicate.errors import LedgerVersionError
+from syndicate.errors import LedgerVersionError, StoreError
 from syndicate.store import migrate
 from syndicate.store.base import SCHEMA_VERSION, AttemptFilter, DeliveryState, Next
 from syndicate.store.postgres import PostgresStore
@@ -17,7 +21,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def empty_db(pg_server: PgServer) -> str:
-    name = f"{pg_server.prefix}_empty_{id(pg_server) % 1000}"
+    name = f"{pg_server.prefix}_empty_{uuid.uuid4().hex[:8]}"
     pg_server.admin(f'CREATE DATABASE "{name}"')
     pg_server.created.append(name)
     return db_url(name)
@@ -82,3 +86,47 @@ def test_a_newer_ledger_is_refused_untouched(pg_url: str) -> None:
     with psycopg.connect(pg_url) as conn:
         row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
     assert row == ("99",)
+
+
+def test_a_migration_gives_way_to_writers_then_goes_on(empty_db: str) -> None:
+    """A worker of the old version mid-transaction on `deliveries` holds the table the
+    migration alters: the migration gives up its wait instead of queueing every writer
+    behind it (or deadlocking with one), says so when it runs out of patience, and is
+    applied once the writer is done."""
+    previous_version_with_data(empty_db)
+    with psycopg.connect(empty_db) as writer:
+        writer.execute("UPDATE deliveries SET updated_at = updated_at + 1 WHERE id = 2")
+        with pytest.raises(StoreError, match=r"could not take the tables to migrate"):
+            PostgresStore(empty_db, migration_patience=0.5)
+        with psycopg.connect(empty_db) as other:  # the writer was never blocked for long
+            other.execute("SET lock_timeout = '5s'")
+            other.execute("UPDATE deliveries SET updated_at = updated_at + 1 WHERE id = 1")
+        opened: list[PostgresStore] = []
+        thread = threading.Thread(target=lambda: opened.append(PostgresStore(empty_db)))
+        thread.start()
+        try:
+            while not _migration_waited(empty_db):
+                assert thread.is_alive()
+                time.sleep(0.05)
+        finally:
+            writer.commit()
+        thread.join()
+    (store,) = opened
+    try:
+        assert store.schema_version == SCHEMA_VERSION
+        assert [d.state for d in store.deliveries()] == [
+            DeliveryState.delivered,
+            DeliveryState.pending,
+        ]
+    finally:
+        store.close()
+
+
+def _migration_waited(url: str) -> bool:
+    """Whether a session is (or was just) waiting on a table lock to migrate."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND datname = current_database()"
+        ).fetchone()
+    return bool(row and row[0])

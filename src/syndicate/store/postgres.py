@@ -11,6 +11,7 @@ LISTEN/NOTIFY) polls alone.
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -76,11 +77,13 @@ class PostgresStore(SqlStore):
         pool_size: int = 4,
         connect_timeout: float = 10.0,
         poll_every: float = 1.0,
+        migration_patience: float = 120.0,
     ) -> None:
         self.dsn = dsn
         self.where = parse_store_url(dsn).redacted()
         self.notify = notify
         self.poll_every = poll_every
+        self.migration_patience = migration_patience
         self._connect_timeout = connect_timeout
         self._migrate()
         self._pool = ConnectionPool(
@@ -118,23 +121,46 @@ class PostgresStore(SqlStore):
 
     def _migrate(self) -> None:
         """Bring the database to this code's schema, one transaction per version, one
-        process at a time (an advisory lock), so workers starting together migrate once."""
-        with self._connect() as conn:
+        process at a time (an advisory lock), so workers starting together migrate once.
+
+        A migration may alter tables that running workers write to. Waiting for their
+        locks behind an ``ALTER TABLE`` would stall every writer queued after it, and
+        can deadlock against a writer's transaction; so a version gives up after
+        ``MIGRATION_LOCK_WAIT`` and tries again a moment later, for up to
+        ``migration_patience`` seconds in all."""
+        deadline = time.monotonic() + self.migration_patience
+        # Autocommit: each version is a transaction of its own, whose locks are let go
+        # when it ends, and not a savepoint in one long transaction holding them all.
+        with self._connect(autocommit=True) as conn:
             try:
                 self.schema_found = self._version(conn)
                 for migration in migrate.pending("postgresql", self.schema_found, self.where):
-                    with conn.transaction():
-                        conn.execute(_query("lock_migrations"))
-                        if self._version(conn) < migration.version:
-                            conn.execute(migration.sql)
-                            with conn.cursor(row_factory=dict_row) as cur:
-                                migrate.then(migration.version, _Tx(cur), time.time())
-                            conn.execute(
-                                _query("set_schema_version"), {"version": str(migration.version)}
-                            )
-                conn.commit()
+                    while True:
+                        try:
+                            self._apply(conn, migration)
+                            break
+                        except (psycopg.errors.LockNotAvailable, psycopg.errors.DeadlockDetected):
+                            if time.monotonic() >= deadline:
+                                raise StoreError(
+                                    f"the ledger {self.where}: could not take the tables to "
+                                    f"migrate to schema version {migration.version} in "
+                                    f"{self.migration_patience:.0f} s, other processes kept "
+                                    "writing; stop them, run `syndicate migrate`, start them "
+                                    "again"
+                                ) from None
+                            time.sleep(0.2 + random.random() * 0.8)
             except psycopg.Error as exc:
                 raise self._problem(exc) from None
+
+    def _apply(self, conn: psycopg.Connection[Any], migration: migrate.Migration) -> None:
+        with conn.transaction():
+            conn.execute(_query("lock_migrations"))
+            conn.execute(_query("migration_lock_wait"))
+            if self._version(conn) < migration.version:
+                conn.execute(migration.sql)
+                with conn.cursor(row_factory=dict_row) as cur:
+                    migrate.then(migration.version, _Tx(cur), time.time())
+                conn.execute(_query("set_schema_version"), {"version": str(migration.version)})
 
     def _version(self, conn: psycopg.Connection[Any]) -> int:
         if conn.execute(_query("has_meta")).fetchone() is None:

@@ -5,6 +5,10 @@
 -- name: lock_migrations
 SELECT pg_advisory_xact_lock(7316203411)
 
+-- name: migration_lock_wait
+-- How long one statement of a migration waits for a table that others are writing.
+SET LOCAL lock_timeout = '2s'
+
 -- name: has_meta
 SELECT 1 FROM information_schema.tables
 WHERE table_schema = current_schema() AND table_name = 'meta'
