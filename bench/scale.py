@@ -285,17 +285,36 @@ def fill_history(url: str, attempts: int, year: int = 2025) -> None:
             conn.execute(sql)  # type: ignore[arg-type]
 
 
-def dashboard(admin: str, attempts: int, repeat: int = 5) -> tuple[int, float, list[Query]]:
-    with database(admin) as url:
-        PostgresStore(url).close()  # the schema
+def dashboard(
+    admin: str, attempts: int, repeat: int = 5, keep: str | None = None
+) -> tuple[int, float, list[Query]]:
+    """The dashboard's queries on a ledger of ``attempts``; ``keep`` names a database that
+    is filled once and kept, so the queries can be timed again later (on a quieter machine)
+    without filling it anew."""
+    if keep is None:
+        with database(admin) as url:
+            return _dashboard(url, attempts, repeat)
+    url = f"{admin.rpartition('/')[0]}/{keep}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (keep,)).fetchone():
+            conn.execute(f'CREATE DATABASE "{keep}"')
+    return _dashboard(url, attempts, repeat)
+
+
+def _dashboard(url: str, attempts: int, repeat: int) -> tuple[int, float, list[Query]]:
+    PostgresStore(url).close()  # the schema
+    fill_seconds = 0.0
+    with psycopg.connect(url) as conn:
+        filled = conn.execute("SELECT EXISTS (SELECT 1 FROM attempts)").fetchone()
+    if not (filled and filled[0]):
         started = time.perf_counter()
         fill_history(url, attempts)
         fill_seconds = time.perf_counter() - started
-        store = PostgresStore(url, notify=False)
-        try:
-            total, queries = dashboard_queries(store, repeat)
-        finally:
-            store.close()
+    store = PostgresStore(url, notify=False)
+    try:
+        total, queries = dashboard_queries(store, repeat)
+    finally:
+        store.close()
     return total, fill_seconds, queries
 
 
@@ -308,6 +327,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--attempts", type=int, default=10_000_000)
     parser.add_argument("--only", default="throughput,latency,dashboard")
     parser.add_argument("--pg", default=ADMIN, help="an admin URL of the PostgreSQL server")
+    parser.add_argument(
+        "--keep-db",
+        metavar="NAME",
+        help="dashboard: fill this database once and keep it (filled already: time it again)",
+    )
     args = parser.parse_args(argv)
     only = set(args.only.split(","))
     counts = [int(n) for n in args.workers.split(",")]
@@ -328,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
                         rows.append(_one(kind, where, sink.url, url, ledger, n, args))
                 print(_line(kind, rows[-1]), flush=True)
         if "dashboard" in only:
-            total, fill, queries = dashboard(args.pg, args.attempts)
+            total, fill, queries = dashboard(args.pg, args.attempts, keep=args.keep_db)
             print(f"dashboard on PostgreSQL: {total:,} attempts (filled in {fill:.0f}s)")
             for q in queries:
                 print(f"| {q.name} | {q.rows:,} | {q.median_ms:.1f} | {q.max_ms:.1f} |")
