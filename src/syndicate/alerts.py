@@ -13,6 +13,12 @@ alert: a second enqueue finds the same notice there.
 
 An alert never raises another: a failed alert delivery is logged only, and an
 alert about a channel goes to the other alert channels, not to itself.
+
+An alert is enqueued just after the incident is recorded, in a transaction of its
+own: a worker killed between the two would leave the incident untold. So each
+worker, when it starts and every ``CATCH_UP_EVERY`` seconds, looks back over the
+last ``CATCH_UP_WINDOW`` for deliveries that ended failed or dead and circuits
+that are open without their alert in the ledger, and tells them late.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import hashlib
 import html
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -28,7 +35,7 @@ from .audit.fetchback import CheckResult, FetchCheck
 from .config import AlertSettings, Config, Incident
 from .errors import NoticeConflict, NoticeError, StoreError
 from .notice import LOCAL_TZ, Notice
-from .store.base import NoticeRecord, Store
+from .store.base import DeliveryFilter, DeliveryState, NoticeRecord, Store
 
 log = logging.getLogger("syndicate.alerts")
 
@@ -36,6 +43,14 @@ PREFIX = "ALERT-"
 """Notice ids beginning so are the alerts'; an upstream notice may not take one."""
 
 KIND = "alert"
+
+CATCH_UP_EVERY = 300.0
+"""Seconds between a worker's looks for incidents whose alert was never enqueued."""
+
+CATCH_UP_WINDOW = 86_400.0
+"""How far back such a look goes: an incident older than a day is not told late."""
+
+_LATE = "(told late: the worker that saw it stopped before it could tell it)"
 
 _HEADLINES: dict[Incident, str] = {
     "failed": "投递失败 (failed)",
@@ -192,3 +207,53 @@ class Alerter:
             return self.store.notice(alert_id, 1) is not None
         except StoreError:
             return False
+
+    def catch_up(self, now: float) -> int:
+        """Enqueue the alerts of recent incidents the ledger lacks; how many were added.
+
+        Blocking, like ``send``. A ledger that cannot be read now is left for the next look.
+        """
+        if self.settings is None:
+            return 0
+        told = 0
+        try:
+            for alert in self._recent_incidents(now):
+                if self.wants(alert.incident) and not self._there(alert.id):
+                    told += self.send(alert)
+        except StoreError as exc:
+            log.error("cannot look for incidents left untold: %s", exc)
+        if told:
+            log.warning("told %d incident(s) late that a stopped worker had not told", told)
+        return told
+
+    def _recent_incidents(self, now: float) -> Iterator[Alert]:
+        since = now - CATCH_UP_WINDOW
+        for state in (DeliveryState.failed, DeliveryState.dead):
+            incident: Incident = "failed" if state is DeliveryState.failed else "dead"
+            if not self.wants(incident):
+                continue
+            before: int | None = None
+            while True:
+                page = self.store.delivery_page(
+                    DeliveryFilter(state=state, since=since), before, 200
+                )
+                for d in page:
+                    if d.notice_id.startswith(PREFIX):
+                        continue  # an alert's own failure raises none
+                    yield delivery_ended(
+                        incident,
+                        d.id,
+                        d.attempts,
+                        d.channel,
+                        f"{d.notice_id}.v{d.notice_version}",
+                        f"{d.last_error or ''} {_LATE}".strip(),
+                        d.updated_at,
+                    )
+                if len(page) < 200:
+                    break
+                before = page[-1].id
+        if self.wants("circuit_open"):
+            for row in self.store.circuits().values():
+                opened_at = row.opened_at if row.opened_at is not None else row.updated_at
+                if row.state != "closed" and opened_at >= since:
+                    yield circuit_opened(row.channel, opened_at, row.failures, _LATE)

@@ -82,6 +82,7 @@ class Scheduled:
 
     every: float
     run: Callable[[], Awaitable[None]]
+    now: bool = True  # also once at the start, before the first interval
 
 
 class _Lane:
@@ -184,7 +185,11 @@ class Dispatcher:
         backoff = poll
         recorder = asyncio.create_task(self._recorder.run())
         self._reclaim_dead_leases()
-        side = [] if once else [asyncio.create_task(self._every(s, stop)) for s in self.scheduled]
+        scheduled = list(self.scheduled)
+        if self._alerter.settings is not None:
+            await self._catch_up_alerts()
+            scheduled.append(Scheduled(alerts.CATCH_UP_EVERY, self._catch_up_alerts, now=False))
+        side = [] if once else [asyncio.create_task(self._every(s, stop)) for s in scheduled]
         try:
             while not stop.is_set():
                 try:
@@ -211,7 +216,9 @@ class Dispatcher:
             self._writer.shutdown(wait=True)
 
     async def _every(self, scheduled: Scheduled, stop: asyncio.Event) -> None:
-        """Run ``scheduled`` now and then every ``every`` seconds until stopped."""
+        """Run ``scheduled`` now (unless not ``now``) and then every ``every`` seconds."""
+        if not scheduled.now:
+            await self._sleep(stop, scheduled.every)
         while not stop.is_set():
             try:
                 await scheduled.run()
@@ -591,6 +598,11 @@ class Dispatcher:
             return
         loop = asyncio.get_running_loop()
         if await loop.run_in_executor(self._writer, self._alerter.send, alert):
+            self.wake()
+
+    async def _catch_up_alerts(self) -> None:
+        loop = asyncio.get_running_loop()
+        if await loop.run_in_executor(self._writer, self._alerter.catch_up, self.clock()):
             self.wake()
 
     def _recovered(self, circuits: list[CircuitRow]) -> None:

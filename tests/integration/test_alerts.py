@@ -166,3 +166,32 @@ def test_the_alerts_example_is_a_valid_configuration(registry: AdapterRegistry) 
     config = parse_config(example.read_text(encoding="utf-8"), str(example), registry, env=env)
     assert config.alerts is not None
     assert config.alerts.channels == ["ops-mail", "oncall-webhook"]
+
+
+def test_an_incident_a_stopped_worker_left_untold_is_told_late(
+    sink: HttpSink,
+    smtp_server: SmtpPeer,
+    write_config: Callable[[str], Path],
+    make_notice: Callable[..., Any],
+) -> None:
+    """The delivery ended failed, and the worker stopped before it enqueued the alert (here:
+    the ledger's first worker ran without an ``alerts:`` section). The next worker tells it,
+    once, saying it is late."""
+    sink.script("/api/notices", [Reply(422)])
+    config = alerting_config(sink.url, smtp_server.port)
+    silent = config[: config.index("alerts:")]
+    with Syndicator.from_config(write_config(silent)) as first:
+        first.enqueue(make_notice())
+        assert first.drain(timeout=20)
+        (failed,) = first.store.deliveries(state=DeliveryState.failed)
+    assert smtp_server.received == []
+    with Syndicator.from_config(write_config(config)) as second:
+        settle(second)
+        settle(second)  # a second look finds the alert there: nothing more
+    (mail,) = smtp_server.received
+    assert "投递失败" in str(mail.message["Subject"])
+    text = mail.message.get_body(("plain",))
+    assert text is not None
+    assert "HYZB-2026-0001.v1 → channel trading-website" in text.get_content()
+    assert "told late" in text.get_content()
+    assert failed.state is DeliveryState.failed
