@@ -34,6 +34,7 @@ from .errors import (
     QueryError,
     TransientDeliveryError,
 )
+from .groupcommit import GroupCommit
 from .masking import Masker
 from .notice import Notice
 from .readmodels.channels import channel_health
@@ -160,6 +161,9 @@ class Syndicator:
         if config.alerts is not None:
             self.on_fetch_back(self._alert_on_check)
         self.tokens = Tokens(self.store)
+        self._group = GroupCommit[tuple[Notice, str | None], Accepted | NoticeError](
+            self._enqueue_group, limit=config.api.max_batch
+        )
 
     def _alert_on_check(self, check: FetchCheck) -> None:
         """A publication found changed or gone is an incident: told through the alert channels."""
@@ -257,13 +261,19 @@ class Syndicator:
         return prepared.accepted(result)
 
     def enqueue_many(
-        self, notices: Sequence[Notice], *, by: str | None = None
+        self,
+        notices: Sequence[Notice],
+        *,
+        by: str | None = None,
+        authors: Sequence[str | None] | None = None,
     ) -> list[Accepted | NoticeError]:
         """``enqueue`` for each notice, stored in one transaction (one commit for the batch).
 
         Each notice gets its own result in its place: accepted, or the NoticeError
-        (refused, conflict) that ``enqueue`` would have raised for it.
+        (refused, conflict) that ``enqueue`` would have raised for it. ``authors``
+        names who enqueued each notice, where they differ (see ``enqueue_async``).
         """
+        each = list(authors) if authors is not None else [by] * len(notices)
         results: list[Accepted | NoticeError | None] = [None] * len(notices)
         ready: list[tuple[int, _Prepared]] = []
         for i, notice in enumerate(notices):
@@ -274,7 +284,10 @@ class Syndicator:
         if ready:
             now = time.time()
             stored = self.store.accept_many(
-                [(p.record, p.channels) for _, p in ready], now, by=by, expiring=self._expiring()
+                [(p.record, p.channels) for _, p in ready],
+                now,
+                expiring=self._expiring(),
+                authors=[each[i] for i, _ in ready],
             )
             for (i, prepared), result in zip(ready, stored, strict=True):
                 results[i] = (
@@ -282,6 +295,23 @@ class Syndicator:
                 )
             self._wake_workers()
         return [r for r in results if r is not None]
+
+    async def enqueue_async(self, notice: Notice, *, by: str | None = None) -> Accepted:
+        """``enqueue`` from an event loop, committed together with its concurrent neighbours.
+
+        Notices enqueued while the ledger writes another group wait, then go in one
+        transaction (one durable commit for all); each still gets its own answer or
+        NoticeError, exactly as ``enqueue`` would give it, once its group committed.
+        """
+        done = await self._group.submit((notice, by))
+        if isinstance(done, NoticeError):
+            raise done
+        return done
+
+    def _enqueue_group(
+        self, group: Sequence[tuple[Notice, str | None]]
+    ) -> list[Accepted | NoticeError]:
+        return self.enqueue_many([n for n, _ in group], authors=[by for _, by in group])
 
     def _prepare(self, notice: Notice | dict[str, Any] | str | bytes) -> _Prepared:
         """A notice validated, routed and checked, as the ledger will store it."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import socket
@@ -113,6 +114,44 @@ def test_enqueue_is_idempotent_and_records_the_token(
         "enqueue",
         "HYZB-2026-0001.v1",
     )
+
+
+def _post_together(url: str, headers: dict[str, str], bodies: list[Any]) -> list[httpx.Response]:
+    """Every body POSTed at once, each on its own connection."""
+
+    async def go() -> list[httpx.Response]:
+        async with httpx.AsyncClient(headers=headers, timeout=30) as client:
+            return list(await asyncio.gather(*(client.post(url, json=b) for b in bodies)))
+
+    return asyncio.run(go())
+
+
+def test_concurrent_posts_of_one_notice_are_one_201_and_the_rest_200(
+    api: ApiServer, engine: Syndicator, make_notice: Callable[..., dict[str, Any]]
+) -> None:
+    answers = _post_together(
+        f"{api.url}/v1/notices", bearer(engine, Scope.enqueue), [make_notice()] * 8
+    )
+    assert sorted(a.status_code for a in answers) == [200] * 7 + [201]
+    assert len({a.json()["digest"] for a in answers}) == 1
+    assert notices_in(engine) == 1  # one delivery: one notice, one routed channel
+
+
+def test_concurrent_posts_each_get_their_own_answer_a_conflict_fails_no_other(
+    api: ApiServer, engine: Syndicator, make_notice: Callable[..., dict[str, Any]]
+) -> None:
+    headers = bearer(engine, Scope.enqueue)
+    url = f"{api.url}/v1/notices"
+    assert httpx.post(url, headers=headers, json=make_notice()).status_code == 201
+    bodies = [
+        make_notice(title="另一个标题"),  # the accepted id and version, other content
+        *(make_notice(id=f"HYZB-2026-01{i:02d}") for i in range(6)),
+        make_notice(),  # the same again
+        make_notice(id="HYZB-2026-0200", region_code="44"),  # invalid
+    ]
+    answers = _post_together(url, headers, bodies)
+    assert [a.status_code for a in answers] == [409] + [201] * 6 + [200, 422]
+    assert notices_in(engine) == 7
 
 
 def test_a_bad_notice_is_422_naming_every_field_and_changes_nothing(

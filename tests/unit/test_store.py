@@ -86,6 +86,16 @@ def test_a_batch_is_accepted_in_one_transaction_with_a_result_for_each(store: St
     assert sorted(o.subject for o in store.operations()) == ["N-2.v1", "N-3.v1"]
 
 
+def test_a_group_names_who_enqueued_each_notice(store: Store) -> None:
+    results = store.accept_many(
+        [(record("N-1"), ["a"]), (record("N-1"), ["a"]), (record("N-2"), ["b"])],
+        200.0,
+        authors=["e-tendering", "procurement", None],
+    )
+    assert [getattr(r, "created", None) for r in results] == [True, False, True]
+    assert [(o.actor, o.subject) for o in store.operations()] == [("e-tendering", "N-1.v1")]
+
+
 def test_claim_respects_due_time_limit_and_channel(store: Store) -> None:
     store.accept(record("N-1"), ["a", "b"], 100.0)
     store.accept(record("N-2", publish_at=500.0), ["a"], 100.0)

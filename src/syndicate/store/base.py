@@ -516,16 +516,20 @@ class Store(ABC):
         *,
         by: str | None = None,
         expiring: Collection[str] = (),
+        authors: Sequence[str | None] | None = None,
     ) -> list[AcceptResult | NoticeError]:
         """``accept`` for each (notice, channels), in one transaction: one commit for a batch.
 
         A refusal (a conflict, a withdrawn notice, a version lower than the newest) is
-        that notice's result, in its place; the others are still accepted.
+        that notice's result, in its place; the others are still accepted. ``authors``,
+        one per notice, names who enqueued each (a group of requests from several
+        tokens); without it, ``by`` enqueued them all.
         """
         results: list[AcceptResult | NoticeError] = []
-        for notice, channels in notices:
+        each = authors if authors is not None else [by] * len(notices)
+        for (notice, channels), author in zip(notices, each, strict=True):
             try:
-                results.append(self.accept(notice, channels, now, by=by, expiring=expiring))
+                results.append(self.accept(notice, channels, now, by=author, expiring=expiring))
             except NoticeError as exc:
                 results.append(exc)
         return results

@@ -144,8 +144,12 @@ class SqlStore(Store):
         *,
         by: str | None = None,
         expiring: Collection[str] = (),
+        authors: Sequence[str | None] | None = None,
     ) -> list[AcceptResult | NoticeError]:
         results: list[AcceptResult | NoticeError | None] = [None] * len(notices)
+        each = authors if authors is not None else [by] * len(notices)
+        if len(each) != len(notices):
+            raise ValueError("one author per notice")
         # Tally rows in key order across the whole batch (notices by day and category), and
         # the chain's head once, last: the same order every writer keeps, so none deadlock.
         order = sorted(
@@ -158,7 +162,7 @@ class SqlStore(Store):
             for i in order:
                 notice, channels = notices[i]
                 try:
-                    results[i] = self._accept(tx, notice, channels, now, by, events, expiring)
+                    results[i] = self._accept(tx, notice, channels, now, each[i], events, expiring)
                 except NoticeError as exc:  # found before anything of it was written
                     results[i] = exc
             chaining.append(tx, events)
