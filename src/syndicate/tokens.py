@@ -48,11 +48,21 @@ def grants(record: TokenRecord, scope: Scope) -> bool:
     return scope.value in record.scopes or Scope.admin.value in record.scopes
 
 
+# A verified token is trusted this long without asking the ledger again. Revoking it in
+# this process (``Tokens.revoke``) takes effect at once; revoked by another process or
+# host (``syndicate token revoke``), it keeps working here for at most this long.
+RECHECK_SECONDS = 5.0
+_REMEMBERED = 1024  # verified tokens kept at most; more are forgotten all at once
+
+
 class Tokens:
     """The API's tokens, kept in the ledger so every API process on every host sees them."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, recheck: float = RECHECK_SECONDS) -> None:
         self.store = store
+        self.recheck = recheck
+        # SHA-256 of a presented token → its record and when the ledger last confirmed it.
+        self._verified: dict[str, tuple[TokenRecord, float]] = {}
 
     def create(self, name: str, scopes: list[Scope] | tuple[Scope, ...]) -> Issued:
         problems = []
@@ -80,10 +90,24 @@ class Tokens:
         return self.store.tokens()
 
     def revoke(self, name: str) -> int:
+        self._verified.clear()
         return self.store.revoke_token(name, time.time())
+
+    def remembered(self, presented: str) -> TokenRecord | None:
+        """The token ``presented`` is, if the ledger confirmed it less than ``recheck`` ago.
+
+        None means "ask ``authenticate``", not "refused": it reads no ledger, so an
+        event loop may call it without a thread.
+        """
+        found = self._verified.get(_hash(presented))
+        if found is None or time.monotonic() - found[1] >= self.recheck:
+            return None
+        return found[0]
 
     def authenticate(self, presented: str) -> TokenRecord | None:
         """The live token ``presented`` is, or None: unknown, malformed, revoked or wrong."""
+        key = _hash(presented)
+        self._verified.pop(key, None)
         match = _TOKEN.match(presented)
         if match is None:
             return None
@@ -92,4 +116,7 @@ class Tokens:
             return None
         if not hmac.compare_digest(record.secret_sha256, _hash(match.group(2))):
             return None
+        if len(self._verified) >= _REMEMBERED:
+            self._verified.clear()
+        self._verified[key] = (record, time.monotonic())
         return record

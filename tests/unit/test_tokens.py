@@ -55,3 +55,23 @@ def test_a_bad_name_or_no_scope_is_refused_naming_the_field(tokens: Tokens) -> N
     with pytest.raises(QueryError) as info:
         tokens.create("no spaces please", [])
     assert [p.path for p in info.value.problems] == ["name", "scope"]
+
+
+def test_a_verified_token_is_remembered_for_the_recheck_bound_a_revocation_here_at_once(
+    tmp_path: Path,
+) -> None:
+    store = SqliteStore(tmp_path / "ledger.db")
+    api, elsewhere = Tokens(store, recheck=3600), Tokens(store)
+    secret = api.create("upstream", [Scope.enqueue]).secret
+    assert api.remembered(secret) is None  # not verified yet: ask the ledger
+    assert api.authenticate(secret) is not None
+    assert api.remembered(secret) is not None
+    assert api.remembered(secret[:-1] + "A") is None
+    elsewhere.revoke("upstream")  # another process: unseen here until the bound passes
+    assert api.remembered(secret) is not None
+    assert api.authenticate(secret) is None  # the ledger says revoked
+    secret = api.create("upstream2", [Scope.enqueue]).secret
+    api.authenticate(secret)
+    api.revoke("upstream2")  # this process: at once
+    assert api.remembered(secret) is None
+    assert Tokens(store, recheck=0).remembered(secret) is None

@@ -40,7 +40,11 @@ def require(scope: Scope) -> Callable[..., Awaitable[TokenRecord]]:
                 headers={"WWW-Authenticate": 'Bearer realm="syndicate"'},
             )
         tokens = syndicator(request).tokens
-        token = await run_in_threadpool(tokens.authenticate, credentials.credentials)
+        # A token confirmed moments ago is taken without a ledger read or a thread
+        # (tokens.RECHECK_SECONDS bounds how long a revocation elsewhere goes unseen).
+        token = tokens.remembered(credentials.credentials)
+        if token is None:
+            token = await run_in_threadpool(tokens.authenticate, credentials.credentials)
         if token is None:
             raise ProblemError(
                 401,
