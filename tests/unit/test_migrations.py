@@ -181,3 +181,34 @@ def test_a_version_11_ledger_gets_delivery_purposes_with_its_data_and_indexes(
         assert verify(store).ok
     finally:
         store.close()
+
+
+def test_a_version_12_ledger_finds_its_notices_by_text_from_the_new_index(tmp_path: Path) -> None:
+    path = tmp_path / "v12.db"
+    v1_ledger_with_data(path)
+    db = sqlite3.connect(path, isolation_level=None)
+    db.row_factory = sqlite3.Row
+    db.execute("BEGIN")
+    for m in migrate.migrations("sqlite")[1:12]:
+        for statement in _statements(m.sql):
+            db.execute(statement)
+        migrate.then(m.version, _Tx(db), 200.0)
+    db.execute("UPDATE meta SET value = '12' WHERE key = 'schema_version'")
+    db.execute("COMMIT")
+    db.close()
+    store = SqliteStore(path)
+    try:
+        assert store.schema_found == 12
+        v2 = NoticeRecord(
+            "N-1", 2, "construction", "tender", "441600", "东环路改造工程", "d2",
+            '{"project_code": "HYZB-0002"}', 300, 0,
+        )  # fmt: skip
+        store.accept(v2, ["a"], 300.0)
+        for text, versions in [("T", [1]), ("环路改造", [2]), ("hyzb-0002", [2]), ("东环", [2])]:
+            found = store.notice_page(NoticeFilter(text=text), None, 10)
+            assert [n.version for n in found] == versions, text
+        db = sqlite3.connect(path)
+        assert db.execute("INSERT INTO notice_text (notice_text) VALUES ('integrity-check')")
+        db.close()
+    finally:
+        store.close()

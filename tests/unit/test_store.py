@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from syndicate.errors import LeaseLost, NoticeConflict
@@ -25,6 +27,7 @@ from syndicate.store.base import (
 )
 from syndicate.store.postgres import PostgresStore
 from syndicate.store.sqlite import SqliteStore
+from tests.peers.postgres import PgServer, db_url
 
 
 @pytest.fixture
@@ -388,3 +391,69 @@ def test_tokens_operations_and_a_dead_owner_s_leases(store: Store) -> None:
     assert store.expire_leases("dead-worker", 131.0) == 1
     (again,) = store.claim("w2", 131.0, 30, 10)
     assert again.in_doubt
+
+
+def coded(notice_id: str, title: str, code: str | None) -> NoticeRecord:
+    content = json.dumps({"project_code": code} if code is not None else {})
+    return replace(record(notice_id, digest=notice_id.ljust(64, "0")), title=title, content=content)
+
+
+def test_text_finds_title_or_project_code_the_same_for_every_length(store: Store) -> None:
+    if isinstance(store, SqliteStore):
+        store.text_chunk = 2  # the index's candidates come in several looks
+    titles = ["东环路改造工程招标公告", "河源市政府采购公告", '50%_off "quoted"', "Road works"]
+    store.accept_many(
+        [(coded(f"N-{i}", t, f"HYZB-{i}"), ["a"]) for i, t in enumerate(titles)]
+        + [(coded("N-9", "工作动态", None), ["a"])],
+        100.0,
+    )
+
+    def found(text: str, before: int | None = None, limit: int = 50) -> list[str]:
+        return [n.id for n in store.notice_page(NoticeFilter(text=text), before, limit)]
+
+    assert found("改造工程") == ["N-0"]
+    assert found("公告") == ["N-1", "N-0"]  # two characters: below a trigram
+    assert found("告") == ["N-1", "N-0"]
+    assert found("HYZB-") == ["N-3", "N-2", "N-1", "N-0"]
+    assert found("HYZB-", limit=3) == ["N-3", "N-2", "N-1"]
+    pks = [n.pk for n in store.notice_page(NoticeFilter(text="HYZB-"), None, 50)]
+    assert found("HYZB-", before=pks[1]) == ["N-1", "N-0"]
+    assert found("50%_") == ["N-2"]  # wildcards are taken literally
+    assert found("0_%") == []
+    assert found('"quoted"') == ["N-2"]
+    assert found("ad wo") == ["N-3"]
+    assert found("不存在的") == []
+    assert [
+        n.id for n in store.notice_page(NoticeFilter(text="HYZB-", category="x"), None, 50)
+    ] == []
+
+
+def test_postgresql_indexes_text_by_trigram_where_pg_trgm_is_installed(
+    pg_server: PgServer, pg_url: str
+) -> None:
+    plain = PostgresStore(pg_url)  # migrated without the extension: no index, still found
+    try:
+        plain.accept(coded("N-1", "东环路改造工程", "HYZB-1"), ["a"], 100.0)
+        assert [n.id for n in plain.notice_page(NoticeFilter(text="环路改"), None, 5)] == ["N-1"]
+        assert not plain.raw_rows(
+            "SELECT 1 AS one FROM pg_indexes WHERE indexname = 'notices_text_trgm'"
+        )
+    finally:
+        plain.close()
+    name = f"{pg_server.prefix}_trgm"
+    pg_server.admin(f'CREATE DATABASE "{name}"')
+    pg_server.created.append(name)
+    url = db_url(name)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION pg_trgm")
+    store = PostgresStore(url)
+    try:
+        store.accept(coded("N-1", "东环路改造工程", "HYZB-1"), ["a"], 100.0)
+        assert store.raw_rows(
+            "SELECT 1 AS one FROM pg_indexes WHERE indexname = 'notices_text_trgm'"
+        )
+        assert [n.id for n in store.notice_page(NoticeFilter(text="环路改"), None, 5)] == ["N-1"]
+        assert [n.id for n in store.notice_page(NoticeFilter(text="HYZB-1"), None, 5)] == ["N-1"]
+    finally:
+        store.close()
+        pg_server.drop(url)

@@ -24,6 +24,8 @@ from .rows import Row
 from .sqlstore import SqlStore, Tx
 
 Q = sql.load("sqlite_queries.sql")
+_TRIGRAM = 3  # characters: the shortest text the trigram index can look up
+_NO_CURSOR = 2**63 - 1
 
 
 def _describe(exc: sqlite3.Error) -> str:
@@ -80,6 +82,7 @@ class SqliteStore(SqlStore):
     """The ledger in one SQLite file."""
 
     no_limit = -1
+    text_chunk = 200  # candidates the text index names in its first look
 
     def __init__(self, path: str | Path, *, busy_timeout: float = 5.0) -> None:
         self.path = str(path)
@@ -214,6 +217,42 @@ class SqliteStore(SqlStore):
         taken = tx.rows("due_deliveries", params, where=where)
         tx.many("take_lease", [{**params, "delivery_id": r["delivery_id"]} for r in taken])
         return taken
+
+    def _text_indexed(self, text: str) -> bool:
+        # A trigram index looks up three characters or more; a shorter text is read for.
+        return len(text) >= _TRIGRAM
+
+    def _text_page(
+        self, tx: Tx, text: str, params: dict[str, Any], where: str, having: str
+    ) -> list[Row]:
+        # The index names candidates newest first, a chunk at a time (each twice the last):
+        # a text most notices contain fills the page from the first chunk, a rare one is
+        # found whole, and neither reads every notice nor every candidate.
+        where = f"{where} AND {Q['filter_text_candidates']}"
+        phrase = '"' + text.replace('"', '""') + '"'  # one FTS5 phrase, as written
+        below = params["cursor"] if params["cursor"] is not None else _NO_CURSOR
+        limit, chunk = int(params["limit"]), self.text_chunk
+        page: list[Row] = []
+        while len(page) < limit:
+            pks = [
+                int(r["pk"])
+                for r in tx.rows(
+                    "text_candidates", {"text_phrase": phrase, "below": below, "chunk": chunk}
+                )
+            ]
+            if not pks:
+                break
+            found = tx.rows(
+                "notice_page",
+                {**params, "text_pks": json.dumps(pks), "limit": limit - len(page)},
+                where=where,
+                having=having,
+            )
+            page += found
+            if len(pks) < chunk:
+                break
+            below, chunk = pks[-1], chunk * 2
+        return page
 
     def _pragma_data_version(self) -> int:
         with self._read_lock:

@@ -469,7 +469,7 @@ a.started_at < :until
 
 -- name: notice_page
 SELECT n.pk, n.id, n.version, n.category, n.notice_type, n.region_code, n.title,
-       json_extract(n.content, '$.project_code') AS project_code, n.digest, n.accepted_at,
+       n.project_code, n.digest, n.accepted_at,
        n.publish_at,
        (SELECT CASE
                    WHEN EXISTS (SELECT 1 FROM approvals a
@@ -534,7 +534,18 @@ n.accepted_at >= :since
 n.accepted_at < :until
 
 -- name: filter_text
-(n.title LIKE :text ESCAPE '\' OR json_extract(n.content, '$.project_code') LIKE :text ESCAPE '\')
+(n.title LIKE :text ESCAPE '\' OR n.project_code LIKE :text ESCAPE '\')
+
+-- name: filter_text_candidates
+-- The notices the trigram index names for a text (see text_candidates); LIKE still decides.
+n.pk IN (SELECT value FROM json_each(:text_pks))
+
+-- name: text_candidates
+-- Newest first, below a cursor: the index gives them in rowid order without reading the rest.
+SELECT rowid AS pk FROM notice_text
+WHERE notice_text MATCH :text_phrase AND rowid < :below
+ORDER BY rowid DESC
+LIMIT :chunk
 
 -- name: filter_notice_before
 n.pk < :cursor

@@ -925,6 +925,7 @@ class SqlStore(Store):
     ) -> list[NoticeRow]:
         region = filter.region
         prefix = region is not None and region.endswith("*")
+        text = filter.text or None
         params: dict[str, Any] = {
             "notice_id": filter.notice_id,
             "notice_version": filter.notice_version,
@@ -935,7 +936,7 @@ class SqlStore(Store):
             "channel": filter.channel,
             "since": filter.since,
             "until": filter.until,
-            "text": f"%{_like_escape(filter.text)}%" if filter.text else None,
+            "text": f"%{_like_escape(text)}%" if text else None,
             "cursor": before_pk,
             "limit": int(limit),
         }
@@ -951,7 +952,7 @@ class SqlStore(Store):
                 ("filter_routed_to", filter.channel),
                 ("filter_accepted_since", filter.since),
                 ("filter_accepted_until", filter.until),
-                ("filter_text", params["text"]),
+                ("filter_text", text),
                 ("filter_notice_before", before_pk),
             )
             if value is not None
@@ -961,9 +962,23 @@ class SqlStore(Store):
             conditions.append(f"filter_{filter.state.value}")  # decided by its approvals
         elif filter.state is not None:
             having = self._fragment(f"having_{filter.state.value}")
+        where = self._where(conditions)
         with self._reading() as tx:
-            found = tx.rows("notice_page", params, where=self._where(conditions), having=having)
+            if text is None or not self._text_indexed(text):
+                found = tx.rows("notice_page", params, where=where, having=having)
+            else:
+                found = self._text_page(tx, text, params, where, having)
         return [R.notice_row(r) for r in found]
+
+    def _text_indexed(self, text: str) -> bool:
+        """Whether notices containing ``text`` are found from a text index (``_text_page``)."""
+        return False
+
+    def _text_page(
+        self, tx: Tx, text: str, params: dict[str, Any], where: str, having: str
+    ) -> list[R.Row]:
+        """A page of notices containing ``text``, the candidates named by a text index."""
+        raise NotImplementedError
 
     def approval_trails(self, notice_id: str) -> dict[int, Trail]:
         with self._reading() as tx:
