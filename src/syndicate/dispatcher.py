@@ -161,7 +161,11 @@ class Dispatcher:
         self._alerter = alerts.Alerter(config, store)
         self._alerting: set[asyncio.Future[None]] = set()
         self._tasks: dict[asyncio.Task[None], Claim] = {}
-        self._notices: OrderedDict[tuple[str, int], Notice | NoticeError] = OrderedDict()
+        # Each notice loaded once, by whichever of its channels' attempts asks first; the
+        # others (claimed in the same batch) wait for that load instead of starting their own.
+        self._notices: OrderedDict[tuple[str, int], asyncio.Future[Notice | NoticeError]] = (
+            OrderedDict()
+        )
         self._payloads = RenderedPayloads()
         self._paused: set[str] = set()
         self._paused_read_at = float("-inf")
@@ -319,13 +323,23 @@ class Dispatcher:
     async def _notice(self, claim: Claim) -> Notice:
         """The claim's notice, parsed and with its body sanitised for the channels; cached."""
         key = (claim.notice_id, claim.notice_version)
-        cached = self._notices.get(key)
-        if cached is None:
+        loading = self._notices.get(key)
+        if loading is None:
             # Parsing and sanitising a large body is CPU work: off the loop, once per notice.
-            cached = await asyncio.to_thread(self._load_notice, key)
-            self._notices[key] = cached
+            loading = asyncio.ensure_future(asyncio.to_thread(self._load_notice, key))
+            # A failed load whose every waiter was interrupted is not reported as unread.
+            loading.add_done_callback(lambda f: f.cancelled() or f.exception())
+            self._notices[key] = loading
             if len(self._notices) > 1024:
                 self._notices.popitem(last=False)
+        try:
+            # Shielded: one attempt interrupted does not cancel the load the others await.
+            cached = loading.result() if loading.done() else await asyncio.shield(loading)
+        except Exception:
+            # The ledger's trouble (StoreError), not the notice's: the next attempt loads again.
+            if self._notices.get(key) is loading:
+                del self._notices[key]
+            raise
         if isinstance(cached, NoticeError):
             raise PermanentDeliveryError(
                 f"the stored notice {claim.notice_id} v{claim.notice_version} "

@@ -23,7 +23,8 @@ from syndicate.demo.http_sink import HttpSink, Reply
 from syndicate.dispatcher import AttemptEvent
 from syndicate.notice import Notice
 from syndicate.registry import AdapterRegistry
-from syndicate.store.base import AttemptFilter, DeliveryState, Outcome
+from syndicate.store.base import AttemptFilter, DeliveryState, NoticeRecord, Outcome
+from syndicate.store.sqlite import SqliteStore
 
 pytestmark = pytest.mark.integration
 
@@ -93,3 +94,43 @@ routes: [{{channels: [portal]}}]
     body = bodies[0]
     expected = hashlib.sha256(b"body\0" + len(body).to_bytes(8, "big") + body).hexdigest()
     assert digests == {expected}
+
+
+class CountingLedger(SqliteStore):
+    """The SQLite ledger, counting how often the worker reads a notice back."""
+
+    reads = 0
+
+    def notice(self, notice_id: str, version: int) -> NoticeRecord | None:
+        CountingLedger.reads += 1
+        return super().notice(notice_id, version)
+
+
+def test_a_notice_is_loaded_once_for_all_its_channels(
+    sink: HttpSink,
+    registry: AdapterRegistry,
+    write_config: Callable[[str], Path],
+    make_notice: Callable[..., dict[str, Any]],
+) -> None:
+    # Five channels claimed together: their attempts share one load (parse, sanitise).
+    channels = "\n".join(f"  c{n}: {{adapter: cms_http, url: {sink.url}/c{n}}}" for n in range(5))
+    path = write_config(
+        f"""
+store: {{url: ledger.db}}
+worker: {{poll_interval: 20ms}}
+channels:
+{channels}
+routes: [{{channels: [c0, c1, c2, c3, c4]}}]
+"""
+    )
+    with Syndicator.from_config(path, registry=registry) as s:
+        config, ledger = s.config, s.store.path  # type: ignore[attr-defined]
+    CountingLedger.reads = 0
+    with Syndicator(config, registry, CountingLedger(ledger)) as s:
+        s.enqueue(make_notice())
+        s.run(once=True)
+        states = [d.state for d in s.store.deliveries()]
+
+    assert states == [DeliveryState.delivered] * 5
+    assert len(sink.requests) == 5
+    assert CountingLedger.reads == 1

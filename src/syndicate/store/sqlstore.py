@@ -571,8 +571,12 @@ class SqlStore(Store):
         workers (or a worker and an enqueue) never wait on each other in a circle.
         """
         counts: dict[tuple[str, str, str], int] = {}
+        days: dict[int, R.Row] = {}  # a notice's channels often end in the same batch
         for notice_pk, channel in tallied:
-            (notice,) = tx.rows("notice_day", {"pk": notice_pk})
+            notice = days.get(notice_pk)
+            if notice is None:
+                (notice,) = tx.rows("notice_day", {"pk": notice_pk})
+                days[notice_pk] = notice
             if notice["kind"] != "notice":
                 continue  # an operator alert: not in the yearly figures
             key = (notice["publish_day"], notice["category"], channel)
