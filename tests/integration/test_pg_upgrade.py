@@ -89,18 +89,20 @@ def test_a_newer_ledger_is_refused_untouched(pg_url: str) -> None:
 
 
 def test_a_migration_gives_way_to_writers_then_goes_on(empty_db: str) -> None:
-    """A worker of the old version mid-transaction on `deliveries` holds the table the
-    migration alters: the migration gives up its wait instead of queueing every writer
+    """A worker of the old version mid-transaction holds rows (or the table) the migration
+    changes: the migration gives up its wait instead of queueing every writer
     behind it (or deadlocking with one), says so when it runs out of patience, and is
     applied once the writer is done."""
     previous_version_with_data(empty_db)
     with psycopg.connect(empty_db) as writer:
-        writer.execute("UPDATE deliveries SET updated_at = updated_at + 1 WHERE id = 2")
+        # Whatever the newest migration changes, this holds it up (as a long report would,
+        # or a worker's transaction holding rows it updates).
+        writer.execute("LOCK TABLE notices, deliveries, attempts, tallies IN SHARE MODE")
         with pytest.raises(StoreError, match=r"could not take the tables to migrate"):
             PostgresStore(empty_db, migration_patience=0.5)
-        with psycopg.connect(empty_db) as other:  # the writer was never blocked for long
+        with psycopg.connect(empty_db) as other:  # the migration let go of what it held
             other.execute("SET lock_timeout = '5s'")
-            other.execute("UPDATE deliveries SET updated_at = updated_at + 1 WHERE id = 1")
+            other.execute("SELECT * FROM meta FOR UPDATE")
         opened: list[PostgresStore] = []
         thread = threading.Thread(target=lambda: opened.append(PostgresStore(empty_db)))
         thread.start()

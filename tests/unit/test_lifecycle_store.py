@@ -55,6 +55,11 @@ def states(store: Store) -> dict[tuple[int, str, str], DeliveryState]:
     }
 
 
+def routed(store: Store) -> dict[str, int]:
+    """The year's deliveries due by channel (the yearly report's 应发)."""
+    return {ch: n for (_, ch), n in store.year_counts(1970).routed.items() if ch}
+
+
 def deliver(store: Store, channel: str, at: float) -> None:
     for claim in store.claim("w", at, 30, 10, channel=channel):
         store.record(claim, "w", ok(at), Next(DeliveryState.delivered))
@@ -83,6 +88,8 @@ def test_a_new_version_follows_the_original_and_supersedes_what_is_pending(store
     assert (after.notice_version, after.purpose) == (2, Purpose.publish)
     counts = store.counts()
     assert counts[("c", DeliveryState.superseded)] == 1
+    # Due for the year's figures: both versions where v1 went out or is going, v2 alone on c.
+    assert routed(store) == {"a": 2, "b": 2, "c": 1, "d": 1}
     assert verify(store).ok
 
 
@@ -95,6 +102,7 @@ def test_an_attempt_overtaken_while_it_ran_is_not_retried(store: Store) -> None:
     assert states(store)[(1, "a", "publish")] is DeliveryState.superseded
     (next_,) = store.claim("w", 107.0, 30, 10)
     assert next_.notice_version == 2
+    assert routed(store) == {"a": 1}
     assert verify(store).ok
 
 
@@ -133,6 +141,10 @@ def test_a_withdrawal_cancels_what_is_pending_and_takes_down_what_is_out(store: 
     assert states(store)[(1, "b", "publish")] is DeliveryState.cancelled
     (after,) = store.claim("w", 123.0, 30, 10, channel="b")
     assert after.purpose is Purpose.withdrawal
+    # Only what went out stays due in the year's figures; withdrawals are no publications.
+    assert routed(store) == {"a": 1, "b": 0, "c": 0}
+    delivered = store.year_counts(1970).delivered
+    assert {key: n for key, n in delivered.items() if n} == {("construction", "a"): 1}
     head = store.chain_head()
     with pytest.raises(NoticeError, match="withdrawn already"):
         store.withdraw("N-1", "again", 124.0)

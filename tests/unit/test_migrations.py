@@ -212,3 +212,30 @@ def test_a_version_12_ledger_finds_its_notices_by_text_from_the_new_index(tmp_pa
         db.close()
     finally:
         store.close()
+
+
+def test_a_version_13_ledger_stops_counting_set_aside_publications_as_due(
+    tmp_path: Path,
+) -> None:
+    """Version 13 kept a superseded or cancelled publication in the year's routed (应发)."""
+    path = tmp_path / "v13.db"
+    store = SqliteStore(path)
+    store.accept(NoticeRecord("N-1", 1, "construction", "tender", "441600", "T", "d1", "{}", 100, 0), ["a", "b"], 100.0)  # fmt: skip
+    store.accept(NoticeRecord("N-2", 1, "construction", "tender", "441600", "U", "d2", "{}", 100, 0), ["a"], 100.0)  # fmt: skip
+    for claim in store.claim("w", 101.0, 30, 10, channel="a"):
+        store.record(claim, "w", ok(101.0), Next(DeliveryState.delivered))
+    store.accept(NoticeRecord("N-1", 2, "construction", "tender", "441600", "T", "d3", "{}", 100, 0), ["a"], 102.0)  # fmt: skip
+    store.withdraw("N-2", "撤回", 103.0)
+    store.close()
+    db = sqlite3.connect(path, isolation_level=None)
+    # As version 13 counted: N-1 v1 on b (superseded) still due.
+    db.execute("UPDATE tallies SET routed = routed + 1 WHERE channel = 'b'")
+    db.execute("UPDATE meta SET value = '13' WHERE key = 'schema_version'")
+    db.close()
+    store = SqliteStore(path)
+    try:
+        assert store.schema_found == 13
+        routed = {ch: n for (_, ch), n in store.year_counts(1970).routed.items() if ch}
+        assert routed == {"a": 3, "b": 1}  # N-1 v1 and v2, N-2 on a; N-1 v2 alone on b
+    finally:
+        store.close()

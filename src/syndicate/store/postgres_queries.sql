@@ -106,6 +106,11 @@ RETURNING id, notice_pk, channel, idempotency_key, state, attempts, remote_id, r
 -- name: notice_day
 SELECT publish_day, category, kind FROM notices WHERE pk = %(pk)s
 
+-- name: tally_set_aside
+-- Publications set aside (superseded, cancelled) will not go out: no longer due.
+UPDATE tallies SET routed = routed - %(n)s
+WHERE day = %(day)s AND category = %(category)s AND channel = %(channel)s
+
 -- name: tally_delivered
 UPDATE tallies SET delivered = delivered + %(n)s
 WHERE day = %(day)s AND category = %(category)s AND channel = %(channel)s

@@ -84,6 +84,11 @@ RETURNING id, notice_pk, channel, idempotency_key, state, attempts, remote_id, r
 -- name: notice_day
 SELECT publish_day, category, kind FROM notices WHERE pk = :pk
 
+-- name: tally_set_aside
+-- Publications set aside (superseded, cancelled) will not go out: no longer due.
+UPDATE tallies SET routed = routed - :n
+WHERE day = :day AND category = :category AND channel = :channel
+
 -- name: tally_delivered
 UPDATE tallies SET delivered = delivered + :n
 WHERE day = :day AND category = :category AND channel = :channel

@@ -247,14 +247,6 @@ class SqlStore(Store):
         ``expiring`` also gets an expiry, due at ``valid_until``.
         """
         channels = self._followed(tx, notice["id"], notice["version"], channels)
-        if R.kind_of(notice) == "notice":  # an operator alert is no published notice
-            tx.many(
-                "tally_routed",
-                [
-                    {"day": day, "category": notice["category"], "channel": ch}
-                    for ch in sorted(["", *channels])  # key order, as every writer takes them
-                ],
-            )
         due = max(now, float(notice["publish_at"]))
         planned = [(ch, Purpose.publish, due) for ch in channels]
         if valid_until is not None:
@@ -269,6 +261,10 @@ class SqlStore(Store):
             },
         )
         events = [E.delivery_set_aside(r, now) for r in superseded]
+        routed: dict[tuple[str, str, str], int] = {}
+        if R.kind_of(notice) == "notice":  # an operator alert is no published notice
+            routed = {(day, notice["category"], ch): 1 for ch in ["", *channels]}
+        self._tally(tx, routed=routed, set_aside=superseded)
         for ch, purpose, at in planned:
             key = idempotency_key(notice["id"], notice["version"], ch, purpose)
             (created,) = tx.rows(
@@ -421,6 +417,7 @@ class SqlStore(Store):
             events = [E.notice_withdrawn(row, now)]
             cancelled = tx.rows("cancel_pending", {"id": notice_id, "now": now})
             events += [E.delivery_set_aside(r, now) for r in cancelled]
+            self._tally(tx, set_aside=cancelled)
             carrying = [r["channel"] for r in tx.rows("carrying_channels", {"id": notice_id})]
             (pk,) = tx.rows("find_notice", {"id": notice_id, "version": latest["version"]})
             for ch in carrying:
@@ -517,6 +514,7 @@ class SqlStore(Store):
         events: list[Event] = []
         delivered: dict[str, float] = {}
         tallied: list[tuple[int, str]] = []
+        set_aside: list[R.Row] = []
         with self._write() as tx:
             for claim, a, next_ in results:
                 found = tx.rows("finish_delivery", R.finish_params(claim, a, next_))
@@ -540,8 +538,9 @@ class SqlStore(Store):
                     # Overtaken while its attempt ran: a retry would send what is outdated.
                     aside = tx.rows("set_aside_if_overtaken", {"delivery_id": claim.delivery_id})
                     events += [E.delivery_set_aside(r, a.finished_at) for r in aside]
+                    set_aside += aside
                 recorded.append(True)
-            self._tally_delivered(tx, tallied)
+            self._tally(tx, delivered=tallied, set_aside=set_aside)
             # Channel health reads these, never the attempt log: rows in key order, as always.
             tx.many(
                 "tally_attempts",
@@ -564,28 +563,51 @@ class SqlStore(Store):
             chaining.append(tx, events)  # the chain's head last: writers queue on it
         return Recorded(recorded, recovered)
 
-    def _tally_delivered(self, tx: Tx, tallied: Sequence[tuple[int, str]]) -> None:
-        """Count deliveries in the yearly tallies, rows taken in key order.
+    def _tally(
+        self,
+        tx: Tx,
+        *,
+        routed: Mapping[tuple[str, str, str], int] | None = None,
+        delivered: Sequence[tuple[int, str]] = (),
+        set_aside: Sequence[R.Row] = (),
+    ) -> None:
+        """Count in the yearly tallies what is now due (``routed``, by (day, category,
+        channel)), what was ``delivered`` (notice pk, channel) and what was set aside
+        (superseded or cancelled publications: no longer due), rows taken in key order.
 
         Every writer takes tally rows in (day, category, channel) order, so two
         workers (or a worker and an enqueue) never wait on each other in a circle.
         """
-        counts: dict[tuple[str, str, str], int] = {}
-        days: dict[int, R.Row] = {}  # a notice's channels often end in the same batch
-        for notice_pk, channel in tallied:
-            notice = days.get(notice_pk)
-            if notice is None:
-                (notice,) = tx.rows("notice_day", {"pk": notice_pk})
-                days[notice_pk] = notice
+        changes: dict[tuple[str, str, str], list[int]] = {}
+        for key, n in (routed or {}).items():
+            changes.setdefault(key, [0, 0])[0] += n
+        days: dict[int, R.Row] = {}
+        wanted = [(pk, ch, 1) for pk, ch in delivered]
+        wanted += [
+            (int(r["notice_pk"]), r["channel"], -1)
+            for r in set_aside
+            if r["purpose"] == Purpose.publish  # the tallies count publications
+        ]
+        for notice_pk, channel, sign in wanted:
+            if notice_pk not in days:
+                (days[notice_pk],) = tx.rows("notice_day", {"pk": notice_pk})
+            notice = days[notice_pk]
             if notice["kind"] != "notice":
                 continue  # an operator alert: not in the yearly figures
             key = (notice["publish_day"], notice["category"], channel)
-            counts[key] = counts.get(key, 0) + 1
-        for (day, category, channel), n in sorted(counts.items()):
-            tx.run(
-                "tally_delivered",
-                {"day": day, "category": category, "channel": channel, "n": n},
-            )
+            change = changes.setdefault(key, [0, 0])
+            if sign > 0:
+                change[1] += 1
+            else:
+                change[0] -= 1
+        for (day, category, channel), (due, done) in sorted(changes.items()):
+            params = {"day": day, "category": category, "channel": channel}
+            if due > 0:
+                tx.many("tally_routed", [params] * due)
+            elif due < 0:
+                tx.run("tally_set_aside", {**params, "n": -due})
+            if done:
+                tx.run("tally_delivered", {**params, "n": done})
 
     def circuit_failure(
         self, channel: str, gate: Gate, now: float, worker: str
