@@ -16,7 +16,7 @@ import os
 import socket
 import time
 import uuid
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -38,7 +38,7 @@ from .masking import Masker
 from .notice import Notice
 from .outcome import CircuitEffect, decide
 from .payloads import RenderedPayloads
-from .recorder import Recorder
+from .recorder import Recorder, Refill
 from .retry import Schedule
 from .sanitize import sanitized_notice
 from .store.base import (
@@ -157,7 +157,18 @@ class Dispatcher:
         # The ledger's writes (and their fsync) run in one thread of their own, so
         # deliveries in flight keep moving while a commit reaches the disk.
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="syndicate-ledger")
-        self._recorder = Recorder(store, self.worker, self._writer, recovered=self._recovered)
+        self._gates = {lane.name: lane.gate for lane in self.lanes.values()}
+        self._recorder = Recorder(
+            store,
+            self.worker,
+            self._writer,
+            recovered=self._recovered,
+            refill=self._refill,
+            claimed=self._start,
+        )
+        self._stopping = False
+        # Set when a finished attempt leaves a slot to claim (or nothing in flight).
+        self._freed = asyncio.Event()
         self._alerter = alerts.Alerter(config, store)
         self._alerting: set[asyncio.Future[None]] = set()
         self._tasks: dict[asyncio.Task[None], Claim] = {}
@@ -209,6 +220,7 @@ class Dispatcher:
                 if not started:
                     await self._idle(stop, poll)
         finally:
+            self._stopping = True  # batches recorded from now on claim nothing
             for task in side:
                 task.cancel()
             await asyncio.gather(*side, return_exceptions=True)
@@ -263,6 +275,7 @@ class Dispatcher:
         waiters: set[asyncio.Future[Any]] = {
             asyncio.ensure_future(self._wake.wait()),
             asyncio.ensure_future(stop.wait()),
+            asyncio.ensure_future(self._freed.wait()),
         }
         try:
             while True:
@@ -270,7 +283,7 @@ class Dispatcher:
                 if timeout <= 0:
                     break
                 done, _ = await asyncio.wait(
-                    waiters | set(self._tasks), timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                    waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
                 )
                 if done:
                     break
@@ -289,6 +302,7 @@ class Dispatcher:
             await asyncio.wait_for(stop.wait(), timeout=seconds)
 
     async def _claim_all(self) -> int:
+        self._freed.clear()  # slots freed from here on are seen by this claim or wake the next
         now = self.clock()
         batch = self.config.worker.batch
         paused = self._paused_channels(now)
@@ -306,19 +320,44 @@ class Dispatcher:
             now,
             self.config.worker.lease,
             limits,
-            {lane.name: lane.gate for lane in self.lanes.values()},
+            self._gates,
         )
+        self._start(claims)
+        return len(claims)
+
+    def _refill(self, finished: Sequence[Claim]) -> Refill | None:
+        """What to claim where ``finished`` are recorded: the slots they leave, per channel.
+
+        Their tasks still count in flight until they end; the ledger's gate counts
+        the deliveries it holds in flight, so no channel gets more than its concurrency.
+        """
+        if self._stopping:
+            return None
+        freeing = Counter(claim.channel for claim in finished)
+        batch = self.config.worker.batch
+        limits: dict[str | None, int] = {}
+        for lane in self.lanes.values():
+            free = lane.free + freeing[lane.name]
+            if free > 0 and lane.name not in self._paused:
+                limits[lane.name] = min(free, batch)
+        if not limits:
+            return None
+        return Refill(self.clock(), self.config.worker.lease, limits, self._gates)
+
+    def _start(self, claims: list[Claim]) -> None:
         for claim in claims:
             lane = self.lanes[claim.channel]
             lane.in_flight += 1
             task = asyncio.create_task(self._attempt(lane, claim))
             self._tasks[task] = claim
             task.add_done_callback(self._done)
-        return len(claims)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         claim = self._tasks.pop(task)
-        self.lanes[claim.channel].in_flight -= 1
+        lane = self.lanes[claim.channel]
+        lane.in_flight -= 1
+        if lane.free > 0 or not self._tasks:
+            self._freed.set()
 
     async def _notice(self, claim: Claim) -> Notice:
         """The claim's notice, parsed and with its body sanitised for the channels; cached."""
@@ -650,9 +689,12 @@ class Dispatcher:
 
     async def _shutdown(self) -> None:
         """Let in-flight attempts finish within the grace period, then interrupt them."""
-        if self._tasks:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.worker.grace
+        # (A batch recorded just before the stop may have claimed more: those are waited for too.)
+        while self._tasks:
             pending = set(self._tasks)
-            _, still = await asyncio.wait(pending, timeout=self.config.worker.grace)
+            _, still = await asyncio.wait(pending, timeout=max(0.0, deadline - loop.time()))
             for task in still:
                 task.cancel()
             if still:

@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 from .errors import StoreError
-from .store.base import AttemptRecord, CircuitRow, Claim, Next, Store
+from .store.base import AttemptRecord, CircuitRow, Claim, Gate, Next, Recorded, Store
+
+
+@dataclass(frozen=True)
+class Refill:
+    """Deliveries to claim in the transaction that records a batch: the slots it frees."""
+
+    now: float
+    lease: float
+    limits: Mapping[str | None, int]
+    gates: Mapping[str, Gate]
 
 
 class Recorder:
@@ -15,7 +26,10 @@ class Recorder:
 
     Attempts that finish while a batch is being written wait for the next one,
     so under load the ledger's cost per attempt falls instead of capping
-    throughput; a lone attempt is written at once.
+    throughput; a lone attempt is written at once. With ``refill``, the same
+    transaction claims the deliveries that take the finished ones' places
+    (handed to ``claimed``), so a steady stream of work costs one commit per
+    batch, not one for the results and another for the claims.
     """
 
     def __init__(
@@ -26,8 +40,12 @@ class Recorder:
         max_batch: int = 500,
         *,
         recovered: Callable[[list[CircuitRow]], None] | None = None,
+        refill: Callable[[Sequence[Claim]], Refill | None] | None = None,
+        claimed: Callable[[list[Claim]], None] | None = None,
     ) -> None:
         self.store = store
+        self.refill = refill
+        self.claimed = claimed
         self.recovered = recovered  # told of circuits a batch's deliveries closed
         self.worker = worker
         self.writer = writer
@@ -50,12 +68,7 @@ class Recorder:
             while self._queue:
                 batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
                 try:
-                    done = await asyncio.get_running_loop().run_in_executor(
-                        self.writer,
-                        self.store.record_batch,
-                        self.worker,
-                        [(c, a, n) for c, a, n, _ in batch],
-                    )
+                    done, claims = await self._write([(c, a, n) for c, a, n, _ in batch])
                 except StoreError as exc:
                     for *_, future in batch:
                         if not future.done():
@@ -66,9 +79,32 @@ class Recorder:
                             future.set_result(ok)
                     if done.recovered and self.recovered is not None:
                         self.recovered(done.recovered)
+                    if claims and self.claimed is not None:
+                        self.claimed(claims)
                 await asyncio.sleep(0)  # let the attempts just written move on
             if self._closed and not self._queue:
                 return
+
+    async def _write(
+        self, results: list[tuple[Claim, AttemptRecord, Next]]
+    ) -> tuple[Recorded, list[Claim]]:
+        loop = asyncio.get_running_loop()
+        ask = self.refill([c for c, _, _ in results]) if self.refill is not None else None
+        if ask is None:
+            done = await loop.run_in_executor(
+                self.writer, self.store.record_batch, self.worker, results
+            )
+            return done, []
+        return await loop.run_in_executor(
+            self.writer,
+            self.store.record_and_claim,
+            self.worker,
+            results,
+            ask.now,
+            ask.lease,
+            ask.limits,
+            ask.gates,
+        )
 
     async def close(self) -> None:
         self._closed = True

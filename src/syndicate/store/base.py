@@ -588,6 +588,23 @@ class Store(ABC):
         """``record_many``, telling also which channels' circuits a delivery closed."""
         return Recorded(self.record_many(worker, results), [])
 
+    def record_and_claim(
+        self,
+        worker: str,
+        results: Sequence[tuple[Claim, AttemptRecord, Next]],
+        now: float,
+        lease: float,
+        limits: Mapping[str | None, int],
+        gates: Mapping[str, Gate] | None = None,
+    ) -> tuple[Recorded, list[Claim]]:
+        """``record_batch``, then ``claim_many`` for the slots the results freed.
+
+        A backend where every write is serialised anyway does both in one
+        transaction (one commit, one flush to disk); this one does two.
+        """
+        recorded = self.record_batch(worker, results)
+        return recorded, self.claim_many(worker, now, lease, limits, gates) if limits else []
+
     def record(self, claim: Claim, worker: str, attempt: AttemptRecord, next_: Next) -> None:
         """Record one attempt; LeaseLost if another worker holds the delivery now."""
         if not self.record_many(worker, [(claim, attempt, next_)])[0]:

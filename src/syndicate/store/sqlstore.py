@@ -454,24 +454,35 @@ class SqlStore(Store):
         limits: Mapping[str | None, int],
         gates: Mapping[str, Gate] | None = None,
     ) -> list[Claim]:
+        with self._write() as tx:
+            return self._claim_in(tx, worker, now, lease, limits, gates or {})
+
+    def _claim_in(
+        self,
+        tx: Tx,
+        worker: str,
+        now: float,
+        lease: float,
+        limits: Mapping[str | None, int],
+        gates: Mapping[str, Gate],
+    ) -> list[Claim]:
+        """``claim_many`` in the caller's write transaction."""
         expires = now + lease
         claims: list[Claim] = []
-        gates = gates or {}
-        with self._write() as tx:
-            # Channels in one order: two workers never wait on each other's locks in a circle.
-            for channel in sorted(limits, key=lambda c: (c is not None, c or "")):
-                limit = limits[channel]
-                gate = gates.get(channel) if channel is not None else None
-                if gate is not None and channel is not None and limit > 0:
-                    limit = self._gate(tx, channel, gate, limit, worker, now, lease)
-                if limit <= 0:
-                    continue
-                params = {"now": now, "channel": channel, "limit": limit}
-                params |= {"worker": worker, "expires": expires}
-                taken = [R.claim(r, expires) for r in self._take(tx, channel, params)]
-                claims += taken
-                if gate is not None and channel is not None and not taken:
-                    self._probe_unused(tx, channel, now)
+        # Channels in one order: two workers never wait on each other's locks in a circle.
+        for channel in sorted(limits, key=lambda c: (c is not None, c or "")):
+            limit = limits[channel]
+            gate = gates.get(channel) if channel is not None else None
+            if gate is not None and channel is not None and limit > 0:
+                limit = self._gate(tx, channel, gate, limit, worker, now, lease)
+            if limit <= 0:
+                continue
+            params = {"now": now, "channel": channel, "limit": limit}
+            params |= {"worker": worker, "expires": expires}
+            taken = [R.claim(r, expires) for r in self._take(tx, channel, params)]
+            claims += taken
+            if gate is not None and channel is not None and not taken:
+                self._probe_unused(tx, channel, now)
         return claims
 
     def _take(self, tx: Tx, channel: str | None, params: Mapping[str, Any]) -> list[R.Row]:
@@ -507,6 +518,13 @@ class SqlStore(Store):
     def record_batch(
         self, worker: str, results: Sequence[tuple[Claim, AttemptRecord, Next]]
     ) -> Recorded:
+        with self._write() as tx:
+            return self._record_in(tx, worker, results)
+
+    def _record_in(
+        self, tx: Tx, worker: str, results: Sequence[tuple[Claim, AttemptRecord, Next]]
+    ) -> Recorded:
+        """``record_batch`` in the caller's write transaction."""
         recorded = []
         recovered: list[CircuitRow] = []
         minutes: dict[tuple[int, str, str], int] = {}
@@ -515,52 +533,51 @@ class SqlStore(Store):
         delivered: dict[str, float] = {}
         tallied: list[tuple[int, str]] = []
         set_aside: list[R.Row] = []
-        with self._write() as tx:
-            for claim, a, next_ in results:
-                found = tx.rows("finish_delivery", R.finish_params(claim, a, next_))
-                if not found:  # another worker holds it now: this result is not ours to write
-                    recorded.append(False)
-                    continue
-                row = found[0]
-                if next_.state is DeliveryState.delivered:
-                    if row["purpose"] == Purpose.publish:  # the tallies count publications
-                        tallied.append((row["notice_pk"], row["channel"]))
-                    delivered[claim.channel] = a.finished_at
-                (attempt,) = tx.rows(
-                    "insert_attempt", R.attempt_params(claim, worker, a, row["attempts"])
-                )
-                key = (int(a.started_at // 60), claim.channel, a.outcome.value)
-                minutes[key] = minutes.get(key, 0) + 1
-                if a.outcome is not Outcome.delivered:
-                    failed[claim.channel] = max(failed.get(claim.channel, 0), int(attempt["id"]))
-                events.append(E.attempt_recorded(attempt, row, a.finished_at))
-                if next_.state is DeliveryState.pending:
-                    # Overtaken while its attempt ran: a retry would send what is outdated.
-                    aside = tx.rows("set_aside_if_overtaken", {"delivery_id": claim.delivery_id})
-                    events += [E.delivery_set_aside(r, a.finished_at) for r in aside]
-                    set_aside += aside
-                recorded.append(True)
-            self._tally(tx, delivered=tallied, set_aside=set_aside)
-            # Channel health reads these, never the attempt log: rows in key order, as always.
-            tx.many(
-                "tally_attempts",
-                [
-                    {"minute": m, "channel": ch, "outcome": o, "n": n}
-                    for (m, ch, o), n in sorted(minutes.items())
-                ],
+        for claim, a, next_ in results:
+            found = tx.rows("finish_delivery", R.finish_params(claim, a, next_))
+            if not found:  # another worker holds it now: this result is not ours to write
+                recorded.append(False)
+                continue
+            row = found[0]
+            if next_.state is DeliveryState.delivered:
+                if row["purpose"] == Purpose.publish:  # the tallies count publications
+                    tallied.append((row["notice_pk"], row["channel"]))
+                delivered[claim.channel] = a.finished_at
+            (attempt,) = tx.rows(
+                "insert_attempt", R.attempt_params(claim, worker, a, row["attempts"])
             )
-            tx.many(
-                "note_failure",
-                [{"channel": ch, "attempt_id": i} for ch, i in sorted(failed.items())],
-            )
-            # A delivery closes its channel's circuit (in the same transaction: no extra commit).
-            for channel, at in sorted(delivered.items()):
-                found = tx.rows("circuit_of_channel", {"channel": channel})
-                before = R.circuit_row(found[0]) if found else None
-                if before is not None and before.state != CircuitState.closed:
-                    recovered.append(before)
-                tx.run("close_circuit", R.circuit_params(after_success(channel, at, worker)))
-            chaining.append(tx, events)  # the chain's head last: writers queue on it
+            key = (int(a.started_at // 60), claim.channel, a.outcome.value)
+            minutes[key] = minutes.get(key, 0) + 1
+            if a.outcome is not Outcome.delivered:
+                failed[claim.channel] = max(failed.get(claim.channel, 0), int(attempt["id"]))
+            events.append(E.attempt_recorded(attempt, row, a.finished_at))
+            if next_.state is DeliveryState.pending:
+                # Overtaken while its attempt ran: a retry would send what is outdated.
+                aside = tx.rows("set_aside_if_overtaken", {"delivery_id": claim.delivery_id})
+                events += [E.delivery_set_aside(r, a.finished_at) for r in aside]
+                set_aside += aside
+            recorded.append(True)
+        self._tally(tx, delivered=tallied, set_aside=set_aside)
+        # Channel health reads these, never the attempt log: rows in key order, as always.
+        tx.many(
+            "tally_attempts",
+            [
+                {"minute": m, "channel": ch, "outcome": o, "n": n}
+                for (m, ch, o), n in sorted(minutes.items())
+            ],
+        )
+        tx.many(
+            "note_failure",
+            [{"channel": ch, "attempt_id": i} for ch, i in sorted(failed.items())],
+        )
+        # A delivery closes its channel's circuit (in the same transaction: no extra commit).
+        for channel, at in sorted(delivered.items()):
+            found = tx.rows("circuit_of_channel", {"channel": channel})
+            before = R.circuit_row(found[0]) if found else None
+            if before is not None and before.state != CircuitState.closed:
+                recovered.append(before)
+            tx.run("close_circuit", R.circuit_params(after_success(channel, at, worker)))
+        chaining.append(tx, events)  # the chain's head last: writers queue on it
         return Recorded(recorded, recovered)
 
     def _tally(
