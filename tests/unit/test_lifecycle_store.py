@@ -248,3 +248,23 @@ def test_a_version_overtaken_while_awaiting_approval_is_not_approved(store: Stor
         )
     assert store.chain_head() == head
     assert states(store) == {(2, "a", "publish"): DeliveryState.pending}
+
+
+def test_a_replay_never_sends_an_overtaken_version_or_a_withdrawn_notice(store: Store) -> None:
+    store.accept(version(1), ["a", "b"], 100.0)
+    for claim in store.claim("w", 100.0, 30, 10):
+        refused = AttemptRecord(101.0, 101.0, Outcome.permanent, "PermanentDeliveryError", "422")
+        store.record(claim, "w", refused, Next(DeliveryState.failed))
+    store.accept(version(2), ["a"], 110.0)  # v2 on a and b: v1's failures there are outdated
+    deliver(store, "a", 111.0)
+    assert store.replay(120.0, dry_run=True) == 0
+    assert store.replay(120.0, notice_id="N-1", notice_version=1) == 0
+    assert states(store)[(1, "a", "publish")] is DeliveryState.failed
+    (v2b,) = store.claim("w", 121.0, 30, 10, channel="b")
+    refused = AttemptRecord(122.0, 122.0, Outcome.permanent, "PermanentDeliveryError", "422")
+    store.record(v2b, "w", refused, Next(DeliveryState.failed))
+    assert store.replay(123.0, dry_run=True) == 1  # v2 on b: the current version
+    store.withdraw("N-1", "撤回", 124.0)
+    assert store.replay(125.0) == 0  # a withdrawn notice is not published again
+    assert states(store)[(2, "b", "publish")] is DeliveryState.failed
+    assert verify(store).ok

@@ -654,7 +654,9 @@ class Store(ABC):
         ``since``/``until`` bound when the deliveries ended; ``error_class`` narrows to
         deliveries whose last attempt failed so. ``dry_run`` only
         counts them. ``by`` (a token's name) is recorded as an operation in the
-        same transaction.
+        same transaction. Never replayed, whatever the filter: a delivery of a
+        version that a newer one has overtaken on its channel, or one of a withdrawn
+        notice (its withdrawal excepted) — sending either would publish what is outdated.
         """
 
     @abstractmethod

@@ -582,6 +582,18 @@ RETURNING id, notice_pk, rule, message
 -- name: filter_replay_version
 notice_pk IN (SELECT pk FROM notices WHERE id = %(notice_id)s AND version = %(version)s)
 
+-- name: filter_replay_current
+-- Never sent again: what a newer version of its notice overtook on its channel, or (but
+-- for the withdrawal itself) what belongs to a withdrawn notice.
+NOT EXISTS (
+    SELECT 1 FROM deliveries e JOIN notices en ON en.pk = e.notice_pk
+    JOIN notices mine ON mine.id = en.id
+    WHERE mine.pk = deliveries.notice_pk AND en.version > mine.version
+      AND e.channel = deliveries.channel AND e.purpose = 'publish')
+AND (purpose = 'withdrawal' OR NOT EXISTS (
+    SELECT 1 FROM withdrawals w JOIN notices wn ON wn.id = w.notice_id
+    WHERE wn.pk = deliveries.notice_pk))
+
 -- name: filter_replay_delivery
 id = %(delivery_id)s
 

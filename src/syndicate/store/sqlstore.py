@@ -674,7 +674,7 @@ class SqlStore(Store):
             "until": until,
             "error_prefix": f"{_like_escape(error_class)}: %" if error_class else None,
         }
-        conditions = ["filter_states"]
+        conditions = ["filter_states", "filter_replay_current"]
         for name, key in (
             ("filter_replay_notice", "notice_id"),
             ("filter_replay_channel", "channel"),
