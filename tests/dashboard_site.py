@@ -1,7 +1,8 @@
 """A small trading center for the dashboard's tests: three channels on an HttpSink, a few notices.
 
-The city portal answers 503 to its first two requests, so the first notice's
-delivery there ends dead (two attempts allowed) and a replay can bring it home.
+The first notice goes out everywhere; then the city portal answers 503 twice, so
+its correction's delivery there ends dead (two attempts allowed) and a replay can
+bring it home (the newest version: a replay never sends an overtaken one).
 One notice is hostile: markup and event handlers in its title and body.
 """
 
@@ -19,7 +20,7 @@ from syndicate.demo.http_sink import HttpSink, Reply
 from syndicate.tokens import Scope
 
 EXAMPLES = Path(__file__).parent.parent / "examples" / "notices"
-DEAD = "HYJS-2026-0318"  # its first version's delivery to city-portal ends dead
+DEAD = "HYJS-2026-0318"  # its correction's (v2) delivery to city-portal ends dead
 HOSTILE_ID = "HYJS-2026-0666-XSS"
 HOSTILE_TITLE = '<script>window.__pwned="title"</script><img src=x onerror="window.__pwned=1">标题'
 HOSTILE_BODY = (
@@ -68,14 +69,15 @@ def example(name: str, **fields: Any) -> dict[str, Any]:
 
 def seed(sink: HttpSink, folder: Path, *, hostile: bool = True) -> Syndicator:
     """The ledger the tests look at: one dead delivery, the rest delivered."""
-    sink.script("/portal", [Reply(503), Reply(503)])
     path = folder / "channels.yaml"
     path.write_text(config(sink.url), encoding="utf-8")
     engine = Syndicator.from_config(path)
-    engine.enqueue(example("construction-tender"))  # dead on city-portal
+    engine.enqueue(example("construction-tender"))
+    assert engine.drain(timeout=20)
+    sink.script("/portal", [Reply(503), Reply(503)])
+    engine.enqueue(example("construction-tender-correction"))  # dead on city-portal
     assert engine.drain(timeout=20)
     for name in (
-        "construction-tender-correction",
         "procurement-result",
         "land-transfer",
         "state-property-transfer",

@@ -323,9 +323,8 @@ def test_report_counts_a_year_by_category_and_channel(site: Path, sink: HttpSink
     # HYJS-2026-0318.v1 is superseded by its correction, enqueued right after it
     assert data["delivered"]["construction"] == {"trading-website": 2, "city-portal": 2}
     assert data["delivered"]["land_mineral"] == {"trading-website": 2, "city-portal": 0}
-    # Routed counts are taken at acceptance, so the superseded v1 still counts as
-    # routed to its two channels (README, "Lifecycle and compliance").
-    assert data["not_delivered"] == 2
+    # The superseded v1 is no longer due on its two channels: nothing is owed.
+    assert data["not_delivered"] == 0
     table = syndicate("report", "--year", "2026", cwd=site, env=ENV)
     assert "工程建设 construction" in table.stdout
     assert "published notices by category and channel" in table.stdout

@@ -83,8 +83,8 @@ def test_replay_a_dead_delivery_and_see_it_delivered(operator: Page, engine: Syn
         assert time.monotonic() < deadline, "the replayed delivery was not delivered"
         time.sleep(0.05)
     operator.goto(f"/notices/{DEAD}")
-    expect(operator.locator("#d-1-city-portal h3")).to_contain_text("已送达")
-    expect(operator.locator("#d-1-city-portal .timeline li")).to_have_count(3)
+    expect(operator.locator("#d-2-city-portal h3")).to_contain_text("已送达")
+    expect(operator.locator("#d-2-city-portal .timeline li")).to_have_count(3)
 
 
 def test_download_the_attempt_log_as_csv(operator: Page, tmp_path: Path) -> None:

@@ -189,7 +189,7 @@ def test_the_matrix_filters_searches_and_pages_by_cursor(operator: httpx.Client)
     assert "HYCG-2026-0152-JG" in page
     assert "HYTD-2026-021" not in page
     page = operator.get("/notices?state=partly_published").text
-    assert f"{DEAD}.v1" in page
+    assert f"{DEAD}.v2" in page
     assert "s-dead" in page
     assert "已放弃" in page
     page = operator.get("/notices", params={"q": "挂牌出让"}).text  # in the title

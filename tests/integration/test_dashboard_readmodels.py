@@ -45,9 +45,9 @@ def test_failures_are_grouped_by_channel_state_and_error_class(engine: Syndicato
 def test_replay_counts_first_and_narrows_by_error_class(engine: Syndicator) -> None:
     assert engine.replay(channel="city-portal", dry_run=True) == 1
     assert engine.replay(error_class="PermanentDeliveryError", dry_run=True) == 0
-    assert engine.replay(notice=f"{DEAD}.v2", dry_run=True) == 0
+    assert engine.replay(notice=f"{DEAD}.v1", dry_run=True) == 0
     assert (
-        engine.replay(notice=f"{DEAD}.v1", error_class="TransientDeliveryError", dry_run=True) == 1
+        engine.replay(notice=f"{DEAD}.v2", error_class="TransientDeliveryError", dry_run=True) == 1
     )
     assert engine.store.counts()[("city-portal", DeliveryState.dead)] == 1
     with pytest.raises(QueryError, match="only failed or dead"):
@@ -103,6 +103,6 @@ def test_the_matrix_pages_by_cursor_with_a_cell_per_routed_channel(engine: Syndi
         if cursor is None:
             break
     assert len(seen) == len(set(seen)) == 7
-    (dead,) = engine.matrix(NoticeFilter(notice_id=DEAD, notice_version=1)).lines
+    (dead,) = engine.matrix(NoticeFilter(notice_id=DEAD, notice_version=2)).lines
     assert dead.cells["city-portal"].state is DeliveryState.dead
     assert "land-market" not in dead.cells
