@@ -59,6 +59,7 @@ from syndicate.syndicator import Syndicator  # noqa: E402
 HONOURING = ("site", "portal", "county", "archive")
 FORGETFUL = "screen"
 CHANNELS = (*HONOURING, FORGETFUL)
+START_KILLS = 0.25  # the share of kills timed from the worker's start rather than its first attempt
 
 
 class ForgetfulSink(HttpSink):
@@ -168,6 +169,17 @@ def _attempt_count(db_path: Path) -> int:
         db.close()
 
 
+def _wait_for_attempts(
+    db_path: Path, before: int, enqueuer: threading.Thread, timeout: float
+) -> None:
+    """Until the ledger holds more than ``before`` attempts, or nothing is left to deliver."""
+    deadline = time.monotonic() + timeout
+    while _attempt_count(db_path) <= before and time.monotonic() < deadline:
+        if not enqueuer.is_alive() and not _unfinished(db_path):
+            return
+        time.sleep(0.05)
+
+
 def _unfinished(db_path: Path) -> int:
     db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=10)
     try:
@@ -230,8 +242,15 @@ def run(
         for k in range(kills):
             worker = _start_worker(folder, k)
             before = _attempt_count(db_path)
-            # Spread over the whole run: some kills land while the worker starts, most mid-delivery.
-            time.sleep(rng.uniform(0.3, 4.0))
+            if rng.random() < START_KILLS:
+                # Some kills at a random moment after the start: on a fast machine during
+                # delivery, on a slow one while the worker still imports or opens the ledger.
+                time.sleep(rng.uniform(0.3, 4.0))
+            else:
+                # Most mid-delivery, whatever the machine's load makes of the start-up: at a
+                # random moment once the worker has recorded an attempt.
+                _wait_for_attempts(db_path, before, enqueuer, max_wait)
+                time.sleep(rng.uniform(0.0, 2.0))
             os.kill(worker.pid, signal.SIGKILL)
             worker.wait()
             after = _attempt_count(db_path)
