@@ -22,6 +22,33 @@ pytest_plugins = [
     "tests.peers.postgres",
 ]
 
+
+# Tests that configure something the machine has one of: under pytest-xdist each file's tests
+# all run on one worker, so only one process ever starts its fixture.
+ONE_WORKER = ("tests/integration/test_postfix.py",)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist load`` (what ``-n`` does by default), keeping each ONE_WORKER file together."""
+    if config.getoption("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class LoadKeepingMachinePeers(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return path if path in ONE_WORKER else nodeid
+
+    return LoadKeepingMachinePeers(config, log)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest tests first: under pytest-xdist one drawn last would keep a worker busy for
+    minutes after the others have finished."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+
+
 BASE_NOTICE: dict[str, Any] = {
     "id": "HYZB-2026-0001",
     "version": 1,

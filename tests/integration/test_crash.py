@@ -14,7 +14,7 @@ from types import ModuleType
 
 import pytest
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.long]
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "crash_test.py"
 NOTICES = 2000

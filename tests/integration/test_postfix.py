@@ -24,6 +24,8 @@ from syndicate.notice import Notice
 from syndicate.store.base import AttemptFilter, DeliveryState
 from tests.peers.postfix import BUSY, CERT, SASL_PASSWORD, SASL_USER, MailServer
 
+# The machine has one Postfix: under pytest-xdist these tests share a worker (tests/conftest.py,
+# ONE_WORKER), so only one process ever configures it.
 pytestmark = pytest.mark.integration
 
 PDF = b"%PDF-1.4\n% tender documents\n" + bytes(range(256)) * 16

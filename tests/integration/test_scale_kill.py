@@ -14,7 +14,7 @@ from types import ModuleType
 
 import pytest
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.long]
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 NOTICES = 200

@@ -15,7 +15,7 @@ import pytest
 
 from tests.peers.wordpress import WordPress
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.long]
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "wordpress_kill_test.py"
 

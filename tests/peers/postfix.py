@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import email
+import fcntl
 import os
 import pwd
 import shutil
@@ -43,6 +44,10 @@ SASL_USER = "hywb-submit"
 SASL_PASSWORD = "Sasl-Pa55-hywb"
 BUSY = f"busy@{DOMAIN}"
 VMAIL_UID = 65534  # nobody: Postfix's virtual agent never delivers as root
+# Held while a process has the machine's Postfix configured: a second one (another pytest-xdist
+# worker, another run) waits for it instead of reconfiguring Postfix under the first one's tests.
+LOCK = Path("/var/tmp/syndicate-postfix.lock")
+LOCK_WAIT = 90.0
 
 
 def _run(*args: str) -> str:
@@ -268,13 +273,36 @@ def _listening(host: str, port: int) -> bool:
 
 
 @contextlib.contextmanager
+def machine_lock() -> Iterator[None]:
+    """The machine's Postfix for this process alone, or PeerSetupError after LOCK_WAIT."""
+    with LOCK.open("a") as held:
+        deadline = time.monotonic() + LOCK_WAIT
+        while True:
+            try:
+                fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise PeerSetupError(
+                        f"Postfix peer: another process holds {LOCK} (the machine has one "
+                        "Postfix; under pytest-xdist its tests belong on one worker: ONE_WORKER in tests/conftest.py)"
+                    ) from None
+                time.sleep(0.2)
+        try:
+            yield
+        finally:
+            fcntl.flock(held, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
 def running_postfix(root: Path) -> Iterator[MailServer]:
-    server = MailServer(root)
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
+    with machine_lock():
+        server = MailServer(root)
+        try:
+            server.start()
+            yield server
+        finally:
+            server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.long
 
 
 def test_bench_tiny_produces_every_table(tmp_path: Path) -> None:
