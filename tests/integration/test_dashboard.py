@@ -332,3 +332,37 @@ def test_a_withdrawn_notice_says_so_on_its_page_and_in_the_list(
     assert "已撤回" in page  # the version's state
     listed = operator.get("/notices", params={"state": "withdrawn"}).text
     assert DEAD in listed
+
+
+def test_an_operator_withdraws_a_notice_from_its_page(
+    client: httpx.Client, operator: httpx.Client, engine: Syndicator
+) -> None:
+    page = operator.get(f"/notices/{DEAD}").text
+    assert 'action="/notices/HYJS-2026-0318/withdrawal"' in page
+    form = {"csrf": csrf_of(page), "reason": "  招标人   终止招标 "}
+    refused = operator.post(f"/notices/{DEAD}/withdrawal", data=form)  # not confirmed
+    assert refused.status_code == 400
+    assert engine.store.withdrawal(DEAD) is None
+    done = operator.post(f"/notices/{DEAD}/withdrawal", data={**form, "confirm": "yes"})
+    assert done.status_code == 303
+    assert done.headers["location"] == f"/notices/{DEAD}?withdrawn=1"
+    withdrawal = engine.store.withdrawal(DEAD)
+    assert withdrawal is not None
+    assert (withdrawal.reason, withdrawal.by) == ("招标人 终止招标", "operator")
+    shown = operator.get(done.headers["location"]).text
+    assert "已撤回；撤回正在送往各渠道。" in shown
+    assert "本公告已撤回 · 招标人 终止招标" in shown
+    assert 'action="/notices/HYJS-2026-0318/withdrawal"' not in shown
+    again = operator.post(f"/notices/{DEAD}/withdrawal", data={**form, "confirm": "yes"})
+    assert again.status_code == 409
+    unknown = operator.post("/notices/NO-SUCH/withdrawal", data={**form, "confirm": "yes"})
+    assert unknown.status_code == 404
+
+
+def test_a_reader_cannot_withdraw_a_notice(client: httpx.Client, engine: Syndicator) -> None:
+    sign_in(client, token(engine, Scope.read, name="auditor"))
+    page = client.get(f"/notices/{DEAD}").text
+    assert "/withdrawal" not in page
+    form = {"csrf": csrf_of(page), "reason": "x", "confirm": "yes"}
+    assert client.post(f"/notices/{DEAD}/withdrawal", data=form).status_code == 403
+    assert engine.store.withdrawal(DEAD) is None

@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ...approval import Decision
-from ...errors import ApprovalRefused, SyndicateError
+from ...errors import ApprovalRefused, NoticeError, SyndicateError
 from ...store.base import AttemptFilter, Outcome
 from ...syndicator import Syndicator
 from ...tokens import Scope, grants
@@ -35,6 +35,8 @@ def notice_page(
     tr = translator(request)
     decided = request.query_params.get("decided")
     flash = tr.t(f"approval.done.{decided}") if decided in ("approved", "rejected") else None
+    if request.query_params.get("withdrawn") and detail.withdrawal is not None:
+        flash = tr.t("withdrawal.recorded")
     context = {
         "detail": detail,
         "can_decide": grants(session.token, Scope.operate),
@@ -75,6 +77,30 @@ async def decide(
     except ApprovalRefused as exc:
         return error_page(request, exc.status, [str(p) for p in exc.problems], session)
     target = f"/notices/{quote(notice_id, safe='')}?decided={decision}#v{version}"
+    return secure(request, RedirectResponse(target, status_code=303))
+
+
+@router.post("/notices/{notice_id}/withdrawal")
+async def withdraw(
+    notice_id: str,
+    request: Request,
+    session: Annotated[Session, Depends(operator)],
+    syndicator: Annotated[Syndicator, Depends(engine)],
+    reason: Annotated[str, Form()] = "",
+    confirm: Annotated[str, Form()] = "",
+) -> Response:
+    """Withdraw every version, as ``syndicate withdraw`` does; the box must be ticked."""
+    tr = translator(request)
+    if confirm != "yes":
+        return error_page(request, 400, [tr.t("withdrawal.unconfirmed")], session)
+    try:
+        await run_in_threadpool(
+            lambda: syndicator.withdraw(notice_id, reason, by=session.token.name)
+        )
+    except NoticeError as exc:
+        unknown = syndicator.store.notice_versions(notice_id) == []
+        return error_page(request, 404 if unknown else 409, [str(p) for p in exc.problems], session)
+    target = f"/notices/{quote(notice_id, safe='')}?withdrawn=1"
     return secure(request, RedirectResponse(target, status_code=303))
 
 

@@ -64,6 +64,23 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "purpose.withdrawal": ("撤回", "withdrawal"),
     "purpose.expiry": ("到期撤下", "expiry"),
     "withdrawal.done": ("本公告已撤回", "This notice was withdrawn"),
+    "withdrawal.title": ("撤回公告", "Withdraw this notice"),
+    "withdrawal.explain": (
+        "撤回本公告的所有版本：尚未发出的投递不再发出，已发布的渠道将收到撤回。撤回后不能再接收新版本。",
+        "Withdraws every version: deliveries not yet sent are cancelled, and every channel "
+        "that carries it is sent a withdrawal. No version is accepted after it.",
+    ),
+    "withdrawal.reason": ("撤回原因", "Reason"),
+    "withdrawal.confirm": ("确认撤回本公告", "I confirm the withdrawal"),
+    "withdrawal.submit": ("撤回", "Withdraw"),
+    "withdrawal.recorded": (
+        "已撤回；撤回正在送往各渠道。",
+        "Withdrawn; the channels are being told.",
+    ),
+    "withdrawal.unconfirmed": (
+        "撤回未执行：请勾选确认。",
+        "Nothing was withdrawn: tick the box to confirm.",
+    ),
     "state.cancelled": ("已撤销", "cancelled"),
     "state.none": ("未路由", "not routed"),
     "nstate.awaiting_approval": ("待审批", "awaiting approval"),
