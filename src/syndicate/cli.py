@@ -382,11 +382,23 @@ def enqueue(ctx: click.Context, paths: tuple[str, ...], as_json: bool) -> None:
     type=click.IntRange(1, 64),
     help="Worker processes on this machine, sharing the ledger (one per core uses them all).",
 )
+@click.option(
+    "--share",
+    default=1,
+    type=click.IntRange(1, 64),
+    hidden=True,
+    help="This worker takes 1/N of each channel's concurrency (set by --processes).",
+)
 @WAIT_FOR_LEDGER
 @click.pass_context
 @friendly
 def run(
-    ctx: click.Context, once: bool, quiet: bool, processes: int, wait_for_ledger: float
+    ctx: click.Context,
+    once: bool,
+    quiet: bool,
+    processes: int,
+    share: int,
+    wait_for_ledger: float,
 ) -> None:
     """Run the worker: claim due deliveries and send them.
 
@@ -404,7 +416,7 @@ def run(
 
         load_config(ctx.obj["config"], ctx.obj["registry"])  # one clear error, not N
         flags = [*(["--once"] if once else []), *(["--quiet"] if quiet else [])]
-        flags += ["--wait-for-ledger", f"{wait_for_ledger:g}"]
+        flags += ["--wait-for-ledger", f"{wait_for_ledger:g}", "--share", str(processes)]
         sys.exit(supervise(ctx.obj["config"], processes, flags))
 
     syndicator = _open(ctx, wait=wait_for_ledger)
@@ -434,7 +446,9 @@ def run(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await syndicator.run_async(once=once, stop=stop, listener=show, started=started)
+        await syndicator.run_async(
+            once=once, stop=stop, listener=show, started=started, share=share
+        )
         if stop.is_set():
             err.print("stopped")
 

@@ -88,11 +88,12 @@ class Scheduled:
 class _Lane:
     """One channel as the worker runs it."""
 
-    def __init__(self, name: str, adapter: Adapter[Any], config: Config) -> None:
+    def __init__(self, name: str, adapter: Adapter[Any], config: Config, share: int = 1) -> None:
         settings = config.channels[name].settings
         self.name = name
         self.adapter = adapter
-        self.concurrency = settings.concurrency
+        # This worker's part of the channel's slots; the ledger's gate bounds all workers'.
+        self.concurrency = max(1, -(-settings.concurrency // share))
         self.timeout = settings.timeout
         self.schedule = Schedule(settings.retry)
         # Every worker on the ledger shares these: they are kept in the ledger, not here.
@@ -139,7 +140,10 @@ class Dispatcher:
         listener: Callable[[AttemptEvent], None] | None = None,
         clock: Callable[[], float] = time.time,
         scheduled: Sequence[Scheduled] = (),
+        share: int = 1,
     ) -> None:
+        """``share``: one of that many workers started together (``run --processes``), each
+        taking at most its part of a channel's concurrency, so that all of them get work."""
         self.config = config
         self.scheduled = scheduled
         self.store = store
@@ -149,7 +153,7 @@ class Dispatcher:
         # Every channel's secrets, masked in whatever any channel says: a peer may echo another's.
         self.mask = Masker(s for a in adapters.values() for s in a.secrets())
         self.lanes = {
-            name: _Lane(name, adapters[name], config)
+            name: _Lane(name, adapters[name], config, share)
             for name, ch in config.channels.items()
             if ch.settings.enabled
         }

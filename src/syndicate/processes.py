@@ -5,7 +5,10 @@ its own name in the ledger; they share the deliveries the way workers on
 several machines do, through leases with fencing tokens, and the channels'
 concurrency, rate limits and circuits, which are kept in the ledger. On a
 machine with several cores this is how the worker uses more than one: one
-Python process runs on one core at a time.
+Python process runs on one core at a time. A channel's concurrency bounds all
+workers together (the ledger counts every lease), so each of the N takes at
+most 1/N of it: otherwise the first to claim takes every slot and the others
+idle. (A worker that has died leaves its part unused until it is started again.)
 
 The supervisor only starts and stops them: SIGTERM or SIGINT to it is passed
 to every worker, each drains (attempts in flight finish within

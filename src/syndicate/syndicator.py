@@ -628,6 +628,7 @@ class Syndicator:
         stop: asyncio.Event | None = None,
         listener: Listener | None = None,
         started: Callable[[str], None] | None = None,
+        share: int = 1,
     ) -> None:
         """The worker on the running loop; ``started`` is told the worker's name.
 
@@ -650,6 +651,7 @@ class Syndicator:
             adapters,
             listener=listener,
             scheduled=[Scheduled(min(intervals), due_checks)] if intervals else [],
+            share=share,
         )
         entry = (asyncio.get_running_loop(), dispatcher)
         self._running.append(entry)

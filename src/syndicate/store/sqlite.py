@@ -7,7 +7,10 @@ returns, the notice is on disk, even if the power fails next.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -78,6 +81,16 @@ def _statements(script: str) -> Iterator[str]:
         raise StoreError(f"an unfinished statement at the end of a migration: {buffer[:60]!r}")
 
 
+def _writers_queue(path: Path) -> int | None:
+    """The file every process's writers of one ledger queue on; None where it cannot be had
+    (a read-only folder): SQLite's own wait for its lock is then the only one."""
+    try:
+        create_private(path)
+        return os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+
+
 class SqliteStore(SqlStore):
     """The ledger in one SQLite file."""
 
@@ -86,6 +99,7 @@ class SqliteStore(SqlStore):
 
     def __init__(self, path: str | Path, *, busy_timeout: float = 5.0) -> None:
         self.path = str(path)
+        self._queue: int | None = None
         if self.path != ":memory:":
             parent = Path(self.path).parent
             try:
@@ -99,6 +113,7 @@ class SqliteStore(SqlStore):
                 create_private(Path(self.path))
             except OSError as exc:
                 raise StoreError(f"cannot create the ledger {self.path}: {exc.strerror}") from None
+            self._queue = _writers_queue(Path(self.path + "-writers"))
         # Two connections: in WAL mode a reader never waits for a writer's fsync.
         self._lock = threading.RLock()
         self._read_lock = threading.Lock()
@@ -168,7 +183,7 @@ class SqliteStore(SqlStore):
 
     @contextmanager
     def _write(self) -> Iterator[Tx]:
-        with self._lock:
+        with self._lock, self._in_queue():
             try:
                 self._db.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
@@ -184,6 +199,30 @@ class SqliteStore(SqlStore):
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
                 raise
+
+    @contextmanager
+    def _in_queue(self) -> Iterator[None]:
+        """Wait for the other processes' writers in the kernel, woken as soon as one is done.
+
+        SQLite's own wait for its write lock sleeps and looks again (1, 2, 5 … 100 ms):
+        two busy worker processes spent seconds asleep there with the lock free. The
+        busy timeout still bounds a wait on a writer that does not queue here (another
+        program), and the lock goes with a process that dies.
+        """
+        queue = self._queue
+        if queue is None:
+            yield
+            return
+        try:
+            fcntl.flock(queue, fcntl.LOCK_EX)
+        except OSError:  # a file system without locks: SQLite's own wait alone
+            yield
+            return
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                fcntl.flock(queue, fcntl.LOCK_UN)
 
     @contextmanager
     def _reading(self) -> Iterator[Tx]:
@@ -294,3 +333,6 @@ class SqliteStore(SqlStore):
         with self._lock, self._read_lock:
             self._rdb.close()
             self._db.close()
+            if self._queue is not None:
+                os.close(self._queue)
+                self._queue = None
