@@ -35,13 +35,15 @@ class Enqueued(BaseModel):
         status: Literal["accepted", "already accepted"] = (
             "accepted" if accepted.created else "already accepted"
         )
-        return cls(
+        # The engine's own typed values: built without validating them again.
+        return cls.model_construct(
             id=accepted.notice_id,
             version=accepted.version,
             status=status,
             digest=accepted.digest,
-            channels=accepted.channels,
+            channels=list(accepted.channels),
             awaiting_approval=list(accepted.approval_steps),
+            errors=[],
         )
 
 
