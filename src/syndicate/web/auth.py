@@ -20,16 +20,8 @@ bearer = HTTPBearer(
 )
 
 
-async def syndicator(request: Request) -> Syndicator:
-    """The application object every endpoint renders.
-
-    ``async`` although it never waits: FastAPI runs a plain function dependency in
-    a worker thread, a hop per request for one attribute read.
-    """
-    return _engine(request)
-
-
-def _engine(request: Request) -> Syndicator:
+def syndicator(request: Request) -> Syndicator:
+    """The application object every endpoint renders."""
     found: Syndicator = request.app.state.syndicator
     return found
 
@@ -47,7 +39,7 @@ def require(scope: Scope) -> Callable[..., Awaitable[TokenRecord]]:
                 "send a bearer token: Authorization: Bearer <token>",
                 headers={"WWW-Authenticate": 'Bearer realm="syndicate"'},
             )
-        tokens = _engine(request).tokens
+        tokens = syndicator(request).tokens
         # A token confirmed moments ago is taken without a ledger read or a thread
         # (tokens.RECHECK_SECONDS bounds how long a revocation elsewhere goes unseen).
         token = tokens.remembered(credentials.credentials)
