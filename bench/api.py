@@ -180,7 +180,7 @@ READS = (
         "/v1/deliveries?channel=ch2&state=failed",
         "items",
     ),
-    ("GET /v1/notices?text= (a title, a scan)", "/v1/notices?text={title}", "items"),
+    ("GET /v1/notices?text= (a title)", "/v1/notices?text={title}", "items"),
     ("GET /v1/notices/{id}", "/v1/notices/{id}", "versions"),
     ("GET /v1/channels", "/v1/channels", "channels"),
     ("GET /v1/report?year=2025", "/v1/report?year=2025", "channels"),

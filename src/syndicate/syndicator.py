@@ -6,6 +6,7 @@ import asyncio
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -161,9 +162,12 @@ class Syndicator:
         if config.alerts is not None:
             self.on_fetch_back(self._alert_on_check)
         self.tokens = Tokens(self.store)
-        self._group = GroupCommit[tuple[Notice, str | None], Accepted | NoticeError](
-            self._enqueue_group, limit=config.api.max_batch
+        self._group = GroupCommit[tuple[_Prepared, str | None], Accepted | NoticeError](
+            self._store_prepared, limit=config.api.max_batch
         )
+        # Checking and routing run in threads of their own, a request each, as many at once
+        # as arrive (up to 16): not queued behind the worker's renders in the loop's pool.
+        self._preparers = ThreadPoolExecutor(max_workers=16, thread_name_prefix="syndicate-enqueue")
 
     def _alert_on_check(self, check: FetchCheck) -> None:
         """A publication found changed or gone is an incident: told through the alert channels."""
@@ -274,44 +278,48 @@ class Syndicator:
         names who enqueued each notice, where they differ (see ``enqueue_async``).
         """
         each = list(authors) if authors is not None else [by] * len(notices)
-        results: list[Accepted | NoticeError | None] = [None] * len(notices)
-        ready: list[tuple[int, _Prepared]] = []
-        for i, notice in enumerate(notices):
+        prepared: list[_Prepared | NoticeError] = []
+        for notice in notices:
             try:
-                ready.append((i, self._prepare(notice)))
+                prepared.append(self._prepare(notice))
             except NoticeError as exc:
-                results[i] = exc
+                prepared.append(exc)
+        return self._store_prepared(list(zip(prepared, each, strict=True)))
+
+    def _store_prepared(
+        self, items: Sequence[tuple[_Prepared | NoticeError, str | None]]
+    ) -> list[Accepted | NoticeError]:
+        """Prepared notices (or their refusals) stored in one transaction; a result for each."""
+        results: list[Accepted | NoticeError | None] = [
+            p if isinstance(p, NoticeError) else None for p, _ in items
+        ]
+        ready = [(i, p, by) for i, (p, by) in enumerate(items) if not isinstance(p, NoticeError)]
         if ready:
-            now = time.time()
             stored = self.store.accept_many(
-                [(p.record, p.channels) for _, p in ready],
-                now,
+                [(p.record, p.channels) for _, p, _ in ready],
+                time.time(),
                 expiring=self._expiring(),
-                authors=[each[i] for i, _ in ready],
+                authors=[by for _, _, by in ready],
             )
-            for (i, prepared), result in zip(ready, stored, strict=True):
-                results[i] = (
-                    result if isinstance(result, NoticeError) else prepared.accepted(result)
-                )
+            for (i, p, _), result in zip(ready, stored, strict=True):
+                results[i] = result if isinstance(result, NoticeError) else p.accepted(result)
             self._wake_workers()
         return [r for r in results if r is not None]
 
     async def enqueue_async(self, notice: Notice, *, by: str | None = None) -> Accepted:
         """``enqueue`` from an event loop, committed together with its concurrent neighbours.
 
-        Notices enqueued while the ledger writes another group wait, then go in one
-        transaction (one durable commit for all); each still gets its own answer or
-        NoticeError, exactly as ``enqueue`` would give it, once its group committed.
+        The notice is checked and routed in a thread of its own; then notices that
+        arrive while the ledger writes another group wait, and go in one transaction
+        (one durable commit for all). Each still gets its own answer or NoticeError,
+        exactly as ``enqueue`` would give it, once its group committed.
         """
-        done = await self._group.submit((notice, by))
+        loop = asyncio.get_running_loop()
+        prepared = await loop.run_in_executor(self._preparers, self._prepare, notice)
+        done = await self._group.submit((prepared, by))
         if isinstance(done, NoticeError):
             raise done
         return done
-
-    def _enqueue_group(
-        self, group: Sequence[tuple[Notice, str | None]]
-    ) -> list[Accepted | NoticeError]:
-        return self.enqueue_many([n for n, _ in group], authors=[by for _, by in group])
 
     def _prepare(self, notice: Notice | dict[str, Any] | str | bytes) -> _Prepared:
         """A notice validated, routed and checked, as the ledger will store it."""
@@ -865,6 +873,7 @@ class Syndicator:
         return done
 
     def close(self) -> None:
+        self._preparers.shutdown(wait=False)
         self.store.close()
 
     def __enter__(self) -> Syndicator:
