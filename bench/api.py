@@ -86,6 +86,7 @@ class Enqueue:
     notices: int
     clients: int
     batch: int  # notices per request (1: one object; more: a JSON array)
+    apis: int  # API processes (1: `serve` with its worker; more: `--no-worker` + `run`)
     seconds: float
     rate: float  # notices accepted per second
     p50_ms: float
@@ -96,11 +97,19 @@ class Enqueue:
 
 
 def enqueue(
-    folder: Path, base: str, count: int, clients: int, concurrency: int, batch: int = 1
+    folder: Path,
+    base: str,
+    count: int,
+    clients: int,
+    concurrency: int,
+    batch: int = 1,
+    apis: int = 1,
 ) -> Enqueue:
     """``count`` notices POSTed by ``clients`` concurrent clients; the worker runs meanwhile.
 
     ``batch`` > 1: the notices go ``batch`` to a request, as a JSON array (one transaction).
+    ``apis`` > 1: ``serve --no-worker --workers N`` and a ``syndicate run`` of its own beside
+    it, the layout the README gives for more than one process's worth of requests.
     """
     config = workload.write_config(folder, workload.channel_urls(base), concurrency=concurrency)
     token = _token(config)
@@ -108,7 +117,15 @@ def enqueue(
     groups = [notices[i : i + batch] for i in range(0, count, batch)]
     bodies = [json.dumps(g if batch > 1 else g[0], ensure_ascii=False).encode() for g in groups]
     latencies: list[float] = []
-    with serving(config) as url:
+    layout = () if apis == 1 else ("--no-worker", "--workers", str(apis))
+    worker: subprocess.Popen[bytes] | None = None
+    if apis > 1:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "syndicate", "-c", str(config), "run", "-q"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    with serving(config, *layout) as url:
 
         async def go() -> float:
             headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
@@ -137,10 +154,14 @@ def enqueue(
             while _delivered(syn) < count * workload.CHANNELS and time.monotonic() < deadline:
                 time.sleep(0.1)
             drained = seconds + (600 - (deadline - time.monotonic()))
+    if worker is not None:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=60)
     return Enqueue(
         notices=count,
         clients=clients,
         batch=batch,
+        apis=apis,
         seconds=seconds,
         rate=count / seconds,
         p50_ms=_ms(latencies, 0.5),
