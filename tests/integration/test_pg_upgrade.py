@@ -95,9 +95,9 @@ def test_a_migration_gives_way_to_writers_then_goes_on(empty_db: str) -> None:
     applied once the writer is done."""
     previous_version_with_data(empty_db)
     with psycopg.connect(empty_db) as writer:
-        # Whatever the newest migration changes, this holds it up (as a long report would,
-        # or a worker's transaction holding rows it updates).
-        writer.execute("LOCK TABLE notices, deliveries, attempts, tallies IN SHARE MODE")
+        # Whatever the newest migration changes (alters a table, updates rows, indexes a
+        # column), this holds it up, as a writer holding what the migration needs would.
+        writer.execute("LOCK TABLE notices, deliveries, attempts, tallies IN EXCLUSIVE MODE")
         with pytest.raises(StoreError, match=r"could not take the tables to migrate"):
             PostgresStore(empty_db, migration_patience=0.5)
         with psycopg.connect(empty_db) as other:  # the migration let go of what it held

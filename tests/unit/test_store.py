@@ -457,3 +457,27 @@ def test_postgresql_indexes_text_by_trigram_where_pg_trgm_is_installed(
     finally:
         store.close()
         pg_server.drop(url)
+
+
+def test_the_attempt_log_by_error_class_reads_its_own_index(tmp_path: Path) -> None:
+    """Newest first by error class: the partial index, not a walk back through the log."""
+    import sqlite3
+
+    from syndicate.store import sqlite as backend
+
+    path = tmp_path / "ledger.db"
+    store = backend.SqliteStore(path)
+    try:
+        where = store._where(["filter_error_class", "filter_since"])
+    finally:
+        store.close()
+    query = backend.Q["attempts"].format(where=where, order="DESC")
+    db = sqlite3.connect(path)
+    try:
+        plan = db.execute(
+            f"EXPLAIN QUERY PLAN {query}",
+            {"error_class": "TransientDeliveryError", "since": 0.0, "limit": 50},
+        ).fetchall()
+    finally:
+        db.close()
+    assert any("attempts_error_class" in row[3] for row in plan), plan

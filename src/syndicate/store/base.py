@@ -16,7 +16,7 @@ from ..approval import Approval, Decision, Trail
 from ..audit.chain import Event, Head, Link, Row
 from ..errors import LeaseLost, NoticeError
 
-SCHEMA_VERSION = 14  # the newest migration of every backend
+SCHEMA_VERSION = 15  # the newest migration of every backend
 
 
 class DeliveryState(StrEnum):
