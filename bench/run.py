@@ -513,7 +513,7 @@ class Bench:
             "while the worker in the same `syndicate serve` delivers\n\n"
             + enqueue_table
             + f"\n\n### HTTP API reads: {total:,} attempts, {s.api_repeat} requests each, "
-            "one after another\n\n" + read_table + "\n"
+            f"one after another, after {api_mod.WARM_UP} untimed\n\n" + read_table + "\n"
         )
 
     def targets(self) -> str:
