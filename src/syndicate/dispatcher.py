@@ -329,20 +329,29 @@ class Dispatcher:
         self._start(claims)
         return len(claims)
 
-    def _refill(self, finished: Sequence[Claim]) -> Refill | None:
+    def _refill(self, finished: Sequence[tuple[Claim, AttemptRecord, Next]]) -> Refill | None:
         """What to claim where ``finished`` are recorded: the slots they leave, per channel.
 
         Their tasks still count in flight until they end; the ledger's gate counts
         the deliveries it holds in flight, so no channel gets more than its concurrency.
+        A channel where an attempt of the batch failed is left to the next claim: the
+        failure is counted by its circuit only after the batch is recorded, and a claim
+        in the same transaction would get past a circuit about to open (or a probe's
+        cool-down).
         """
         if self._stopping:
             return None
-        freeing = Counter(claim.channel for claim in finished)
+        failing = {
+            claim.channel
+            for claim, record, _ in finished
+            if record.outcome is not Outcome.delivered
+        }
+        freeing = Counter(claim.channel for claim, _, _ in finished)
         batch = self.config.worker.batch
         limits: dict[str | None, int] = {}
         for lane in self.lanes.values():
             free = lane.free + freeing[lane.name]
-            if free > 0 and lane.name not in self._paused:
+            if free > 0 and lane.name not in self._paused and lane.name not in failing:
                 limits[lane.name] = min(free, batch)
         if not limits:
             return None

@@ -40,7 +40,8 @@ class Recorder:
         max_batch: int = 500,
         *,
         recovered: Callable[[list[CircuitRow]], None] | None = None,
-        refill: Callable[[Sequence[Claim]], Refill | None] | None = None,
+        refill: Callable[[Sequence[tuple[Claim, AttemptRecord, Next]]], Refill | None]
+        | None = None,
         claimed: Callable[[list[Claim]], None] | None = None,
     ) -> None:
         self.store = store
@@ -89,7 +90,7 @@ class Recorder:
         self, results: list[tuple[Claim, AttemptRecord, Next]]
     ) -> tuple[Recorded, list[Claim]]:
         loop = asyncio.get_running_loop()
-        ask = self.refill([c for c, _, _ in results]) if self.refill is not None else None
+        ask = self.refill(results) if self.refill is not None else None
         if ask is None:
             done = await loop.run_in_executor(
                 self.writer, self.store.record_batch, self.worker, results
