@@ -77,9 +77,16 @@ def test_replay_a_dead_delivery_and_see_it_delivered(operator: Page, engine: Syn
     operator.get_by_role("button", name="确认重发").click()
     expect(operator.locator(".flash")).to_have_text("已重发 1 个投递。")
     deadline = time.monotonic() + 20
-    while ("city-portal", DeliveryState.delivered) not in engine.store.counts() or (
-        engine.store.counts().get(("city-portal", DeliveryState.dead))
-    ):
+
+    def replayed() -> DeliveryState:
+        (delivery,) = [
+            d
+            for d in engine.store.deliveries(notice_id=DEAD, channel="city-portal")
+            if d.notice_version == 2
+        ]
+        return delivery.state
+
+    while replayed() is not DeliveryState.delivered:
         assert time.monotonic() < deadline, "the replayed delivery was not delivered"
         time.sleep(0.05)
     operator.goto(f"/notices/{DEAD}")
