@@ -131,17 +131,17 @@ def test_two_processes_opening_a_new_ledger_migrate_it_once(tmp_path: Path) -> N
     store.close()
 
 
-def v11_ledger_with_data(path: Path) -> None:
-    """A ledger as version 11 left it, chained, with a delivery done and one pending."""
+def ledger_at(path: Path, version: int) -> None:
+    """A ledger as ``version`` left it, chained, with a delivery done and one pending."""
     v1_ledger_with_data(path)
     db = sqlite3.connect(path, isolation_level=None)
     db.row_factory = sqlite3.Row
     db.execute("BEGIN")
-    for m in migrate.migrations("sqlite")[1:11]:
+    for m in migrate.migrations("sqlite")[1:version]:
         for statement in _statements(m.sql):
             db.execute(statement)
         migrate.then(m.version, _Tx(db), 200.0)
-    db.execute("UPDATE meta SET value = '11' WHERE key = 'schema_version'")
+    db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(version),))
     db.execute("COMMIT")
     db.close()
 
@@ -150,7 +150,7 @@ def test_a_version_11_ledger_gets_delivery_purposes_with_its_data_and_indexes(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "v11.db"
-    v11_ledger_with_data(path)
+    ledger_at(path, 11)
     store = SqliteStore(path)
     try:
         assert (store.schema_found, store.schema_version) == (11, SCHEMA_VERSION)
@@ -185,17 +185,7 @@ def test_a_version_11_ledger_gets_delivery_purposes_with_its_data_and_indexes(
 
 def test_a_version_12_ledger_finds_its_notices_by_text_from_the_new_index(tmp_path: Path) -> None:
     path = tmp_path / "v12.db"
-    v1_ledger_with_data(path)
-    db = sqlite3.connect(path, isolation_level=None)
-    db.row_factory = sqlite3.Row
-    db.execute("BEGIN")
-    for m in migrate.migrations("sqlite")[1:12]:
-        for statement in _statements(m.sql):
-            db.execute(statement)
-        migrate.then(m.version, _Tx(db), 200.0)
-    db.execute("UPDATE meta SET value = '12' WHERE key = 'schema_version'")
-    db.execute("COMMIT")
-    db.close()
+    ledger_at(path, 12)
     store = SqliteStore(path)
     try:
         assert store.schema_found == 12
