@@ -125,8 +125,8 @@ class PostgresStore(SqlStore):
 
         A migration may alter tables that running workers write to. Waiting for their
         locks behind an ``ALTER TABLE`` would stall every writer queued after it, and
-        can deadlock against a writer's transaction; so a version gives up after
-        ``MIGRATION_LOCK_WAIT`` and tries again a moment later, for up to
+        can deadlock against a writer's transaction; so a version gives up after 2 s
+        (the ``migration_lock_wait`` query) and tries again a moment later, for up to
         ``migration_patience`` seconds in all."""
         deadline = time.monotonic() + self.migration_patience
         # Autocommit: each version is a transaction of its own, whose locks are let go

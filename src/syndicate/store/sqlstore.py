@@ -595,36 +595,35 @@ class SqlStore(Store):
         Every writer takes tally rows in (day, category, channel) order, so two
         workers (or a worker and an enqueue) never wait on each other in a circle.
         """
-        changes: dict[tuple[str, str, str], list[int]] = {}
-        for key, n in (routed or {}).items():
-            changes.setdefault(key, [0, 0])[0] += n
-        days: dict[int, R.Row] = {}
-        wanted = [(pk, ch, 1) for pk, ch in delivered]
-        wanted += [
-            (int(r["notice_pk"]), r["channel"], -1)
-            for r in set_aside
-            if r["purpose"] == Purpose.publish  # the tallies count publications
-        ]
-        for notice_pk, channel, sign in wanted:
+        due: dict[tuple[str, str, str], int] = dict(routed or {})
+        done: dict[tuple[str, str, str], int] = {}
+        days: dict[int, R.Row] = {}  # a notice's channels often end in the same batch
+
+        def key(notice_pk: int, channel: str) -> tuple[str, str, str] | None:
             if notice_pk not in days:
                 (days[notice_pk],) = tx.rows("notice_day", {"pk": notice_pk})
             notice = days[notice_pk]
             if notice["kind"] != "notice":
-                continue  # an operator alert: not in the yearly figures
-            key = (notice["publish_day"], notice["category"], channel)
-            change = changes.setdefault(key, [0, 0])
-            if sign > 0:
-                change[1] += 1
-            else:
-                change[0] -= 1
-        for (day, category, channel), (due, done) in sorted(changes.items()):
+                return None  # an operator alert: not in the yearly figures
+            return (notice["publish_day"], notice["category"], channel)
+
+        for notice_pk, channel in delivered:
+            if (k := key(notice_pk, channel)) is not None:
+                done[k] = done.get(k, 0) + 1
+        for row in set_aside:
+            if row["purpose"] != Purpose.publish:
+                continue  # the tallies count publications
+            if (k := key(int(row["notice_pk"]), row["channel"])) is not None:
+                due[k] = due.get(k, 0) - 1
+        for day, category, channel in sorted(due.keys() | done.keys()):
             params = {"day": day, "category": category, "channel": channel}
-            if due > 0:
-                tx.many("tally_routed", [params] * due)
-            elif due < 0:
-                tx.run("tally_set_aside", {**params, "n": -due})
-            if done:
-                tx.run("tally_delivered", {**params, "n": done})
+            change = due.get((day, category, channel), 0)
+            if change > 0:
+                tx.many("tally_routed", [params] * change)
+            elif change < 0:
+                tx.run("tally_set_aside", {**params, "n": -change})
+            if n := done.get((day, category, channel), 0):
+                tx.run("tally_delivered", {**params, "n": n})
 
     def circuit_failure(
         self, channel: str, gate: Gate, now: float, worker: str

@@ -98,8 +98,8 @@ async def withdraw(
             lambda: syndicator.withdraw(notice_id, reason, by=session.token.name)
         )
     except NoticeError as exc:
-        unknown = syndicator.store.notice_versions(notice_id) == []
-        return error_page(request, 404 if unknown else 409, [str(p) for p in exc.problems], session)
+        known = await run_in_threadpool(syndicator.store.notice_versions, notice_id)
+        return error_page(request, 409 if known else 404, [str(p) for p in exc.problems], session)
     target = f"/notices/{quote(notice_id, safe='')}?withdrawn=1"
     return secure(request, RedirectResponse(target, status_code=303))
 
