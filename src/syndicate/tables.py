@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from rich import box
 from rich.console import Group
 from rich.markup import escape
 from rich.table import Table
@@ -114,10 +115,13 @@ def _wrap(items: list[str], width: int) -> list[str]:
 
 
 def counts_table(status: StatusMatrix) -> Table:
-    table = Table(title="by channel")
-    table.add_column("channel")
+    # Seven states and the channel's name fit 80 columns only without the vertical rules;
+    # a name or a state cut to "hall-sc…" or "supers…" would say nothing.
+    table = Table(title="by channel", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 0))
+    table.add_column("channel", no_wrap=True, min_width=max(map(len, status.channels), default=7))
     for st in DeliveryState:
-        table.add_column(st.value.replace("_", " "), justify="right")
+        word = st.value.replace("_", " ")
+        table.add_column(word, justify="right", min_width=max(map(len, word.split())))
     for ch in status.channels:
         by_state = status.counts.get(ch, {})
         table.add_row(ch, *[str(by_state.get(st, 0)) for st in DeliveryState])
