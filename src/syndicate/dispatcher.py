@@ -48,6 +48,7 @@ from .store.base import (
     DeliveryState,
     Gate,
     Next,
+    NoticeRecord,
     Outcome,
     Purpose,
     Store,
@@ -60,7 +61,21 @@ PAUSE_REFRESH = 1.0
 
 
 RENDER_INLINE_CHARS = 64_000
-"""A body longer than this is rendered in a thread rather than on the worker's loop."""
+"""A body (or a stored notice) longer than this is rendered (parsed) in a thread rather
+than on the worker's loop."""
+
+
+def _parsed(record: NoticeRecord | None) -> Notice | NoticeError:
+    """The stored notice parsed, its body sanitised for the channels; or why it cannot be."""
+    try:
+        if record is None:
+            raise NoticeError([])
+        notice, _ = sanitized_notice(Notice.parse(record.content))
+    except NoticeError as exc:
+        return exc
+    except Exception as exc:  # a sanitiser's own failure: permanent, and said plainly
+        return NoticeError([Problem("body_html", f"cannot be sanitised: {exc}")])
+    return notice
 
 
 @dataclass(frozen=True)
@@ -377,8 +392,7 @@ class Dispatcher:
         key = (claim.notice_id, claim.notice_version)
         loading = self._notices.get(key)
         if loading is None:
-            # Parsing and sanitising a large body is CPU work: off the loop, once per notice.
-            loading = asyncio.ensure_future(asyncio.to_thread(self._load_notice, key))
+            loading = self._load(key)
             # A failed load whose every waiter was interrupted is not reported as unread.
             loading.add_done_callback(lambda f: f.cancelled() or f.exception())
             self._notices[key] = loading
@@ -416,19 +430,25 @@ class Dispatcher:
                 f"cannot render the notice for this channel: {type(exc).__name__}: {exc}"
             ) from None
 
-    def _load_notice(self, key: tuple[str, int]) -> Notice | NoticeError:
+    def _load(self, key: tuple[str, int]) -> asyncio.Future[Notice | NoticeError]:
+        """The notice read back (a point read, on the loop like the worker's other reads),
+        then parsed and sanitised: on the loop when small, in a thread when large.
+
+        A thread for every notice cost more than the work it moved: handing it over
+        and back, and the lock the threads then contend for, took three times the
+        parse itself (bench/RESULTS.md).
+        """
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[Notice | NoticeError] = loop.create_future()
         try:
             record = self.store.notice(*key)
-            if record is None:
-                raise NoticeError([])
-            notice, _ = sanitized_notice(Notice.parse(record.content))
-        except NoticeError as exc:
-            return exc
-        except StoreError:
-            raise  # the ledger's trouble, not the notice's: tried again
-        except Exception as exc:  # a sanitiser's own failure: permanent, and said plainly
-            return NoticeError([Problem("body_html", f"cannot be sanitised: {exc}")])
-        return notice
+        except StoreError as exc:  # the ledger's trouble, not the notice's: tried again
+            done.set_exception(exc)
+            return done
+        if record is not None and len(record.content) > RENDER_INLINE_CHARS:
+            return asyncio.ensure_future(asyncio.to_thread(_parsed, record))
+        done.set_result(_parsed(record))
+        return done
 
     async def _attempt(self, lane: _Lane, claim: Claim) -> None:
         if claim.purpose is not Purpose.publish and await self._settled_unsent(lane, claim):

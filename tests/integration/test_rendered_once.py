@@ -21,6 +21,7 @@ from syndicate import Syndicator
 from syndicate.adapter import DeliveryContext, Payload
 from syndicate.demo.http_sink import HttpSink, Reply
 from syndicate.dispatcher import AttemptEvent
+from syndicate.errors import StoreError
 from syndicate.notice import Notice
 from syndicate.registry import AdapterRegistry
 from syndicate.store.base import AttemptFilter, DeliveryState, NoticeRecord, Outcome
@@ -134,3 +135,60 @@ routes: [{{channels: [c0, c1, c2, c3, c4]}}]
     assert states == [DeliveryState.delivered] * 5
     assert len(sink.requests) == 5
     assert CountingLedger.reads == 1
+
+
+class FlakyLedger(SqliteStore):
+    """The SQLite ledger, failing the first read of a notice as a locked ledger would."""
+
+    reads = 0
+
+    def notice(self, notice_id: str, version: int) -> NoticeRecord | None:
+        FlakyLedger.reads += 1
+        if FlakyLedger.reads == 1:
+            raise StoreError("the ledger is locked by another process")
+        return super().notice(notice_id, version)
+
+
+@pytest.mark.parametrize("body_chars", [200, 70_000], ids=["small, on the loop", "large, thread"])
+def test_a_failed_read_of_the_notice_is_tried_again_not_remembered(
+    sink: HttpSink,
+    registry: AdapterRegistry,
+    write_config: Callable[[str], Path],
+    make_notice: Callable[..., dict[str, Any]],
+    body_chars: int,
+) -> None:
+    path = write_config(
+        f"""
+store: {{url: ledger.db}}
+worker: {{poll_interval: 20ms}}
+defaults: {{retry: {{initial_delay: 10ms, jitter: 0s}}}}
+channels:
+  c0: {{adapter: cms_http, url: {sink.url}/c0}}
+routes: [{{channels: [c0]}}]
+"""
+    )
+    with Syndicator.from_config(path, registry=registry) as s:
+        config, ledger = s.config, s.store.path  # type: ignore[attr-defined]
+    FlakyLedger.reads = 0
+    paragraph = "<p>" + "公告正文" * (body_chars // 4) + "</p>"
+    with Syndicator(config, registry, FlakyLedger(ledger)) as s:
+        s.enqueue(make_notice(body_html=paragraph))
+
+        async def until_delivered() -> None:
+            # One worker throughout: what it remembers of the failed read is what is tested.
+            stop = asyncio.Event()
+            asyncio.get_running_loop().call_later(10, stop.set)
+
+            def seen(event: AttemptEvent) -> None:
+                if event.outcome is Outcome.delivered:
+                    stop.set()
+
+            await s.run_async(stop=stop, listener=seen)
+
+        asyncio.run(until_delivered())
+        (delivery,) = s.store.deliveries()
+
+    assert delivery.state is DeliveryState.delivered
+    assert FlakyLedger.reads == 2
+    assert len(sink.requests) == 1
+    assert "公告正文" * 10 in sink.requests[0].body.decode()
