@@ -135,14 +135,14 @@ class SshServer:
     def start(self) -> None:
         # sshd refuses to start without its privilege-separation directory.
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [SSHD, "-D", "-e", "-f", str(self.config_path)],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-        )
-        log.close()
+        # Closed here whatever happens: a missing sshd must fail the test, not leak the file.
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [SSHD, "-D", "-e", "-f", str(self.config_path)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+            )
         deadline = time.monotonic() + 15
         while True:
             if self.process.poll() is not None:
