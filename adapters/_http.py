@@ -2,7 +2,8 @@
 
 ``HttpPushOptions`` is the options block (endpoint, auth, timeouts, TLS, proxy,
 where the receipt is in the answer); ``HttpPushAdapter`` sends a rendered body
-in one request per attempt over one pooled aiohttp session per channel, with the
+in one request per attempt over one pool of keep-alive connections per channel
+(``_wire``; aiohttp's client where a proxy is configured, ``_proxied``), with the
 delivery's ``Idempotency-Key`` (set at render) identical on every attempt and
 the credentials applied at send time, never in the payload.
 
@@ -37,13 +38,12 @@ import re
 import ssl
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal, TypeVar
-from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit
 
-import aiohttp
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from syndicate.__version__ import __version__
@@ -60,6 +60,9 @@ from syndicate.config import Duration
 from syndicate.errors import InDoubtDeliveryError, PermanentDeliveryError, TransientDeliveryError
 from syndicate.masking import Masker
 from syndicate.notice import Notice
+
+from ._proxied import ProxiedClient
+from ._wire import Answer, CertificateRejected, Pool, Transport, WireError
 
 MAX_RESPONSE_BYTES = 1 << 20
 """An answer larger than this is cut off: a receipt is a few hundred bytes."""
@@ -173,16 +176,6 @@ class HttpPushOptions(Options):
 OptionsT = TypeVar("OptionsT", bound=HttpPushOptions)
 
 
-@dataclass(frozen=True)
-class Answer:
-    """The head of an HTTP answer: what classifying it needs (the body is read separately)."""
-
-    status_code: int
-    reason_phrase: str
-    headers: Mapping[str, str]
-    encoding: str | None = None
-
-
 class HttpPushAdapter(Adapter[OptionsT]):
     """An adapter whose send is one HTTP request carrying ``payload.parts["body"]``.
 
@@ -193,19 +186,13 @@ class HttpPushAdapter(Adapter[OptionsT]):
 
     def __init__(self, channel: str, options: OptionsT, **setup: Any) -> None:
         super().__init__(channel, options, **setup)
-        self._client: aiohttp.ClientSession | None = None
+        self._client: Transport | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         auth = options.auth
         # Worked out once: only an HMAC signature depends on the body and the clock.
         self._auth_headers = static_auth_headers(auth)
         self._hmac = auth if isinstance(auth, HmacAuth) else None
         self._mask = Masker(self.secrets())
-        t = options.timeouts
-        # sock_connect: one TCP (and TLS) connect; connect: a free pooled connection included.
-        self._timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=t.connect, sock_read=t.read, connect=t.pool
-        )
-        self._proxy, self._proxy_auth = _proxy_parts(options.proxy)
 
     def warnings(self) -> list[str]:
         if self.options.insecure_auth():
@@ -241,35 +228,15 @@ class HttpPushAdapter(Adapter[OptionsT]):
         if self._hmac is not None:
             headers = {**headers, self._hmac.header: hmac_signature(self._hmac, body)}
         try:
-            async with self._http().request(
-                method,
-                url,
-                data=body or None,
-                headers=headers,
-                # Only what the payload says: aiohttp would label a bare body octet-stream.
-                skip_auto_headers=_NO_CONTENT_TYPE,
-                proxy=self._proxy,
-                proxy_auth=self._proxy_auth,
-                allow_redirects=False,
-            ) as response:
-                answer = await _read_limited(response.content)
-                head = Answer(
-                    response.status, response.reason or "", response.headers, response.charset
-                )
-        except aiohttp.ClientError as exc:
-            problem = _certificate_problem(exc)
-            if problem is not None:
-                raise PermanentDeliveryError(
-                    f"{self.describe()}: TLS certificate verification failed ({problem}); "
-                    "set ca_file to the CA that signed the server's certificate"
-                ) from None
-            kind = InDoubtDeliveryError if _maybe_sent(exc) else TransientDeliveryError
-            raise kind(f"{self.describe()}: {_transport_reason(exc)}") from None
-        except TimeoutError as exc:  # a timeout aiohttp did not wrap: the request may be out
-            raise InDoubtDeliveryError(
-                f"{self.describe()}: timed out (read){f': {exc}' if str(exc) else ''}"
+            return await self._http().request(method, url, body, headers)
+        except CertificateRejected as exc:
+            raise PermanentDeliveryError(
+                f"{self.describe()}: TLS certificate verification failed ({exc.problem}); "
+                "set ca_file to the CA that signed the server's certificate"
             ) from None
-        return head, answer
+        except WireError as exc:
+            kind = InDoubtDeliveryError if exc.maybe_sent else TransientDeliveryError
+            raise kind(f"{self.describe()}: {exc}") from None
 
     async def read_back(self, notice: Notice, ctx: DeliveryContext, landed: Landed) -> str | None:
         """The page at the receipt's URL: its text, None if the site answers 404 or 410."""
@@ -292,33 +259,49 @@ class HttpPushAdapter(Adapter[OptionsT]):
 
     # --- internals -----------------------------------------------------------
 
-    def _http(self) -> aiohttp.ClientSession:
-        """The channel's session, made on first use in each event loop the worker runs in."""
+    def _http(self) -> Transport:
+        """The channel's connections, made on first use in each event loop the worker runs in."""
         loop = asyncio.get_running_loop()
         if self._client is None or self._loop is not loop:
-            # A session left from a loop that has ended holds connections that loop
+            # A pool left from a loop that has ended holds connections that loop
             # owned: unusable here, so it is dropped rather than reused.
             self._client, self._loop = self._new_client(), loop
         return self._client
 
-    def _new_client(self) -> aiohttp.ClientSession:
-        # aiohttp's session directly: httpx's request and response objects on top of it
-        # cost more CPU per delivery than the rest of the attempt (bench/RESULTS.md).
-        connector = aiohttp.TCPConnector(
-            limit=self.concurrency or 100, ssl=self._tls(), keepalive_timeout=5.0
-        )
-        return aiohttp.ClientSession(
-            connector=connector,
-            timeout=self._timeout,
-            trust_env=False,
-            headers={"User-Agent": f"syndicate/{__version__}"},
+    def _new_client(self) -> Transport:
+        t = self.options.timeouts
+        limit = self.concurrency or 100
+        agent = f"syndicate/{__version__}"
+        if self.options.proxy:
+            return ProxiedClient(
+                proxy=self.options.proxy,
+                limit=limit,
+                tls=self._tls(),
+                connect=t.connect,
+                read=t.read,
+                wait=t.pool,
+                user_agent=agent,
+                max_body=MAX_RESPONSE_BYTES,
+            )
+        return Pool(
+            limit=limit,
+            tls=self._tls,
+            connect=t.connect,
+            read=t.read,
+            write=t.write,
+            wait=t.pool,
+            user_agent=agent,
+            max_body=MAX_RESPONSE_BYTES,
         )
 
-    def _tls(self) -> ssl.SSLContext | bool:
+    def _tls(self) -> ssl.SSLContext:
         """The system trust store, or only the operator's CA: never the environment's."""
         opts = self.options
         if not opts.verify:
-            return False
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            return context
         cafile = str(opts.ca_file) if opts.ca_file is not None else None
         return ssl.create_default_context(cafile=cafile)
 
@@ -464,71 +447,3 @@ def server_message(
     text = re.sub(r"<[^<>]*>", " ", text)  # [^<>]: a lone < costs one pass, not one per <
     text = " ".join(text.split())
     return (text[:limit] + "…" if len(text) > limit else text) or "(empty body)"
-
-
-_NO_CONTENT_TYPE = frozenset({"Content-Type"})
-
-
-async def _read_limited(stream: aiohttp.StreamReader) -> bytes:
-    """The answer's body, cut off at ``MAX_RESPONSE_BYTES``."""
-    answer = b""
-    while len(answer) < MAX_RESPONSE_BYTES:
-        chunk = await stream.read(MAX_RESPONSE_BYTES - len(answer))
-        if not chunk:
-            break
-        answer += chunk
-    return answer
-
-
-def _proxy_parts(proxy: str | None) -> tuple[str | None, aiohttp.BasicAuth | None]:
-    """The proxy URL without credentials, and the credentials it carried."""
-    if not proxy:
-        return None, None
-    parts = urlsplit(proxy)
-    if parts.username is None:
-        return proxy, None
-    host = parts.hostname or ""
-    netloc = f"[{host}]" if ":" in host else host
-    if parts.port is not None:
-        netloc += f":{parts.port}"
-    auth = aiohttp.BasicAuth(unquote(parts.username), unquote(parts.password or ""))
-    return urlunsplit(parts._replace(netloc=netloc)), auth
-
-
-def _certificate_problem(exc: BaseException) -> str | None:
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, aiohttp.ClientConnectorCertificateError):
-            seen = seen.certificate_error
-        if isinstance(seen, ssl.SSLCertVerificationError):
-            message = getattr(seen, "verify_message", None) or getattr(seen, "reason", None)
-            return str(message or "certificate not trusted")
-        seen = seen.__cause__ or seen.__context__
-    return None
-
-
-def _maybe_sent(exc: aiohttp.ClientError) -> bool:
-    """False only when the request surely never left: no connection was made."""
-    return not isinstance(
-        exc,
-        aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError | aiohttp.InvalidURL,
-    )
-
-
-def _transport_reason(exc: aiohttp.ClientError) -> str:
-    """What went wrong on the wire, in the words the ledger has always used."""
-    detail = str(exc) or type(exc).__name__
-    if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        return "timed out (connecting, or waiting for a free connection)"
-    if isinstance(exc, aiohttp.ServerTimeoutError):
-        return "timed out (read)"
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        reason = exc.os_error.strerror or str(exc.os_error)
-        return f"cannot connect to {exc.host}:{exc.port}: {reason}"
-    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
-        return f"connection broken before a complete answer: {detail}"
-    if isinstance(exc, aiohttp.ClientOSError):
-        return f"connection broken: {detail}"
-    if isinstance(exc, aiohttp.InvalidURL):
-        return f"cannot send to {exc.url}: not a URL aiohttp can reach"
-    return detail

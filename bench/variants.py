@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 import httpx
 from httpx_aiohttp import AiohttpTransport
-from syndicate_adapters._http import Answer
+from syndicate_adapters._wire import Answer
 from syndicate_adapters.cms_http import CmsHttpAdapter
 
 from syndicate.errors import TransientDeliveryError

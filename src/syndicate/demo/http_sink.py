@@ -35,7 +35,10 @@ class Reply:
     ``{"error": <reason>}`` otherwise. ``reset="before"`` closes the connection
     with a TCP RST instead of answering; ``reset="mid"`` sends the status line,
     the headers and half the body first. ``hang`` never answers until the sink
-    stops. ``delay`` waits that many seconds before answering.
+    stops. ``delay`` waits that many seconds before answering. ``raw`` is sent
+    as the whole answer, byte for byte (a chunked one, one without a length).
+    ``close`` closes the connection after the answer (after nothing, with
+    ``raw=b""``) whatever the answer said about keeping it open.
     """
 
     status: int = 200
@@ -44,6 +47,8 @@ class Reply:
     delay: float = 0.0
     reset: Literal["before", "mid"] | None = None
     hang: bool = False
+    raw: bytes | None = None
+    close: bool = False
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,7 @@ class HttpSink:
         self._thread: threading.Thread | None = None
         self.requests: list[RecordedRequest] = []
         self.duplicates = 0
+        self.connections = 0  # accepted so far: fewer than requests where some were reused
 
     def start(self) -> HttpSink:
         """Bind and serve; returns self so ``HttpSink().start()`` reads well."""
@@ -176,6 +182,8 @@ class _Server(ThreadingHTTPServer):
         self.server_name, self.server_port = "127.0.0.1", self.server_address[1]
 
     def finish_request(self, request: Any, client_address: Any) -> None:
+        with self.sink._lock:
+            self.sink.connections += 1
         # The TLS handshake runs here, in the connection's own thread, so a
         # client that refuses our certificate cannot stall the accept loop.
         if self.context is not None:
@@ -224,6 +232,10 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.reset == "before":
             self._reset()
             return
+        if reply.raw is not None:
+            self.wfile.write(reply.raw)
+            self.close_connection = reply.close
+            return
         content = reply.body
         content_type = "application/octet-stream"
         if content is None:
@@ -244,6 +256,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._reset()
             return
         self.wfile.write(content)
+        if reply.close:
+            self.close_connection = True
 
     def _reset(self) -> None:
         # SO_LINGER with a zero timeout makes close() send RST, not FIN.
