@@ -40,6 +40,11 @@ KEEPALIVE = 4.0
 """Seconds an idle connection is kept: under the 5 s that Apache and others keep theirs,
 so we drop it before the server does and a reused connection is rarely a closing one."""
 
+PROBE_IDLE = 0.5
+"""Seconds idle after which a connection's TCP state is read before it is reused (a
+syscall): one reused sooner would need a server that closed it within this time of its
+answer, without saying so, and a loop that has not read that FIN yet."""
+
 MAX_HEAD = 64 * 1024
 """An answer whose status line and headers are longer than this is refused."""
 
@@ -287,10 +292,11 @@ class Pool:
         idle = self._idle.get(site)
         if not idle:
             return None
-        expired = self._loop.time() - KEEPALIVE
+        now = self._loop.time()
         while idle:
             conn = idle.pop()  # the most recently used: the least likely to be closing
-            if conn.idle_since > expired and conn.open():
+            idle_for = now - conn.idle_since
+            if idle_for < KEEPALIVE and conn.open(probe=idle_for >= PROBE_IDLE):
                 return conn
             conn.abort()
         return None
@@ -387,11 +393,11 @@ class _Connection(asyncio.Protocol):
 
     # --- the pool's side --------------------------------------------------------
 
-    def open(self) -> bool:
+    def open(self, *, probe: bool) -> bool:
         """Whether a request can go on this connection: the server has not closed it."""
         if self.lost or self.transport is None or self.transport.is_closing():
             return False
-        if self.sock is not None:
+        if probe and self.sock is not None:
             # A FIN the loop has not read yet: the server closed it, and nothing was written.
             try:
                 state = self.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)

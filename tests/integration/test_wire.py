@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pytest
 from syndicate_adapters._wire import (
     CONNECT_TIMED_OUT,
+    PROBE_IDLE,
     Answer,
     CertificateRejected,
     MaybeSent,
@@ -200,6 +201,7 @@ def test_a_close_the_loop_has_not_read_yet_is_seen_before_writing(sink: HttpSink
             if state != 1:  # no longer ESTABLISHED: the FIN is in
                 break
             time.sleep(0.01)
+        time.sleep(PROBE_IDLE)  # only a connection idle this long is probed
         assert not conn.lost
         answer, _ = await pool.request("POST", f"{sink.url}/n", b"{}", JSON)
         return answer
@@ -274,7 +276,7 @@ def test_a_slow_answer_hits_the_read_timeout_and_its_connection_is_dropped(
 
 
 def test_no_free_connection_in_time_is_not_sent(sink: HttpSink) -> None:
-    sink.script("/n", [Reply(delay=1.0)])
+    sink.script("/n", [Reply(delay=0.5)])
 
     async def body(pool: Pool) -> list[object]:
         slow = asyncio.create_task(pool.request("POST", f"{sink.url}/n", b"{}", JSON))
