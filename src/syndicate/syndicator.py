@@ -6,7 +6,6 @@ import asyncio
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -162,12 +161,11 @@ class Syndicator:
         if config.alerts is not None:
             self.on_fetch_back(self._alert_on_check)
         self.tokens = Tokens(self.store)
-        self._group = GroupCommit[tuple[_Prepared, str | None], Accepted | NoticeError](
-            self._store_prepared, limit=config.api.max_batch
+        # A group is checked, routed and stored in the one thread that writes it: a thread
+        # hop per group, not per notice (each hop costs the event loop a wake-up and the GIL).
+        self._group = GroupCommit[tuple[Notice, str | None], Accepted | Exception](
+            self._enqueue_group, limit=config.api.max_batch
         )
-        # Checking and routing run in threads of their own, a request each, as many at once
-        # as arrive (up to 16): not queued behind the worker's renders in the loop's pool.
-        self._preparers = ThreadPoolExecutor(max_workers=16, thread_name_prefix="syndicate-enqueue")
 
     def _alert_on_check(self, check: FetchCheck) -> None:
         """A publication found changed or gone is an incident: told through the alert channels."""
@@ -286,6 +284,28 @@ class Syndicator:
                 prepared.append(exc)
         return self._store_prepared(list(zip(prepared, each, strict=True)))
 
+    def _enqueue_group(
+        self, items: Sequence[tuple[Notice, str | None]]
+    ) -> list[Accepted | Exception]:
+        """A group of ``enqueue_async``: each notice checked, the valid ones stored together.
+
+        A notice refused, or whose checks fail in any other way, gets its own error;
+        the rest of its group is stored all the same.
+        """
+        prepared: list[_Prepared | Exception] = []
+        for notice, _ in items:
+            try:
+                prepared.append(self._prepare(notice))
+            except Exception as exc:  # this notice's alone
+                prepared.append(exc)
+        valid = [
+            (p, by)
+            for p, (_, by) in zip(prepared, items, strict=True)
+            if not isinstance(p, Exception)
+        ]
+        stored = iter(self._store_prepared(valid) if valid else [])
+        return [p if isinstance(p, Exception) else next(stored) for p in prepared]
+
     def _store_prepared(
         self, items: Sequence[tuple[_Prepared | NoticeError, str | None]]
     ) -> list[Accepted | NoticeError]:
@@ -309,15 +329,13 @@ class Syndicator:
     async def enqueue_async(self, notice: Notice, *, by: str | None = None) -> Accepted:
         """``enqueue`` from an event loop, committed together with its concurrent neighbours.
 
-        The notice is checked and routed in a thread of its own; then notices that
-        arrive while the ledger writes another group wait, and go in one transaction
-        (one durable commit for all). Each still gets its own answer or NoticeError,
-        exactly as ``enqueue`` would give it, once its group committed.
+        Notices that arrive while the ledger writes another group wait, and go
+        together: checked and routed in the thread that writes them, then stored in
+        one transaction (one durable commit for all). Each still gets its own answer
+        or NoticeError, exactly as ``enqueue`` would give it, once its group committed.
         """
-        loop = asyncio.get_running_loop()
-        prepared = await loop.run_in_executor(self._preparers, self._prepare, notice)
-        done = await self._group.submit((prepared, by))
-        if isinstance(done, NoticeError):
+        done = await self._group.submit((notice, by))
+        if isinstance(done, Exception):
             raise done
         return done
 
@@ -873,7 +891,6 @@ class Syndicator:
         return done
 
     def close(self) -> None:
-        self._preparers.shutdown(wait=False)
         self.store.close()
 
     def __enter__(self) -> Syndicator:

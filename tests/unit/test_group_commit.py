@@ -6,7 +6,9 @@ import asyncio
 import threading
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
+
+from syndicate_adapters.cms_http import CmsHttpAdapter
 
 from syndicate import Syndicator
 from syndicate.config import load_config
@@ -185,3 +187,40 @@ def test_no_caller_hears_accepted_unless_its_group_committed(
         assert fresh.deliveries() == []
     finally:
         fresh.close()
+
+
+class ShakyCheckCms(CmsHttpAdapter):
+    """cms_http whose check of a notice fails outright (not a refusal) for one title."""
+
+    kind: ClassVar[str] = "shaky_check_cms"
+
+    def check(self, notice: Notice) -> list[str]:
+        if notice.title == "查不了":
+            raise OSError("the attachment store did not answer")
+        return []
+
+
+def test_a_notice_whose_checks_fail_fails_alone_in_its_group(
+    tmp_path: Path, make_notice: Callable[..., dict[str, Any]]
+) -> None:
+    path = tmp_path / "channels.yaml"
+    path.write_text(CONFIG.replace("adapter: cms_http", "adapter: shaky_check_cms"), "utf-8")
+    registry = AdapterRegistry.from_entry_points()
+    registry.register(ShakyCheckCms)
+    store = CountingStore(tmp_path / "ledger.db")
+    with Syndicator(load_config(path, registry), registry, store) as engine:
+        notices = [
+            Notice.parse(make_notice(id=f"HYZB-2026-000{i}", title=title))
+            for i, title in enumerate(["一号", "查不了", "三号"], 1)
+        ]
+
+        async def go() -> list[Any]:
+            return await asyncio.gather(
+                *(engine.enqueue_async(n) for n in notices), return_exceptions=True
+            )
+
+        first, shaky, third = asyncio.run(go())
+        assert isinstance(shaky, OSError)
+        assert first.created
+        assert third.created
+        assert sum(store.transactions) == 2
