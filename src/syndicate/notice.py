@@ -532,7 +532,7 @@ class Notice(_Model):
 
     def digest(self) -> str:
         """SHA-256 of the canonical JSON; equal content gives an equal digest."""
-        return hashlib.sha256(self.canonical_json().encode("utf-8")).hexdigest()
+        return digest_of(self.canonical_json())
 
     def is_expired(self, now: datetime) -> bool:
         return self.valid_until is not None and self.valid_until <= now
@@ -597,6 +597,11 @@ def json_depth(text: str) -> int:
         else:
             depth -= 1
     return deepest
+
+
+def digest_of(canonical_json: str) -> str:
+    """``Notice.digest`` from the canonical JSON a caller already holds (it is not cheap)."""
+    return hashlib.sha256(canonical_json.encode("utf-8")).hexdigest()
 
 
 def loads_notice_json(text: str, *, source: str | None = None, max_depth: int = MAX_DEPTH) -> Any:

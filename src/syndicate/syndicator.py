@@ -36,7 +36,7 @@ from .errors import (
 )
 from .groupcommit import GroupCommit
 from .masking import Masker
-from .notice import Notice
+from .notice import Notice, digest_of
 from .readmodels.channels import channel_health
 from .readmodels.failures import channel_switches, failures
 from .readmodels.ledger import (
@@ -355,6 +355,7 @@ class Syndicator:
         check_channels(notice, list(checkers), checkers)
         warnings = check_rules(notice, channels, self.config.rules, self.config.calendar)
         steps = approval_steps(notice, self.config)
+        content = notice.canonical_json()
         record = NoticeRecord(
             id=notice.id,
             version=notice.version,
@@ -362,8 +363,8 @@ class Syndicator:
             notice_type=notice.notice_type.value,
             region_code=notice.region_code,
             title=notice.title,
-            digest=notice.digest(),
-            content=notice.canonical_json(),
+            digest=digest_of(content),
+            content=content,
             accepted_at=time.time(),
             publish_at=notice.publish_at.timestamp(),
             body_sanitized=sanitize_html(notice.body_html).changed,
