@@ -101,6 +101,14 @@ def machine() -> dict[str, Any]:
     }
 
 
+def _layout(x: api_mod.Enqueue) -> str:
+    """The processes of an API enqueue row, as an operator would start them."""
+    if not x.worker_apart:
+        return "serve"
+    workers = f" --workers {x.apis}" if x.apis > 1 else ""
+    return f"serve --no-worker{workers}, run"
+
+
 def _table(head: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(" --- " for _ in head) + "|"]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
@@ -467,6 +475,16 @@ class Bench:
             self.folder("apisplit"), sink.url, s.api_notices, s.api_clients, self.concurrency, 1, 2
         )
         self.log(f"  POST /v1/notices, 2 API processes + run: {m.rate:.0f}/s, p99 {m.p99_ms:.1f}")
+        # One API process and one worker process: each has an interpreter lock of its own.
+        w = api_mod.enqueue(
+            self.folder("apiapart"),
+            sink.url,
+            s.api_notices,
+            s.api_clients,
+            self.concurrency,
+            worker_apart=True,
+        )
+        self.log(f"  POST /v1/notices, 1 API process + run: {w.rate:.0f}/s, p99 {w.p99_ms:.1f}")
         total, reads = api_mod.reads(self.folder("apiread"), sink.url, s.attempts, s.api_repeat)
         for r in reads:
             self.log(f"  {r.name}: p99 {r.p99_ms:.1f} ms")
@@ -474,6 +492,7 @@ class Bench:
             "enqueue": asdict(e),
             "enqueue_batch": asdict(b),
             "enqueue_split": asdict(m),
+            "enqueue_apart": asdict(w),
             "attempts": total,
             "reads": [asdict(r) for r in reads],
         }
@@ -494,14 +513,14 @@ class Bench:
                     f"{x.notices:,}",
                     str(x.clients),
                     str(x.batch),
-                    "serve" if x.apis == 1 else f"serve --no-worker --workers {x.apis}, run",
+                    _layout(x),
                     f"{x.rate:,.0f}",
                     f"{x.p50_ms:.1f}",
                     f"{x.p99_ms:.1f}",
                     f"{x.delivered_meanwhile:,} of {x.deliveries:,}",
                     f"{x.drained_seconds:.1f} s",
                 ]
-                for x in (e, b, m)
+                for x in (e, b, w, m)
             ],
         )
         read_table = _table(
@@ -510,7 +529,8 @@ class Bench:
         )
         return (
             f"### HTTP API: POST /v1/notices, {workload.CHANNELS} routed channels each, "
-            "while the worker in the same `syndicate serve` delivers\n\n"
+            "while the worker delivers (in `serve`, or a `run` of its own: see processes); "
+            f"{s.api_clients} aiohttp clients in the bench process\n\n"
             + enqueue_table
             + f"\n\n### HTTP API reads: {total:,} attempts, {s.api_repeat} requests each, "
             f"one after another, after {api_mod.WARM_UP} untimed\n\n" + read_table + "\n"
@@ -559,6 +579,15 @@ class Bench:
                 rate = r["api"]["enqueue_batch"]["rate"]
                 rows.append(
                     ["(f) the same, 20 notices a request", f"{rate:,.0f}/s", _ok(rate >= 500)]
+                )
+            if "enqueue_apart" in r["api"]:
+                rate = r["api"]["enqueue_apart"]["rate"]
+                rows.append(
+                    [
+                        "(f) the same, one a request, 1 API process and a worker process",
+                        f"{rate:,.0f}/s",
+                        _ok(rate >= 500),
+                    ]
                 )
             if "enqueue_split" in r["api"]:
                 rate = r["api"]["enqueue_split"]["rate"]
