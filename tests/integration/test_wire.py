@@ -46,7 +46,8 @@ def event_loop_kind(request: pytest.FixtureRequest) -> Iterator[str]:
     if request.param == "asyncio":
         yield "asyncio"
         return
-    uvloop = pytest.importorskip("uvloop")
+    import uvloop  # a test dependency: installed with syndicate[test]
+
     before = asyncio.get_event_loop_policy()
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     try:
@@ -186,7 +187,6 @@ def test_an_idle_connection_the_server_closed_is_not_used(sink: HttpSink) -> Non
     assert (len(sink.requests), sink.connections) == (2, 2)
 
 
-@pytest.mark.skipif(not hasattr(socket, "TCP_INFO"), reason="Linux's TCP_INFO")
 def test_a_close_the_loop_has_not_read_yet_is_seen_before_writing(sink: HttpSink) -> None:
     # A POST written to a connection the server has already closed would be in doubt.
     sink.script("/n", [Reply(200, close=True)])
