@@ -951,17 +951,33 @@ def preview(ctx: click.Context, notice_ref: str, channel_name: str) -> None:
 @click.option(
     "--keep", type=click.Path(file_okay=False, path_type=Path), help="Keep the demo's files here."
 )
+@click.option(
+    "--serve",
+    "serve_port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    is_flag=False,
+    flag_value=8000,
+    help="Then serve the HTTP API and the dashboard on 127.0.0.1:PORT (8000 if no PORT) "
+    "over the demo's channels, with a token printed for it, until Ctrl-C.",
+)
 @click.pass_context
 @friendly
-def demo(ctx: click.Context, notices: Path | None, keep: Path | None) -> None:
+def demo(
+    ctx: click.Context, notices: Path | None, keep: Path | None, serve_port: int | None
+) -> None:
     """Publish the example notices through demo channels started on loopback.
 
     Needs nothing set up: it starts local channels, uses a temporary ledger,
     enqueues the examples, delivers them and shows where each one landed.
+    With --serve, `syndicate serve` then runs over the same channels and ledger,
+    so the API and the dashboard can be tried without the center's secrets.
     """
     from .demo.runner import run_demo
 
-    code = run_demo(ctx.obj["registry"], notices_dir=notices, keep=keep, console=out)
+    code = run_demo(
+        ctx.obj["registry"], notices_dir=notices, keep=keep, console=out, serve_port=serve_port
+    )
     sys.exit(code)
 
 

@@ -10,8 +10,11 @@ import email
 import hashlib
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
 import zipfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,6 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import feedparser
+import httpx
 import pytest
 from wcwidth import wcswidth
 
@@ -281,3 +285,44 @@ def test_keep_refuses_a_folder_with_an_earlier_run(demo: Demo, tmp_path: Path) -
     assert result.returncode == 1
     assert f"--keep {demo.folder}: give a new or empty folder" in result.stdout
     assert sorted(p.name for p in demo.folder.iterdir()) == before
+
+
+def test_demo_serve_runs_the_api_over_the_demo_channels(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "syndicate", "demo", "--serve", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+        cwd=tmp_path,
+    )
+    try:
+        assert proc.stdout is not None
+        token = None
+        for line in proc.stdout:  # the demo's report, then the serving lines
+            if "token (admin" in line:
+                token = line.split(":", 1)[1].strip()
+                break
+        assert token is not None
+        assert token.startswith("syn_")
+        headers = {"Authorization": f"Bearer {token}"}
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{port}/v1/notices", headers=headers)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "the API did not come up"
+                time.sleep(0.1)
+        assert answer.status_code == 200
+        ids = {n["id"] for n in answer.json()["items"]}
+        assert "HYJS-2026-0318" in ids  # the demo's notices, in the ledger it serves
+        assert httpx.get(f"http://127.0.0.1:{port}/v1/notices").status_code == 401
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err

@@ -59,8 +59,13 @@ def run_demo(
     notices_dir: Path | None = None,
     keep: Path | None = None,
     console: Console | None = None,
+    serve_port: int | None = None,
 ) -> int:
-    """Start the demo channels, publish the notices, show the result; the exit code."""
+    """Start the demo channels, publish the notices, show the result; the exit code.
+
+    With ``serve_port``, then serve the HTTP API over the same channels and ledger
+    until SIGINT or SIGTERM.
+    """
     console = console or Console()
     notices_dir = notices_dir or bundled_notices()
     if notices_dir is None:
@@ -73,7 +78,14 @@ def run_demo(
     with tempfile.TemporaryDirectory(prefix="syndicate-demo-") as tmp:
         workdir = (keep or Path(tmp)).resolve()
         workdir.mkdir(parents=True, exist_ok=True)
-        code = _run(registry, notices_dir.resolve(), workdir, console, kept=keep is not None)
+        code = _run(
+            registry,
+            notices_dir.resolve(),
+            workdir,
+            console,
+            kept=keep is not None,
+            serve_port=serve_port,
+        )
         if keep:
             console.print(
                 f"kept in {escape(str(keep))}: the ledger, the inboxes, the mail and the feeds"
@@ -92,7 +104,13 @@ class _Peers:
 
 
 def _run(
-    registry: AdapterRegistry, notices_dir: Path, workdir: Path, console: Console, *, kept: bool
+    registry: AdapterRegistry,
+    notices_dir: Path,
+    workdir: Path,
+    console: Console,
+    *,
+    kept: bool,
+    serve_port: int | None = None,
 ) -> int:
     with contextlib.ExitStack() as stack:
         peers = _start_peers(workdir, stack)
@@ -149,7 +167,37 @@ def _run(
         if not ended:
             console.print(f"[red]deliveries still open after {DEADLINE:.0f}s[/]")
         ok = ended and rows and done == len(rows) and not refused
+        if serve_port is not None:
+            _serve(registry, text, workdir, peers, serve_port, console)
     return 0 if ok else 1
+
+
+def _serve(
+    registry: AdapterRegistry,
+    text: str,
+    workdir: Path,
+    peers: _Peers,
+    port: int,
+    console: Console,
+) -> None:
+    """``syndicate serve`` over the demo's channels and ledger, until SIGINT or SIGTERM."""
+    from ..tokens import Scope
+    from ..web.server import serve
+
+    path = workdir / "channels.yaml"
+    path.write_text(text, "utf-8")
+    # The server reads the file as an operator's: its ${...} from the environment.
+    os.environ.update(peers.env)
+    config = parse_config(text, str(path), registry, base_dir=workdir, env=peers.env)
+    with Syndicator(config, registry) as syndicator:
+        token = syndicator.tokens.create("demo", [Scope.admin]).secret
+    console.print(
+        f"\nserving the API and the dashboard on http://127.0.0.1:{port} (Ctrl-C stops it)\n"
+        f"  token (admin, for this demo only): {token}\n"
+        f"  curl -H 'Authorization: Bearer {token}' http://127.0.0.1:{port}/v1/notices\n"
+        f"  dashboard: http://127.0.0.1:{port}/ — sign in with the token"
+    )
+    serve(path, port=port, access_log=False)
 
 
 def _start_peers(workdir: Path, stack: contextlib.ExitStack) -> _Peers:
