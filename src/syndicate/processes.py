@@ -15,12 +15,11 @@ kernel's out-of-memory killer, a crash, a stray ``kill -9``): its part of each
 channel would otherwise stay unused. (What it held is due again at once: a
 worker starting releases the leases of dead workers of its machine.) One that
 exits on its own (done under ``--once``, or stopping with an error it has
-printed) is left stopped. Each
-death is said on standard error; a worker that keeps dying soon after its start
-is started again more slowly (1 s, doubling up to 60 s). SIGTERM or SIGINT to
-the supervisor is passed to every worker, each drains (attempts in flight
-finish within ``worker.grace``), and it exits when all have, with the worst
-exit status among the workers' last runs.
+printed) is left stopped. Each death is said on standard error; a worker that
+keeps dying soon after its start is started again more slowly (1 s, doubling up
+to 60 s). SIGTERM or SIGINT to the supervisor is passed to every worker, each
+drains (attempts in flight finish within ``worker.grace``), and it exits when
+all have, with the worst exit status among the workers' last runs.
 """
 
 from __future__ import annotations

@@ -21,7 +21,11 @@ bearer = HTTPBearer(
 
 
 def syndicator(request: Request) -> Syndicator:
-    """The application object every endpoint renders."""
+    """The application object every endpoint renders.
+
+    A plain function, so FastAPI calls it in a worker thread: made ``async`` (no
+    hop), the read endpoints measured slower, not faster (commit 79f1ebf).
+    """
     found: Syndicator = request.app.state.syndicator
     return found
 
