@@ -14,11 +14,13 @@ import multiprocessing
 import sqlite3
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from syndicate import eventloop
+from syndicate.store.base import DeliveryState
 from syndicate.syndicator import Syndicator
 
 from . import workload
@@ -35,6 +37,9 @@ class Latency:
     p95_ms: float
     p99_ms: float
     max_ms: float
+    # Deliveries of the run not yet delivered when the last producer finished: a worker that
+    # keeps up leaves only what is in flight; one that does not leaves a queue that grew.
+    behind: int = 0
 
 
 def _produce(
@@ -90,9 +95,11 @@ def run(
     )
     total = int(rate * seconds) * workload.CHANNELS
     syn = Syndicator.from_config(config, registry=workload.registry())
+    behind = 0
     try:
 
         async def go() -> None:
+            nonlocal behind
             stop = asyncio.Event()
             worker = asyncio.create_task(syn.run_async(stop=stop))
             await asyncio.sleep(0.3)  # the worker is up and idle before the first notice
@@ -115,7 +122,10 @@ def run(
             go.set()
             try:
                 while any(p.is_alive() for p in producers):
-                    await asyncio.sleep(0.2)
+                    await asyncio.sleep(0.05)
+                counts = syn.store.counts()
+                delivered = sum(n for (_, s), n in counts.items() if s is DeliveryState.delivered)
+                behind = sum(counts.values()) - delivered
                 deadline = time.monotonic() + 60 + seconds
                 while time.monotonic() < deadline:
                     counts = syn.store.counts()
@@ -149,4 +159,55 @@ def run(
         return Latency(0.0, 0, 0.0, 0.0, 0.0, 0.0)
     offered = (notices - 1) / (last - first) if last > first else float(notices)
     q = statistics.quantiles(values, n=100, method="inclusive") if len(values) > 1 else values * 99
-    return Latency(offered, len(values), q[49], q[94], q[98], values[-1])
+    return Latency(offered, len(values), q[49], q[94], q[98], values[-1], behind)
+
+
+KEPT_UP_SHORTFALL = 0.03
+"""A probe keeps up when its producers achieve the rate asked (within this share) …"""
+KEPT_UP_BEHIND = 0.5
+"""… and, when the last of them finishes, fewer deliveries than this many seconds' worth
+of the rate are still to go: a queue that grew through the run leaves more."""
+
+
+@dataclass(frozen=True)
+class Probe:
+    asked: float  # deliveries per second
+    latency: Latency
+    kept_up: bool
+
+
+def kept_up(asked: float, lat: Latency) -> bool:
+    """Did producers and worker together sustain ``asked`` deliveries/s?"""
+    achieved = lat.offered * workload.CHANNELS
+    return achieved >= asked * (1 - KEPT_UP_SHORTFALL) and lat.behind <= asked * KEPT_UP_BEHIND
+
+
+def end_to_end_capacity(
+    folder: Callable[[], Path],
+    base: str,
+    drain: float,
+    seconds: float,
+    concurrency: int,
+    poll: float,
+    steps: int,
+) -> tuple[float, list[Probe]]:
+    """The highest rate (deliveries/s) the enqueue processes and the worker sustain together.
+
+    The drain capacity (a backlog delivered with nothing else running) is an upper
+    bound: here the producers' durable enqueues share the cores and the ledger's one
+    write lock with the worker, as in every latency row. Bisection between a quarter of
+    ``drain`` and ``drain`` itself, ``steps`` probes of ``seconds`` each; the answer is
+    the highest rate a probe kept up with (a quarter of ``drain`` if none did).
+    """
+    low, high = 0.25 * drain, drain
+    probes: list[Probe] = []
+    for _ in range(steps):
+        rate = (low + high) / 2
+        lat = run(folder(), base, rate / workload.CHANNELS, seconds, concurrency, poll)
+        ok = kept_up(rate, lat)
+        probes.append(Probe(rate, lat, ok))
+        if ok:
+            low = rate
+        else:
+            high = rate
+    return low, probes

@@ -43,6 +43,7 @@ class Size:
     api_clients: int = 4  # concurrent HTTP clients
     api_repeat: int = 5  # each read endpoint, this many times
     processes_row: bool = True  # throughput: `run --processes 2` (seconds of start-up)
+    capacity_steps: int = 4  # latency: probes that find the end-to-end capacity
 
 
 SIZES = {
@@ -54,6 +55,7 @@ SIZES = {
         backlog=(100, 500),
         attempts=5_000,
         processes_row=False,
+        capacity_steps=2,
     ),
     "small": Size(
         notices=400,
@@ -288,23 +290,56 @@ class Bench:
         )
 
     def latency(self, sink: SinkProcess, polls: list[float], variants: bool) -> str:
-        """Capacity first (a drain, as the throughput row), then fixed fractions of it.
+        """Capacity first, two ways, then fixed fractions of each.
 
-        The rates offered are the size's fixed rate (200 notices/s × 5 = 1,000
-        deliveries/s at full size) and 50% and 80% of the capacity just measured;
-        each row says what the producers actually achieved.
+        The drain capacity is the throughput row's: a backlog delivered with nothing
+        else running. The end-to-end capacity is the highest rate the latency run's own
+        set-up keeps up with (enqueue processes committing one notice at a time beside
+        the worker, on the same cores and the same ledger write lock), found by
+        bisection. The rates offered are the size's fixed rate (200 notices/s × 5 =
+        1,000 deliveries/s at full size) and 50% and 80% of each capacity; each row
+        says what the producers actually achieved.
         """
         capacity_run = throughput.syndicate(
             self.folder("cap"), sink.url, self.size.notices, self.concurrency
         )
         capacity = capacity_run.rate  # deliveries/s
-        self.log(f"  capacity: {capacity:.0f} deliveries/s (load {os.getloadavg()[0]:.1f})")
+        self.log(f"  drain capacity: {capacity:.0f} deliveries/s (load {os.getloadavg()[0]:.1f})")
+        poll = min(polls)
+        end_to_end, probes = latency_mod.end_to_end_capacity(
+            lambda: self.folder("probe"),
+            sink.url,
+            capacity,
+            self.size.seconds / 2,
+            self.concurrency,
+            poll,
+            self.size.capacity_steps,
+        )
+        for probe in probes:
+            self.log(
+                f"    probe {probe.asked:.0f}/s: achieved "
+                f"{probe.latency.offered * workload.CHANNELS:.0f}/s, "
+                f"{probe.latency.behind} behind at the end, "
+                f"{'kept up' if probe.kept_up else 'fell behind'}"
+            )
+        self.log(f"  end-to-end capacity: {end_to_end:.0f} deliveries/s")
         rows = []
-        self.results["latency"] = {"capacity": capacity, "runs": {}}
+        self.results["latency"] = {
+            "capacity": capacity,
+            "end_to_end_capacity": end_to_end,
+            "probes": [
+                {"asked": p.asked, "kept_up": p.kept_up, **asdict(p.latency)} for p in probes
+            ],
+            "runs": {},
+        }
         offers = [
             (f"fixed {self.size.rate * workload.CHANNELS:,.0f}/s", self.size.rate),
             *(
-                (f"{f:.0%} of capacity", f * capacity / workload.CHANNELS)
+                (f"{f:.0%} of drain capacity", f * capacity / workload.CHANNELS)
+                for f in LATENCY_FRACTIONS
+            ),
+            *(
+                (f"{f:.0%} of end-to-end capacity", f * end_to_end / workload.CHANNELS)
                 for f in LATENCY_FRACTIONS
             ),
         ]
@@ -357,8 +392,9 @@ class Bench:
             )
         return (
             f"### Latency: enqueue (other processes) to delivered, {workload.CHANNELS} channels, "
-            f"{self.size.seconds:g} s per rate; capacity measured first: {capacity:,.0f} "
-            "deliveries/s\n\n"
+            f"{self.size.seconds:g} s per rate; capacity measured first: drain {capacity:,.0f} "
+            f"deliveries/s, end to end {end_to_end:,.0f} deliveries/s "
+            f"({len(probes)} probes of {self.size.seconds / 2:g} s)\n\n"
             + _table(
                 [
                     "worker",

@@ -38,7 +38,8 @@ def test_bench_tiny_produces_every_table(tmp_path: Path) -> None:
         "syndicate / aiohttp =",
         "| 32 |",
         "| syndicate | fixed 100/s |",
-        "| syndicate | 80% of capacity |",
+        "| syndicate | 80% of drain capacity |",
+        "| syndicate | 80% of end-to-end capacity |",
         "(c) CPU per delivery ≤ 0.35 ms",
         "| ch4 black-holed |",
         "| one notice's deliveries |",
@@ -56,6 +57,9 @@ def test_bench_tiny_produces_every_table(tmp_path: Path) -> None:
     for name, runs in data["throughput"]["runs"].items():
         assert [r["delivered"] for r in runs] == [expected] * len(runs), name
     assert data["latency"]["capacity"] > 0
+    # Found by bisection below the drain capacity, one probe a step, each reported.
+    assert 0 < data["latency"]["end_to_end_capacity"] <= data["latency"]["capacity"]
+    assert len(data["latency"]["probes"]) == size["capacity_steps"]
     for name, run in data["latency"]["runs"].items():
         assert run["deliveries"] == int(run["asked"] * size["seconds"]) * 5, name
     assert all(rate > 0 for rate in data["isolation"]["black_holed_rates"])
