@@ -14,7 +14,7 @@ from .audit.consistency import NoticeAudit
 from .audit.disclosure import Disclosure
 from .readmodels import ChannelHealth, DeliveryEntry, StatusMatrix, YearReport
 from .rendering import DISPLAY_TZ
-from .store.base import DeliveryState
+from .store.base import DeliveryState, Purpose
 
 CELL = {
     DeliveryState.delivered: "[green]delivered[/]",
@@ -129,7 +129,11 @@ def counts_table(status: StatusMatrix) -> Table:
 
 
 def landings(rows: Sequence[DeliveryEntry]) -> Table:
-    """Where each delivery landed: the URL, remote path, Message-ID or feed file."""
+    """Where each delivery landed: the URL, remote path, Message-ID or feed file.
+
+    A withdrawal or an expiry (taking the notice down) is marked beside its channel,
+    so it is not read as the publication twice.
+    """
     table = Table(title="where each delivery landed")
     table.add_column("notice", no_wrap=True)
     table.add_column("channel", no_wrap=True)
@@ -137,9 +141,8 @@ def landings(rows: Sequence[DeliveryEntry]) -> Table:
     table.add_column("landed at / reason", overflow="fold")
     for r in rows:
         where = r.remote_url or r.remote_id or r.last_error or ""
-        table.add_row(
-            f"{escape(r.notice_id)}.v{r.version}", r.channel, CELL[r.state], escape(where)
-        )
+        channel = r.channel if r.purpose is Purpose.publish else f"{r.channel} · {r.purpose}"
+        table.add_row(f"{escape(r.notice_id)}.v{r.version}", channel, CELL[r.state], escape(where))
     return table
 
 

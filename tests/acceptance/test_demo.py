@@ -135,11 +135,17 @@ def test_output_shows_where_each_delivery_landed(demo: Demo) -> None:
             (
                 ln
                 for ln in landing_lines.splitlines()
-                if f"{r.notice_id}.v{r.notice_version} " in ln and f" {r.channel} " in ln
+                if f"{r.notice_id}.v{r.notice_version} " in ln
+                # A take-down is marked beside its channel, the publication is not.
+                and (
+                    f" {r.channel} " in ln and "·" not in ln
+                    if r.purpose == "publish"
+                    else f" {r.channel} · {r.purpose} " in ln
+                )
             ),
             None,
         )
-        assert line is not None, (r.notice_id, r.channel)
+        assert line is not None, (r.notice_id, r.channel, r.purpose)
         assert where in line
         if r.channel in HTTP_CHANNELS:
             assert where.startswith("http://127.0.0.1:")
@@ -149,6 +155,28 @@ def test_output_shows_where_each_delivery_landed(demo: Demo) -> None:
             assert where == f"<{r.idempotency_key}@ggzy.heyuan.example.cn>"
         else:
             assert where == (demo.folder / "led" / "hall.xml").as_uri()
+
+
+def test_output_says_why_notices_were_taken_down_at_once(demo: Demo) -> None:
+    # The example notices keep their dates; once their valid_until has passed, a screen
+    # takes each down right after showing it, and the demo says so instead of leaving an
+    # emptied feed file to puzzle over.
+    expired = [r for r in demo.rows if r.purpose == "expiry"]
+    now = datetime.now(UTC)
+    past = {
+        key
+        for key, data in demo.notices.items()
+        if "valid_until" in data and datetime.fromisoformat(data["valid_until"]) < now
+    }
+    assert {f"{r.notice_id}.v{r.notice_version}" for r in expired} == past
+    if past:
+        channels = ", ".join(sorted({r.channel for r in expired}))
+        assert (
+            f"{len(past)} example notices are past their valid_until, so {channels} took each "
+            "one down again right after showing it (the rows marked · expiry)"
+        ) in demo.result.stdout
+    else:
+        assert "past their valid_until" not in demo.result.stdout
 
 
 def test_http_channels_answer_and_city_portal_shows_a_retry(demo: Demo) -> None:

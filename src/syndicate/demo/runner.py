@@ -30,7 +30,7 @@ from ..errors import NoticeError
 from ..notice import Notice, loads_notice_json
 from ..readmodels import MAX_PAGE
 from ..registry import AdapterRegistry
-from ..store.base import DeliveryState, Outcome
+from ..store.base import DeliveryState, Outcome, Purpose
 from ..syndicator import Syndicator
 from .http_sink import HttpSink, Reply
 from .sftp_inbox import SftpInbox, generate_key
@@ -151,6 +151,18 @@ def _run(
             console.print(
                 "[dim]the inboxes, mail and feeds above are in a temporary folder that the "
                 "demo removes when it ends; --keep DIR keeps them and lists them[/]"
+            )
+        expired = [
+            r for r in rows if r.purpose is Purpose.expiry and r.state is DeliveryState.delivered
+        ]
+        if expired:
+            # The example notices keep their dates: once those pass, a screen shows each one
+            # and takes it down again, and an empty feed file would look like a failure.
+            took_down = ", ".join(sorted({r.channel for r in expired}))
+            past = len({(r.notice_id, r.version) for r in expired})
+            console.print(
+                f"[dim]{past} example notices are past their valid_until, so {took_down} "
+                "took each one down again right after showing it (the rows marked · expiry)[/]"
             )
         for a in retried:
             console.print(
