@@ -322,11 +322,14 @@ class Bench:
                 f"{probe.latency.behind} behind at the end, "
                 f"{'kept up' if probe.kept_up else 'fell behind'}"
             )
-        self.log(f"  end-to-end capacity: {end_to_end:.0f} deliveries/s")
+        # With no probe kept up, the answer is the bisection's floor, never shown to hold.
+        unproven = "" if any(p.kept_up for p in probes) else ", no probe kept up: a floor"
+        self.log(f"  end-to-end capacity: {end_to_end:.0f} deliveries/s{unproven}")
         rows = []
         self.results["latency"] = {
             "capacity": capacity,
             "end_to_end_capacity": end_to_end,
+            "end_to_end_kept_up": not unproven,
             "probes": [
                 {"asked": p.asked, "kept_up": p.kept_up, **asdict(p.latency)} for p in probes
             ],
@@ -394,7 +397,7 @@ class Bench:
             f"### Latency: enqueue (other processes) to delivered, {workload.CHANNELS} channels, "
             f"{self.size.seconds:g} s per rate; capacity measured first: drain {capacity:,.0f} "
             f"deliveries/s, end to end {end_to_end:,.0f} deliveries/s "
-            f"({len(probes)} probes of {self.size.seconds / 2:g} s)\n\n"
+            f"({len(probes)} probes of {self.size.seconds / 2:g} s{unproven})\n\n"
             + _table(
                 [
                     "worker",
