@@ -13,7 +13,7 @@ import pytest
 
 from syndicate.errors import NoticeError
 from syndicate.intake import file_sources, read_notice_file, stdin_sources
-from syndicate.notice import MAX_NOTICE_BYTES, Notice
+from syndicate.notice import MAX_DEPTH, MAX_NOTICE_BYTES, Notice, loads_notice_json
 from tests.conftest import BASE_NOTICE
 
 EXACT = "1234567890123456.78"  # a float keeps 17 significant digits: ...456.8
@@ -72,6 +72,26 @@ def test_deep_nesting_is_a_clear_error(shape: str) -> None:
     [(_, source)] = list(stdin_sources(io.BytesIO(deep.encode())))
     assert isinstance(source, NoticeError)
     assert "nested too deeply" in str(source)
+
+
+@pytest.mark.parametrize(
+    ("text", "refused"),
+    [
+        # At the limit, and one past it, with no other brackets: the count alone decides.
+        ("[" * MAX_DEPTH + "]" * MAX_DEPTH, False),
+        ("[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1), True),
+        # Brackets inside strings are no nesting, however many: the exact walk decides.
+        ('{"a": "' + "[{" * MAX_DEPTH + '"}', False),
+        ('{"a": "' + "[{" * MAX_DEPTH + '", "b": ' + "[" * MAX_DEPTH + "]" * MAX_DEPTH + "}", True),
+        ('{"a": "' + "[{" * MAX_DEPTH + '", "b": ' + "[" * 31 + "]" * 31 + "}", False),
+    ],
+)
+def test_nesting_is_measured_not_bracket_counted(text: str, refused: bool) -> None:
+    if refused:
+        with pytest.raises(NoticeError, match="nested too deeply"):
+            loads_notice_json(text)
+    else:
+        loads_notice_json(text)
 
 
 def test_a_huge_file_is_refused_from_its_size(tmp_path: Path) -> None:
