@@ -10,6 +10,7 @@ import email
 import hashlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -292,6 +293,32 @@ def test_artefacts_are_listed(demo: Demo) -> None:
         assert f"sftp/{directory}/" in out
     assert "ledger.db" in out
     assert f"kept in {demo.folder}" in out
+
+
+def test_the_kept_folder_can_be_read_with_the_cli_after_the_demo(
+    demo: Demo, tmp_path: Path
+) -> None:
+    # The channels.yaml the demo ran with is left beside its ledger, every value filled in:
+    # the commands an operator tries next work on it from anywhere, with no environment,
+    # even once the folder has moved.
+    config = demo.folder / "channels.yaml"
+    assert f"syndicate -c {config} status" in demo.result.stdout
+    assert "${" not in config.read_text("utf-8")
+    moved = tmp_path / "moved"
+    shutil.copytree(demo.folder, moved)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DEMO_", "SYNDICATE_"))}
+    done = subprocess.run(
+        [sys.executable, "-m", "syndicate", "-c", str(moved / "channels.yaml"), "status", "--json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    listed = json.loads(done.stdout)
+    assert "HYJS-2026-0318" in json.dumps(listed, ensure_ascii=False)
 
 
 def test_demo_without_keep_removes_its_folder(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import tempfile
 import time
@@ -87,8 +88,11 @@ def run_demo(
             serve_port=serve_port,
         )
         if keep:
+            config = keep / "channels.yaml"
             console.print(
-                f"kept in {escape(str(keep))}: the ledger, the inboxes, the mail and the feeds"
+                f"kept in {escape(str(keep))}: the ledger, the inboxes, the mail, the feeds "
+                "and the channels.yaml they were made with; read the ledger with, e.g.,\n"
+                f"  syndicate -c {escape(str(config))} status"
             )
         return code
 
@@ -115,8 +119,13 @@ def _run(
     with contextlib.ExitStack() as stack:
         peers = _start_peers(workdir, stack)
         peers.env["DEMO_ATTACHMENTS"] = str(attachments_root(notices_dir))
-        text = files("syndicate.demo").joinpath("channels.yaml").read_text("utf-8")
-        config = parse_config(text, "demo/channels.yaml", registry, base_dir=workdir, env=peers.env)
+        text = _filled(
+            files("syndicate.demo").joinpath("channels.yaml").read_text("utf-8"), peers.env
+        )
+        path = workdir / "channels.yaml"
+        path.write_text(text, "utf-8")
+        # Nothing is left to fill from the environment: what runs is the file written.
+        config = parse_config(text, str(path), registry, base_dir=workdir, env={})
         _make_inboxes(config, peers.sftp)
         console.print("demo channels on loopback:")
         console.print(f"  HTTP  {peers.http.url}  (trading website, city portal, land market)")
@@ -180,27 +189,18 @@ def _run(
             console.print(f"[red]deliveries still open after {DEADLINE:.0f}s[/]")
         ok = ended and rows and done == len(rows) and not refused
         if serve_port is not None:
-            _serve(registry, text, workdir, peers, serve_port, console)
+            _serve(registry, path, console, serve_port)
     return 0 if ok else 1
 
 
-def _serve(
-    registry: AdapterRegistry,
-    text: str,
-    workdir: Path,
-    peers: _Peers,
-    port: int,
-    console: Console,
-) -> None:
+def _serve(registry: AdapterRegistry, path: Path, console: Console, port: int) -> None:
     """``syndicate serve`` over the demo's channels and ledger, until SIGINT or SIGTERM."""
     from ..tokens import Scope
     from ..web.server import serve
 
-    path = workdir / "channels.yaml"
-    path.write_text(text, "utf-8")
-    # The server reads the file as an operator's: its ${...} from the environment.
-    os.environ.update(peers.env)
-    config = parse_config(text, str(path), registry, base_dir=workdir, env=peers.env)
+    config = parse_config(
+        path.read_text("utf-8"), str(path), registry, base_dir=path.parent, env={}
+    )
     with Syndicator(config, registry) as syndicator:
         token = syndicator.tokens.create("demo", [Scope.admin]).secret
     console.print(
@@ -210,6 +210,33 @@ def _serve(
         f"  dashboard: http://127.0.0.1:{port}/ — sign in with the token"
     )
     serve(path, port=port, access_log=False)
+
+
+_PLACEHOLDER = re.compile(r"\$\{([A-Z_]+)\}")
+_WHOLE_VALUE = re.compile(r"^(\s*[A-Za-z_][\w-]*:\s*)\$\{([A-Z_]+)\}(\s*(?:#.*)?)$")
+
+
+def _filled(text: str, env: dict[str, str]) -> str:
+    """The demo's channels.yaml with this run's addresses and keys in place of its ``${...}``.
+
+    A value that is a whole scalar is quoted (a folder may hold any character); one
+    inside a longer value (an address before its path) is plain, as the demo's are.
+    """
+    header = (
+        "# Written by `syndicate demo` with the addresses and keys of its run filled in.\n"
+        "# Its channels stopped when it ended: this file is for reading the ledger beside it\n"
+        "# (status, log, audit, report, preview), not for sending.\n"
+    )
+    lines: list[str] = []
+    body = text.splitlines()
+    while body and body[0].startswith("#"):  # the bundled file's own header: replaced
+        body.pop(0)
+    for line in body:
+        whole = _WHOLE_VALUE.match(line)
+        if whole and whole[2] in env:
+            line = f"{whole[1]}{json.dumps(env[whole[2]], ensure_ascii=False)}{whole[3]}"
+        lines.append(_PLACEHOLDER.sub(lambda m: env.get(m[1], m[0]), line))
+    return header + "\n".join(lines) + "\n"
 
 
 def _start_peers(workdir: Path, stack: contextlib.ExitStack) -> _Peers:
@@ -229,7 +256,7 @@ def _start_peers(workdir: Path, stack: contextlib.ExitStack) -> _Peers:
     )
     smtp = stack.enter_context(SmtpInbox(workdir / "mail"))
     env = {
-        "DEMO_LEDGER": f"sqlite:///{workdir / 'ledger.db'}",
+        "DEMO_LEDGER": "sqlite:///ledger.db",  # beside channels.yaml: the folder can move
         "DEMO_HTTP_URL": http.url,
         "DEMO_TOKEN": secrets.token_hex(16),
         "DEMO_HMAC_SECRET": secrets.token_hex(16),
