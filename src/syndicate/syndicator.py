@@ -53,7 +53,7 @@ from .readmodels.yearly import year_report
 from .registry import AdapterRegistry
 from .routing import approval_steps, check_channels, route
 from .rules import check as check_rules
-from .sanitize import sanitize_html
+from .sanitize import sanitize_html, sanitized_notice
 from .store import open_store
 from .store.base import (
     AcceptResult,
@@ -601,10 +601,18 @@ class Syndicator:
         def timeout(name: str) -> float:
             return configured[name].settings.timeout
 
+        def as_sent(notice_id: str, version: int) -> tuple[Notice, str]:
+            """The notice as the channels were given it (the body sanitised for them), and
+            the digest of the one accepted, which the deliveries carry."""
+            record = self.store.notice(notice_id, version)
+            if record is None:
+                raise NoticeError([Problem("", f"no notice {notice_id}.v{version} in the ledger")])
+            return sanitized_notice(Notice.parse(record.content))[0], record.digest
+
         return await fetch_back(
             self.store,
             adapter_of,
-            self.load_notice,
+            as_sent,
             time.time(),
             notice_id=notice_id,
             channel=channel,

@@ -107,3 +107,25 @@ def test_a_channel_that_drops_or_changes_a_fact_is_flagged(
     as_dict = audit.as_dict()
     assert as_dict["consistent"] is False
     assert as_dict["channels"][0]["receipt"]["remote_id"] == site.remote_id
+
+
+def test_a_body_the_sanitiser_changed_is_audited_as_it_was_sent(
+    sink: HttpSink,
+    write_config: Callable[[str], Path],
+    make_notice: Callable[..., dict[str, Any]],
+    tmp_path: Path,
+) -> None:
+    # The channels get the body sanitised; rendering again for the audit must start from
+    # the same, or every such notice reads as "changed since" with nothing changed.
+    body = (
+        '<p onclick="steal()">河源市东环路改造工程已具备招标条件。</p>'
+        "<script>alert(1)</script><p>项目位于河源市源城区。</p>"
+    )
+    with Syndicator.from_config(write_config(config(sink.url, tmp_path))) as s:
+        s.enqueue(make_notice(body_html=body, **FACTS))
+        assert s.drain(timeout=30)
+        audit = s.audit("HYZB-2026-0001")
+    sent = [c.payload_sha256 for c in audit.channels]
+    assert all(sent)
+    assert [c.rendered_sha256 for c in audit.channels] == sent
+    assert all(c.notes == [] for c in audit.channels)

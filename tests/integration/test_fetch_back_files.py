@@ -128,6 +128,29 @@ routes:
 """
 
 
+def test_a_body_the_sanitiser_changed_is_read_back_part_by_part(
+    tmp_path: Path,
+    sshd: SshServer,
+    ssh_client_key: KeyPair,
+    write_config: Callable[[str], Path],
+    make_notice: Callable[..., dict[str, Any]],
+) -> None:
+    # What the channel was sent is the sanitised body; rendered again from the stored one,
+    # every part would differ and only the whole payload's hash could be compared.
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    body = '<p onclick="steal()">东环路改造工程施工招标。</p><script>alert(1)</script>'
+    html = sftp_config(tmp_path, sshd, ssh_client_key, inbox).replace(
+        "    connect_timeout: 5s", "    connect_timeout: 5s\n    format: html"
+    )
+    with Syndicator.from_config(write_config(html)) as s:
+        s.enqueue(make_notice(body_html=body))
+        assert s.drain(timeout=30)
+        (check,) = s.fetch_back()
+    assert check.result is CheckResult.verified, check.detail
+    assert check.detail.startswith("2 parts as sent, size and sha256"), check.detail
+
+
 def test_led_item_verified_then_edited_then_gone_from_one_feed_then_from_all(
     tmp_path: Path,
     write_config: Callable[[str], Path],

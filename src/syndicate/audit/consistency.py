@@ -18,6 +18,7 @@ from ..adapter import Adapter, DeliveryContext
 from ..approval import Trail
 from ..errors import DeliveryError
 from ..notice import Notice
+from ..sanitize import sanitized_notice
 from ..store.base import (
     AttemptFilter,
     AttemptRow,
@@ -215,6 +216,8 @@ def audit_notice(
 ) -> NoticeAudit:
     """The consistency report of one stored notice version."""
     notice = Notice.parse(record.content)
+    # Rendered again from what the channels were given: the body as the worker sanitised it.
+    sent_as, _ = sanitized_notice(notice)
     digest_matches = hashlib.sha256(record.content.encode("utf-8")).hexdigest() == record.digest
     facts = canonical_facts(notice)
     deliveries = [
@@ -228,7 +231,7 @@ def audit_notice(
     channels = [
         _channel(
             store,
-            notice,
+            sent_as,
             record,
             d,
             by_delivery.get(d.id, []),

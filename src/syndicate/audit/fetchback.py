@@ -92,6 +92,7 @@ async def _check(
     store: Store,
     adapter: Adapter[Any],
     notice: Notice,
+    digest: str,
     delivery: DeliveryRow,
     now: float,
     timeout: float,
@@ -103,7 +104,7 @@ async def _check(
             notice_version=delivery.notice_version,
         )
         sent = sent_attempt([a for a in store.attempts(of_version) if a.delivery_id == delivery.id])
-        return sent, delivery_context(store, notice, notice.digest(), delivery, sent)
+        return sent, delivery_context(store, notice, digest, delivery, sent)
 
     # The ledger is read in a thread: in a worker, the loop keeps the deliveries moving.
     sent, ctx = await asyncio.to_thread(read_ledger)
@@ -244,7 +245,7 @@ def _newest(deliveries: list[DeliveryRow]) -> list[DeliveryRow]:
 async def fetch_back(
     store: Store,
     adapter_of: Callable[[str], Adapter[Any] | None],
-    notice_of: Callable[[str, int], Notice],
+    notice_of: Callable[[str, int], tuple[Notice, str]],
     now: float,
     *,
     notice_id: str | None = None,
@@ -289,8 +290,10 @@ async def fetch_back(
         adapter = adapter_of(delivery.channel)
         if adapter is None:
             continue
-        notice = notice_of(delivery.notice_id, delivery.notice_version)
-        found = await _check(store, adapter, notice, delivery, now, timeout(delivery.channel))
+        notice, digest = notice_of(delivery.notice_id, delivery.notice_version)
+        found = await _check(
+            store, adapter, notice, digest, delivery, now, timeout(delivery.channel)
+        )
         if found is not None:
             checks.append(found)
     await asyncio.to_thread(
