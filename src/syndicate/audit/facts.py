@@ -61,12 +61,19 @@ def _amount_forms(amount: Amount) -> tuple[str, ...]:
 def _time_forms(moment: datetime) -> tuple[str, ...]:
     local = moment.astimezone(LOCAL_TZ)
     utc = moment.astimezone(UTC)
+    day = f"{local.year}年{local.month}月{local.day}日"
     return (
         local.strftime("%Y-%m-%d %H:%M"),
         local.strftime("%Y/%m/%d %H:%M"),
         f"{local.year}年{local.month}月{local.day}日 {local:%H:%M}",
         f"{local.year}年{local.month:02d}月{local.day:02d}日 {local:%H:%M}",
         f"{local.year}年{local.month}月{local.day}日{local.hour}时{local.minute:02d}分",
+        # As notices are often typed: no space before the time, the hour unpadded, and a
+        # whole hour as 时 alone (a number right after it, 9时30分, is another time).
+        f"{day}{local:%H:%M}",
+        f"{day}{local.hour}:{local.minute:02d}",
+        f"{day} {local.hour}:{local.minute:02d}",
+        *([f"{day}{local.hour}时"] if local.minute == 0 else []),
         local.strftime("%Y-%m-%dT%H:%M"),
         utc.strftime("%Y-%m-%dT%H:%M"),
         utc.strftime("%Y-%m-%d %H:%M"),
