@@ -104,6 +104,7 @@ class LandMarketAdapter(HttpPushAdapter[LandMarketOptions]):
             raise PermanentDeliveryError("the land market report needs " + ", ".join(missing))
         block = notice.land_mineral
         grantor = notice.tenderer or notice.publisher
+        deadlines = notice.deadlines
         report: dict[str, Any] = {
             "schema": SCHEMA,
             "report_id": ctx.idempotency_key,
@@ -122,6 +123,13 @@ class LandMarketAdapter(HttpPushAdapter[LandMarketOptions]):
             "method": block.method.value,
             "listing_start": _time(block.listing_start),
             "listing_end": _time(block.listing_end),
+            # 出让文件获取 and 竞买申请截止: the site shows them with the listing window, and a
+            # medium that left them out would not carry what the others do (实施条例 §15).
+            "deadlines": {
+                "doc_sale_start": _time(deadlines.doc_sale_start if deadlines else None),
+                "doc_sale_end": _time(deadlines.doc_sale_end if deadlines else None),
+                "submission_deadline": _time(deadlines.submission_deadline if deadlines else None),
+            },
             "parcels": [_parcel(p) for p in block.parcels],
         }
         body = json.dumps(report, ensure_ascii=False, separators=(",", ":")).encode("utf-8")

@@ -30,6 +30,7 @@ import httpx
 import pytest
 from wcwidth import wcswidth
 
+from syndicate import Syndicator
 from syndicate.store import open_store
 from syndicate.store.base import AttemptFilter, DeliveryRow, DeliveryState, Outcome
 
@@ -319,6 +320,20 @@ def test_the_kept_folder_can_be_read_with_the_cli_after_the_demo(
     assert done.returncode == 0, done.stderr
     listed = json.loads(done.stdout)
     assert "HYJS-2026-0318" in json.dumps(listed, ensure_ascii=False)
+
+
+def test_every_demo_notice_audits_as_the_same_content_everywhere(demo: Demo) -> None:
+    # 招标投标法实施条例 §15: every medium carries the same content. Rendered again from what
+    # the channels were given, each payload is the one sent and carries every key fact.
+    with Syndicator.from_config(demo.folder / "channels.yaml") as s:
+        for key in sorted(demo.notices):
+            notice_id, version = key.rsplit(".v", 1)
+            audit = s.audit(notice_id, int(version))
+            assert audit.channels, key
+            for c in audit.channels:
+                assert c.payload_sha256 == c.rendered_sha256, (key, c.channel, c.notes)
+                assert c.differences == [], (key, c.channel)
+            assert audit.consistent, key
 
 
 def test_demo_without_keep_removes_its_folder(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from syndicate_adapters.land_market import LandMarketAdapter, LandMarketOptions
 from syndicate.adapter import DeliveryContext, Receipt
 from syndicate.demo.http_sink import HttpSink, Reply
 from syndicate.errors import PermanentDeliveryError, TransientDeliveryError
-from syndicate.notice import Nature, Notice
+from syndicate.notice import Deadlines, Nature, Notice
 from syndicate.store.base import DeliveryState, EarlierDelivery
 
 if TYPE_CHECKING:
@@ -106,6 +106,37 @@ def test_amounts_go_out_as_exact_decimal_text(http_sink: HttpSink) -> None:
     assert report["grantor"] == "河源市国土资源局"
     assert report["listing_end"] == "2016-06-14T16:00:00+08:00"
     assert report["parcels"][0]["plot_ratio"] == "1.0<容积率≤3.0"
+
+
+def test_the_application_window_goes_with_the_listing_window(http_sink: HttpSink) -> None:
+    notice = land_notice().model_copy(
+        update={
+            "deadlines": Deadlines.model_validate(
+                {
+                    "doc_sale_start": "2016-05-10T09:00:00+08:00",
+                    "doc_sale_end": "2016-06-12T16:00:00+08:00",
+                    "submission_deadline": "2016-06-12T16:00:00+08:00",
+                }
+            )
+        }
+    )
+    deliver(adapter(f"{http_sink.url}/report"), notice)
+    report = json.loads(http_sink.requests[0].body)
+    assert report["deadlines"] == {
+        "doc_sale_start": "2016-05-10T09:00:00+08:00",
+        "doc_sale_end": "2016-06-12T16:00:00+08:00",
+        "submission_deadline": "2016-06-12T16:00:00+08:00",
+    }
+
+
+def test_no_application_window_is_sent_as_none(http_sink: HttpSink) -> None:
+    deliver(adapter(f"{http_sink.url}/report"), land_notice())
+    report = json.loads(http_sink.requests[0].body)
+    assert report["deadlines"] == {
+        "doc_sale_start": None,
+        "doc_sale_end": None,
+        "submission_deadline": None,
+    }
 
 
 def test_a_deal_notice_carries_the_winner_and_price(http_sink: HttpSink) -> None:
