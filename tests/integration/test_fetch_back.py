@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,22 @@ def test_a_scheduled_run_checks_only_what_is_due(
         assert check.result is CheckResult.verified
         assert s.fetch_back(due=True) == []  # read back a moment ago: not due for an hour
         assert len(s.fetch_back()) == 1  # asked for by hand: checked all the same
+
+
+def test_a_check_older_than_the_interval_leaves_the_delivery_due_again(
+    sink: HttpSink, write_config: Callable[[str], Path], make_notice: Callable[..., dict[str, Any]]
+) -> None:
+    # Only the checks of the last interval are read: one from before it must count as none.
+    path = write_config(http_config(sink.url, extra="    fetch_back: 1s"))
+    with Syndicator.from_config(path) as s:
+        s.enqueue(make_notice())
+        assert s.drain(timeout=20)
+        (first,) = s.fetch_back(due=True)
+        assert s.fetch_back(due=True) == []
+        time.sleep(1.2)
+        (again,) = s.fetch_back(due=True)
+        assert again.delivery_id == first.delivery_id
+        assert again.at - first.at >= 1.0
 
 
 def test_a_changed_or_vanished_page_is_one_alert_each(

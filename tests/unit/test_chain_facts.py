@@ -234,3 +234,22 @@ def test_the_last_check_of_each_delivery_is_read_in_one_query(store_url: str) ->
         assert store.chain_last_at("anchor") == {}
     finally:
         store.close()
+
+
+def test_only_the_checks_since_a_time_are_read_for_what_is_due(store_url: str) -> None:
+    from syndicate.audit.chain import Event
+
+    store = open_store(store_url)
+    try:
+        assert store.last_checks(0.0) == {}
+        store.append_to_chain(
+            [Event("check", ref, {"check": {"n": n}}, at) for n, (ref, at) in
+             enumerate([(1, 10.0), (2, 11.0), (1, 12.5), (2, 11.5), (7, 3.0)])]
+        )  # fmt: skip
+        store.append_to_chain([Event("anchor", 9, {"anchor": {}}, 20.0)])
+        assert store.last_checks(0.0) == {1: 12.5, 2: 11.5, 7: 3.0}
+        # At or after 11.5: delivery 7's check is too old to count, 2's newest is on the edge.
+        assert store.last_checks(11.5) == {1: 12.5, 2: 11.5}
+        assert store.last_checks(12.6) == {}
+    finally:
+        store.close()

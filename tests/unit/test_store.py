@@ -481,3 +481,20 @@ def test_the_attempt_log_by_error_class_reads_its_own_index(tmp_path: Path) -> N
     finally:
         db.close()
     assert any("attempts_error_class" in row[3] for row in plan), plan
+
+
+def test_the_checks_since_a_time_are_found_by_their_own_index(tmp_path: Path) -> None:
+    # Fetch-back asks every round; the chain holds every check ever made.
+    import sqlite3
+
+    from syndicate.store import sqlite as backend
+
+    path = tmp_path / "ledger.db"
+    backend.SqliteStore(path).close()
+    db = sqlite3.connect(path)
+    try:
+        plan = db.execute(f"EXPLAIN QUERY PLAN {backend.Q['last_checks']}", {"since": 0.0})
+        details = [row[3] for row in plan.fetchall()]
+    finally:
+        db.close()
+    assert any("chain_checks" in d for d in details), details

@@ -282,7 +282,14 @@ async def fetch_back(
         )
         if every is None:
             return delivered
-        last = store.chain_last_at("check")
+        intervals = [
+            i for i in {every(ch) for ch in {d.channel for d in delivered}} if i is not None
+        ]
+        if not intervals:
+            return []
+        # A check older than the longest interval leaves its delivery due on any channel:
+        # only the checks since then are read, however long fetch-back has been running.
+        last = store.last_checks(now - max(intervals))
         return [d for d in delivered if _due(d, every(d.channel), last, now)]
 
     deliveries = await asyncio.to_thread(due)

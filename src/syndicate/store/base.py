@@ -16,7 +16,7 @@ from ..approval import Approval, Decision, Trail
 from ..audit.chain import Event, Head, Link, Row
 from ..errors import LeaseLost, NoticeError
 
-SCHEMA_VERSION = 15  # the newest migration of every backend
+SCHEMA_VERSION = 16  # the newest migration of every backend
 
 
 class DeliveryState(StrEnum):
@@ -749,6 +749,11 @@ class Store(ABC):
     def chain_last_at(self, kind: str) -> dict[int, float]:
         """For each ref with links of ``kind``: the time of its newest (when each delivery
         was last read back)."""
+
+    @abstractmethod
+    def last_checks(self, since: float) -> dict[int, float]:
+        """Each delivery read back (a check chained) at or after ``since``: its newest
+        check's time. A delivery last read back before then is not in it."""
 
     @abstractmethod
     def chain_last_states(self, after: int, limit: int) -> list[Link]:

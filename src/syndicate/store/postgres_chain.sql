@@ -86,6 +86,10 @@ SELECT COUNT(*) AS n FROM chain WHERE kind = 'archive'
 -- name: chain_last_at
 SELECT ref, MAX(at) AS at FROM chain WHERE kind = %(kind)s GROUP BY ref
 
+-- name: last_checks
+-- Each delivery read back at or after since, and when last (the partial index of version 16).
+SELECT ref, MAX(at) AS at FROM chain WHERE kind = 'check' AND at >= %(since)s GROUP BY ref
+
 -- name: chain_last_ref
 SELECT COALESCE(MAX(ref), 0) AS n FROM chain WHERE kind = %(kind)s
 

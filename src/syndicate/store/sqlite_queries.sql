@@ -653,6 +653,13 @@ SELECT COUNT(*) AS n FROM chain WHERE kind = 'archive'
 -- name: chain_last_at
 SELECT ref, MAX(at) AS at FROM chain WHERE kind = :kind GROUP BY ref
 
+-- name: last_checks
+-- Each delivery read back at or after :since, and when last, from the partial index of
+-- checks (version 16). Named: with no statistics SQLite would take (kind, ref) instead and
+-- walk every check ever chained. The kind is written out, as that index's WHERE says it.
+SELECT ref, MAX(at) AS at FROM chain INDEXED BY chain_checks
+WHERE kind = 'check' AND at >= :since GROUP BY ref
+
 -- name: chain_last_ref
 SELECT COALESCE(MAX(ref), 0) AS n FROM chain WHERE kind = :kind
 

@@ -932,6 +932,11 @@ class SqlStore(Store):
             found = tx.rows("chain_last_at", {"kind": kind})
         return {int(r["ref"]): float(r["at"]) for r in found}
 
+    def last_checks(self, since: float) -> dict[int, float]:
+        with self._reading() as tx:
+            found = tx.rows("last_checks", {"since": since})
+        return {int(r["ref"]): float(r["at"]) for r in found}
+
     def chain_last_states(self, after: int, limit: int) -> list[Link]:
         with self._reading() as tx:
             return chaining.last_states(tx, after, limit)
