@@ -97,7 +97,7 @@ def test_a_migration_gives_way_to_writers_then_goes_on(empty_db: str) -> None:
     with psycopg.connect(empty_db) as writer:
         # Whatever the newest migration changes (alters a table, updates rows, indexes a
         # column), this holds it up, as a writer holding what the migration needs would.
-        writer.execute("LOCK TABLE notices, deliveries, attempts, tallies IN EXCLUSIVE MODE")
+        writer.execute("LOCK TABLE notices, deliveries, attempts, tallies, chain IN EXCLUSIVE MODE")
         with pytest.raises(StoreError, match=r"could not take the tables to migrate"):
             PostgresStore(empty_db, migration_patience=0.5)
         with psycopg.connect(empty_db) as other:  # the migration let go of what it held
