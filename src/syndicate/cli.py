@@ -1083,8 +1083,8 @@ def audit(ctx: click.Context, notice_ref: str, as_json: bool) -> None:
     found in its rendering. Exits 1 when a fact is missing or differs.
     """
     syndicator = _open(ctx)
-    notice_id, _, version = notice_ref.partition(".v")
-    report_ = syndicator.audit(notice_id, int(version) if version.isdigit() else None)
+    ref = syndicator.notice_ref(notice_ref)  # as every command reads it: an id may hold ".v"
+    report_ = syndicator.audit(ref.id, ref.version)
     if as_json:
         sys.stdout.write(json.dumps(report_.as_dict(), ensure_ascii=False, indent=2) + "\n")
     else:

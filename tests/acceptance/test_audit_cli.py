@@ -105,6 +105,22 @@ def test_audit_shows_each_channel_against_the_canonical_notice(
     assert "no notice NOPE-1 in the ledger" in missing.stderr
 
 
+def test_audit_reads_an_id_that_holds_dot_v_as_every_command_does(
+    site: Path, make_notice: Any
+) -> None:
+    # "HY.vehicles-7" is a valid id; cut at its ".v" it named no notice at all.
+    (site / "n.json").write_text(
+        json.dumps(make_notice(id="HY.vehicles-7"), ensure_ascii=False), encoding="utf-8"
+    )
+    assert syndicate("enqueue", "n.json", cwd=site, env=ENV).returncode == 0
+    assert syndicate("run", "--once", "-q", cwd=site, env=ENV).returncode == 0
+    for ref in ("HY.vehicles-7", "HY.vehicles-7.v1"):
+        result = syndicate("audit", ref, cwd=site, env=ENV)
+        no_traceback(result)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "HY.vehicles-7.v1" in result.stdout
+
+
 def test_the_disclosure_report_is_the_same_file_on_every_run(site: Path, make_notice: Any) -> None:
     notices = [
         make_notice(id="HYZB-2026-0101"),
