@@ -114,6 +114,11 @@ routes:
         opened = time.time()  # the peer's clock: the sink stamps requests with time.time()
         for i in range(n):
             s.enqueue(make_notice(id=f"N-{i:03d}"))
+            # The site's delivery is done in milliseconds: by the next notice the worker
+            # that took it is idle again, and all four race for it. Back to back, the busy
+            # one's refill (in the commit that records its attempt) could take every next
+            # notice before the others woke, and the work would not be shared.
+            time.sleep(0.05)
         wait_delivered(s, 3 * n)
     logs = "\n".join(p.read_text() for p in sorted(tmp_path.glob("worker-*.log")))
     assert all(p.poll() is None for p in procs), logs
