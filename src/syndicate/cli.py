@@ -228,6 +228,11 @@ def check(ctx: click.Context, file: Path | None) -> None:
         f"{path}: ok — {len(config.channels)} channels, {len(config.routes)} routes, "
         f"ledger {config.store_url()}"
     )
+    if not config.routes:
+        out.print(
+            "note: no routes, so a notice is refused unless it lists its own channels "
+            "(add routes: to send notices by category, type or region)"
+        )
     adapters = {name: build_adapter(channel) for name, channel in config.channels.items()}
     _mask_secrets_of(adapters.values())
     for name, channel in config.channels.items():

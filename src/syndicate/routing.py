@@ -52,12 +52,14 @@ def route(notice: Notice, config: Config) -> list[str]:
                 chosen.update(c for c in r.channels if config.channels[c].settings.enabled)
     names = [name for name in config.channels if name in chosen]
     if not names:
+        # With no routes at all nothing is carried: say where the fix goes.
+        hint = "" if config.routes else " (channels.yaml has no routes: add one under routes:)"
         raise UnroutableNotice(
             [
                 Problem(
                     "",
                     f"no enabled channel carries {notice.category.value}/"
-                    f"{notice.notice_type.value} notices for region {notice.region_code}",
+                    f"{notice.notice_type.value} notices for region {notice.region_code}" + hint,
                 )
             ]
         )

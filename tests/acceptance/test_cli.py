@@ -96,6 +96,31 @@ def test_help_explains_every_command(tmp_path: Path) -> None:
     assert "Exit codes" in result.stdout
 
 
+def test_a_config_with_no_routes_says_where_notices_would_go(
+    tmp_path: Path, make_notice: Any
+) -> None:
+    # A first channels.yaml often has channels and no routes: check says what that means,
+    # and the notice it then refuses says where the fix goes.
+    (tmp_path / "channels.yaml").write_text(
+        "version: 1\nstore: {url: ledger.db}\nchannels:\n"
+        "  screens:\n    adapter: led_feed\n    screens:\n"
+        "      - {name: hall, columns: 64, lines: 4, path: {rss: led/hall.xml},\n"
+        "         link: 'https://ggzy.example.cn/'}\n",
+        encoding="utf-8",
+    )
+    checked = syndicate("check", cwd=tmp_path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "0 routes" in checked.stdout
+    assert "note: no routes, so a notice is refused unless it lists its own channels" in (
+        checked.stdout
+    )
+    (tmp_path / "n.json").write_text(notice(make_notice, 1), encoding="utf-8")
+    refused = syndicate("enqueue", "n.json", cwd=tmp_path)
+    no_traceback(refused)
+    assert refused.returncode == 1
+    assert "channels.yaml has no routes: add one under routes:" in refused.stdout + refused.stderr
+
+
 def test_check_exit_codes(site: Path) -> None:
     ok = syndicate("check", cwd=site, env=ENV)
     assert ok.returncode == 0, ok.stderr
