@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from . import alerts
 from . import readmodels as rm
@@ -106,6 +106,9 @@ class Accepted:
     @property
     def status(self) -> str:
         return "accepted" if self.created else "already accepted"
+
+
+_Failed = TypeVar("_Failed", bound=Exception)  # why a notice could not be prepared
 
 
 @dataclass(frozen=True)
@@ -292,28 +295,23 @@ class Syndicator:
         A notice refused, or whose checks fail in any other way, gets its own error;
         the rest of its group is stored all the same.
         """
-        prepared: list[_Prepared | Exception] = []
-        for notice, _ in items:
+        prepared: list[tuple[_Prepared | Exception, str | None]] = []
+        for notice, by in items:
             try:
-                prepared.append(self._prepare(notice))
+                prepared.append((self._prepare(notice), by))
             except Exception as exc:  # this notice's alone
-                prepared.append(exc)
-        valid = [
-            (p, by)
-            for p, (_, by) in zip(prepared, items, strict=True)
-            if not isinstance(p, Exception)
-        ]
-        stored = iter(self._store_prepared(valid) if valid else [])
-        return [p if isinstance(p, Exception) else next(stored) for p in prepared]
+                prepared.append((exc, by))
+        return self._store_prepared(prepared)
 
     def _store_prepared(
-        self, items: Sequence[tuple[_Prepared | NoticeError, str | None]]
-    ) -> list[Accepted | NoticeError]:
-        """Prepared notices (or their refusals) stored in one transaction; a result for each."""
-        results: list[Accepted | NoticeError | None] = [
-            p if isinstance(p, NoticeError) else None for p, _ in items
+        self, items: Sequence[tuple[_Prepared | _Failed, str | None]]
+    ) -> list[Accepted | _Failed | NoticeError]:
+        """Prepared notices (or why each could not be) stored in one transaction; a result
+        for each, in its place."""
+        results: list[Accepted | _Failed | NoticeError | None] = [
+            p if isinstance(p, Exception) else None for p, _ in items
         ]
-        ready = [(i, p, by) for i, (p, by) in enumerate(items) if not isinstance(p, NoticeError)]
+        ready = [(i, p, by) for i, (p, by) in enumerate(items) if not isinstance(p, Exception)]
         if ready:
             stored = self.store.accept_many(
                 [(p.record, p.channels) for _, p, _ in ready],
@@ -491,12 +489,15 @@ class Syndicator:
         return result
 
     def load_notice(self, notice_id: str, version: int) -> Notice:
+        return Notice.parse(self._stored(notice_id, version).content)
+
+    def _stored(self, notice_id: str, version: int) -> NoticeRecord:
         record = self.store.notice(notice_id, version)
         if record is None:
             raise NoticeError(
                 [Problem("", f"no notice {notice_id} version {version} in the ledger")]
             )
-        return Notice.parse(record.content)
+        return record
 
     def verify(self, anchor: Path | None = None) -> Verification | Anchored:
         """Walk the ledger's hash chain and check every row against it.
@@ -604,9 +605,7 @@ class Syndicator:
         def as_sent(notice_id: str, version: int) -> tuple[Notice, str]:
             """The notice as the channels were given it (the body sanitised for them), and
             the digest of the one accepted, which the deliveries carry."""
-            record = self.store.notice(notice_id, version)
-            if record is None:
-                raise NoticeError([Problem("", f"no notice {notice_id}.v{version} in the ledger")])
+            record = self._stored(notice_id, version)
             return sanitized_notice(Notice.parse(record.content))[0], record.digest
 
         return await fetch_back(
